@@ -1,0 +1,603 @@
+//! The scoring semantics: one contact, its matched events, an as-of time, to
+//! dimension values, score, band, stage and disqualification.
+//!
+//! Callers (batch files, the store, the service) find which rules an event
+//! matches with [`match_event`] and hand the resulting [`Hit`]s to
+//! [`evaluate`]. `evaluate` sorts them into (rule, timestamp, key) order,
+//! applies time windows, limits and decay, and sums in that canonical order,
+//! so the result never depends on arrival order, and every caller gets the
+//! very same floating-point numbers.
+
+use crate::condition::{AttrId, Facts, PropId};
+use crate::decay::remaining_share;
+use crate::limits::LimitCounter;
+use crate::model::{Model, RuleKind, Target, TimeFit};
+use crate::timestamp::Timestamp;
+
+/// One event matched to one rule (or to a requalification).
+///
+/// `key` identifies the event: its id (explanations) or a hash of it (bulk
+/// scoring). It breaks ties between events with the same timestamp; hits
+/// that come from the same event carry the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit<K> {
+    /// What the event feeds.
+    pub target: Target,
+    /// When it happened.
+    pub at: Timestamp,
+    /// The event's identity.
+    pub key: K,
+}
+
+/// The result for one contact at one as-of time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreCard {
+    /// Clamped value of each dimension, in model order (points).
+    pub dimensions: Vec<f64>,
+    /// Weighted score, 0-100 (0 when disqualified).
+    pub score: f64,
+    /// Index of the band, if any matched (always `None` when disqualified).
+    pub band: Option<usize>,
+    /// Index of the stage, if any matched (always `None` when disqualified).
+    pub stage: Option<usize>,
+    /// Whether a disqualifying rule holds.
+    pub disqualified: bool,
+}
+
+impl ScoreCard {
+    /// The band name as printed: the band's id, `"disqualified"`, or `None`.
+    pub fn band_name<'m>(&self, model: &'m Model) -> Option<&'m str> {
+        if self.disqualified {
+            Some("disqualified")
+        } else {
+            self.band.map(|b| model.bands[b].id.as_str())
+        }
+    }
+
+    /// The stage name, if any.
+    pub fn stage_name<'m>(&self, model: &'m Model) -> Option<&'m str> {
+        self.stage.map(|s| model.stages[s].id.as_str())
+    }
+}
+
+/// What happened to one matched event, for explanations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It counted (its contribution is in the trace).
+    Counted,
+    /// Eligible, but the rule's limit was already reached.
+    LimitReached,
+    /// Later than the as-of time.
+    AfterAsOf,
+    /// Older than the dimension's window.
+    OutsideWindow,
+    /// Eligible for a disqualifying rule.
+    Disqualifies,
+    /// Eligible for a disqualifying rule, but lifted later by a requalifying event.
+    DisqualifiesLifted,
+    /// A requalifying event that lifted a disqualification.
+    Requalifies,
+    /// A requalifying event that lifted nothing (too early or after as-of).
+    RequalifiesNothing,
+}
+
+/// One matched event in a trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventTrace<K> {
+    /// The event's key.
+    pub key: K,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened to it.
+    pub fate: Fate,
+    /// Points it added after decay (0 unless counted).
+    pub contribution: f64,
+    /// Its age at the as-of time, in days.
+    pub age_days: f64,
+}
+
+/// What one rule did, for explanations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleTrace<K> {
+    /// For attribute rules: whether it matched. `None` for event rules.
+    pub matched: Option<bool>,
+    /// Points this rule added to its dimension (before clamping).
+    pub points: f64,
+    /// Matched events in (timestamp, key) order, requalifying ones last.
+    pub events: Vec<EventTrace<K>>,
+}
+
+/// Everything [`evaluate`] decided, rule by rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace<K> {
+    /// One entry per rule, in model order.
+    pub rules: Vec<RuleTrace<K>>,
+    /// Unclamped sum of each dimension (points).
+    pub raw: Vec<f64>,
+}
+
+/// Facts about a contact and one of its events, for [`match_event`].
+struct EventFacts<'a, A: ?Sized, P: ?Sized> {
+    attributes: &'a A,
+    properties: &'a P,
+}
+
+/// Lookup of a contact's attributes by [`AttrId`].
+pub trait AttributeLookup {
+    /// The attribute's value, if present.
+    fn get(&self, id: AttrId) -> Option<&str>;
+}
+
+/// Lookup of an event's properties by [`PropId`].
+pub trait PropertyLookup {
+    /// The property's value, if present.
+    fn get(&self, id: PropId) -> Option<&str>;
+}
+
+impl AttributeLookup for [Option<Box<str>>] {
+    fn get(&self, id: AttrId) -> Option<&str> {
+        self.get(id.0 as usize).and_then(|v| v.as_deref())
+    }
+}
+
+impl PropertyLookup for [Option<Box<str>>] {
+    fn get(&self, id: PropId) -> Option<&str> {
+        self.get(id.0 as usize).and_then(|v| v.as_deref())
+    }
+}
+
+impl<A: AttributeLookup + ?Sized, P: PropertyLookup + ?Sized> Facts for EventFacts<'_, A, P> {
+    fn attribute(&self, id: AttrId) -> Option<&str> {
+        self.attributes.get(id)
+    }
+    fn property(&self, id: PropId) -> Option<&str> {
+        self.properties.get(id)
+    }
+}
+
+struct ContactFacts<'a, A: ?Sized>(&'a A);
+
+impl<A: AttributeLookup + ?Sized> Facts for ContactFacts<'_, A> {
+    fn attribute(&self, id: AttrId) -> Option<&str> {
+        self.0.get(id)
+    }
+}
+
+struct StageFacts<'a, A: ?Sized> {
+    attributes: &'a A,
+    dimensions: &'a [f64],
+    score: f64,
+}
+
+impl<A: AttributeLookup + ?Sized> Facts for StageFacts<'_, A> {
+    fn attribute(&self, id: AttrId) -> Option<&str> {
+        self.attributes.get(id)
+    }
+    fn dimension(&self, index: usize) -> Option<f64> {
+        self.dimensions.get(index).copied()
+    }
+    fn score(&self) -> Option<f64> {
+        Some(self.score)
+    }
+}
+
+/// Calls `found` with every target an event of `event_type` feeds: rules
+/// whose `on` is the type and whose `when` holds for the contact's
+/// attributes and the event's properties, and requalifications. Timing (as-of,
+/// windows) is left to [`evaluate`].
+pub fn match_event<A, P>(
+    model: &Model,
+    event_type: &str,
+    attributes: &A,
+    properties: &P,
+    mut found: impl FnMut(Target),
+) where
+    A: AttributeLookup + ?Sized,
+    P: PropertyLookup + ?Sized,
+{
+    let facts = EventFacts {
+        attributes,
+        properties,
+    };
+    for &target in model.targets(event_type) {
+        let ok = match target {
+            Target::Rule(i) => model.rules[i as usize]
+                .when
+                .as_ref()
+                .is_none_or(|c| c.holds(&facts)),
+            Target::Requalify(_) => true,
+        };
+        if ok {
+            found(target);
+        }
+    }
+}
+
+/// Whether a hit can matter at `as_of`: false for hits that are after the
+/// as-of time or outside their rule's window (requalifications only need to
+/// be no later than as-of). Bulk callers use it to forget such hits early;
+/// [`evaluate`] applies the same test.
+pub fn hit_in_time(model: &Model, target: Target, at: Timestamp, as_of: Timestamp) -> bool {
+    match target {
+        Target::Rule(i) => model.in_time(&model.rules[i as usize], at, as_of) == TimeFit::Inside,
+        Target::Requalify(_) => at <= as_of,
+    }
+}
+
+/// Scores one contact.
+///
+/// `hits` are the contact's matched events (from [`match_event`]), distinct
+/// by key, in any order; they are sorted in place. With `trace`, every
+/// decision is recorded for [`crate::explain`].
+pub fn evaluate<K, A>(
+    model: &Model,
+    attributes: &A,
+    hits: &mut Vec<Hit<K>>,
+    as_of: Timestamp,
+    mut trace: Option<&mut Trace<K>>,
+) -> ScoreCard
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
+    hits.sort_unstable_by(|a, b| {
+        (a.target, a.at, &a.key).cmp(&(b.target, b.at, &b.key))
+    });
+    hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
+
+    let n_rules = model.rules.len();
+    let mut raw = vec![0.0; model.dimensions.len()];
+    let mut disqualified = false;
+    // Latest eligible event of each disqualifying event rule.
+    let mut latest_disq: Vec<Option<Timestamp>> = Vec::new();
+    let mut rule_traces: Vec<RuleTrace<K>> = Vec::new();
+    let contact = ContactFacts(attributes);
+    let mut cursor = 0usize;
+
+    for (i, rule) in model.rules.iter().enumerate() {
+        let mut rt = RuleTrace {
+            matched: None,
+            points: 0.0,
+            events: Vec::new(),
+        };
+        match &rule.kind {
+            RuleKind::Attribute => {
+                let matched = rule.when.as_ref().is_none_or(|c| c.holds(&contact));
+                rt.matched = Some(matched);
+                if matched {
+                    if rule.disqualify {
+                        disqualified = true;
+                    } else if let Some(d) = rule.dimension {
+                        raw[d] += rule.points;
+                        rt.points = rule.points;
+                    }
+                }
+            }
+            RuleKind::Event { .. } => {
+                let half_life = rule
+                    .dimension
+                    .and_then(|d| model.dimensions[d].half_life_days);
+                let mut limit = LimitCounter::new(rule.limit.as_ref());
+                let mut latest: Option<Timestamp> = None;
+                let mut sum = 0.0;
+                while cursor < hits.len() && hits[cursor].target == Target::Rule(i as u32) {
+                    let hit = &hits[cursor];
+                    cursor += 1;
+                    let age_days = hit.at.days_before(as_of);
+                    let (fate, contribution) = match model.in_time(rule, hit.at, as_of) {
+                        TimeFit::AfterAsOf => (Fate::AfterAsOf, 0.0),
+                        TimeFit::OutsideWindow => (Fate::OutsideWindow, 0.0),
+                        TimeFit::Inside if rule.disqualify => {
+                            latest = Some(hit.at);
+                            (Fate::Disqualifies, 0.0)
+                        }
+                        TimeFit::Inside if limit.admit(hit.at) => {
+                            let c = rule.points * remaining_share(age_days, half_life);
+                            sum += c;
+                            (Fate::Counted, c)
+                        }
+                        TimeFit::Inside => (Fate::LimitReached, 0.0),
+                    };
+                    if trace.is_some() {
+                        rt.events.push(EventTrace {
+                            key: hit.key.clone(),
+                            at: hit.at,
+                            fate,
+                            contribution,
+                            age_days,
+                        });
+                    }
+                }
+                if rule.disqualify {
+                    if latest_disq.is_empty() {
+                        latest_disq = vec![None; n_rules];
+                    }
+                    latest_disq[i] = latest;
+                } else if let Some(d) = rule.dimension {
+                    raw[d] += sum;
+                    rt.points = sum;
+                }
+            }
+        }
+        if trace.is_some() {
+            rule_traces.push(rt);
+        }
+    }
+
+    // Requalifying hits come last in the sorted order.
+    let mut lifted = vec![false; if latest_disq.is_empty() { 0 } else { n_rules }];
+    for hit in &hits[cursor..] {
+        let Target::Requalify(i) = hit.target else {
+            continue;
+        };
+        let i = i as usize;
+        let lifts = hit.at <= as_of
+            && latest_disq
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|latest| hit.at > latest);
+        if lifts {
+            lifted[i] = true;
+        }
+        if trace.is_some() {
+            rule_traces[i].events.push(EventTrace {
+                key: hit.key.clone(),
+                at: hit.at,
+                fate: if lifts {
+                    Fate::Requalifies
+                } else {
+                    Fate::RequalifiesNothing
+                },
+                contribution: 0.0,
+                age_days: hit.at.days_before(as_of),
+            });
+        }
+    }
+    for (i, latest) in latest_disq.iter().enumerate() {
+        if latest.is_some() {
+            if lifted[i] {
+                if let Some(rt) = rule_traces.get_mut(i) {
+                    for e in &mut rt.events {
+                        if e.fate == Fate::Disqualifies {
+                            e.fate = Fate::DisqualifiesLifted;
+                        }
+                    }
+                }
+            } else {
+                disqualified = true;
+            }
+        }
+    }
+
+    let card = finish(model, attributes, &raw, disqualified);
+    if let Some(t) = trace.as_deref_mut() {
+        t.rules = rule_traces;
+        t.raw = raw;
+    }
+    card
+}
+
+/// Clamps raw dimension sums, weighs them into the score, and picks band and
+/// stage.
+fn finish<A: AttributeLookup + ?Sized>(
+    model: &Model,
+    attributes: &A,
+    raw: &[f64],
+    disqualified: bool,
+) -> ScoreCard {
+    let dimensions: Vec<f64> = model
+        .dimensions
+        .iter()
+        .zip(raw)
+        .map(|(d, &v)| v.clamp(d.min, d.max))
+        .collect();
+    if disqualified {
+        return ScoreCard {
+            dimensions,
+            score: 0.0,
+            band: None,
+            stage: None,
+            disqualified,
+        };
+    }
+    let mut weighted = 0.0;
+    let mut total = 0.0;
+    for ((d, &v), &w) in model.dimensions.iter().zip(&dimensions).zip(&model.weights) {
+        weighted += w * (v - d.min) / (d.max - d.min);
+        total += w;
+    }
+    let score = (100.0 * weighted / total).clamp(0.0, 100.0);
+    let band = model.bands.iter().position(|b| score >= b.min_score);
+    let facts = StageFacts {
+        attributes,
+        dimensions: &dimensions,
+        score,
+    };
+    let stage = model.stages.iter().position(|s| s.when.holds(&facts));
+    ScoreCard {
+        dimensions,
+        score,
+        band,
+        stage,
+        disqualified,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC_MODEL: &str = r#"
+[[dimension]]
+id = "fit"
+[[dimension]]
+id = "engagement"
+half_life_days = 30
+[score]
+weights = { fit = 1, engagement = 3 }
+[[band]]
+id = "hot"
+min_score = 70
+[[band]]
+id = "warm"
+min_score = 40
+[[band]]
+id = "cold"
+min_score = 0
+[[stage]]
+id = "mql"
+when = { score = true, gte = 40 }
+[[rule]]
+id = "senior-title"
+dimension = "fit"
+points = 30
+when = { attribute = "job_title", matches = "(?i)\\b(vp|director|head)\\b" }
+[[rule]]
+id = "free-email"
+dimension = "fit"
+points = -10
+when = { attribute = "email", ends_with = "@gmail.com" }
+[[rule]]
+id = "pricing-page"
+dimension = "engagement"
+on = "page_view"
+points = 40
+when = { property = "url", contains = "/pricing" }
+limit = { count = 2, per_days = 7 }
+[[rule]]
+id = "unsubscribed"
+on = "unsubscribe"
+disqualify = true
+requalify_on = "resubscribe"
+"#;
+
+    fn attrs(model: &Model, pairs: &[(&str, &str)]) -> Vec<Option<Box<str>>> {
+        let mut v = vec![None; model.vocabulary.attributes.len()];
+        for (k, val) in pairs {
+            if let Some(id) = model.vocabulary.attribute(k) {
+                v[id.0 as usize] = Some((*val).into());
+            }
+        }
+        v
+    }
+
+    fn hits(
+        model: &Model,
+        a: &[Option<Box<str>>],
+        events: &[(&str, &str, &str, &str)],
+    ) -> Vec<Hit<String>> {
+        let mut out = Vec::new();
+        for (id, ty, ts, url) in events {
+            let mut props = vec![None; model.vocabulary.properties.len()];
+            if let Some(p) = model.vocabulary.property("url") {
+                props[p.0 as usize] = Some((*url).into());
+            }
+            match_event(model, ty, a, props.as_slice(), |target| {
+                out.push(Hit {
+                    target,
+                    at: Timestamp::parse(ts).unwrap(),
+                    key: id.to_string(),
+                })
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn the_spec_worked_example() {
+        let m = Model::from_toml(SPEC_MODEL).unwrap();
+        let a = attrs(&m, &[("email", "ana@gmail.com"), ("job_title", "VP Sales")]);
+        let mut h = hits(
+            &m,
+            &a,
+            &[
+                ("e1", "page_view", "2026-03-22T00:00:00Z", "/pricing"),
+                ("e2", "page_view", "2026-03-22T12:00:00+02:00", "/Pricing/enterprise"),
+                ("e3", "page_view", "2026-03-23T00:00:00Z", "/pricing"),
+                ("e4", "page_view", "2026-04-21T00:00:00Z", "/blog"),
+                ("e5", "page_view", "2026-05-01T00:00:00Z", "/pricing"),
+            ],
+        );
+        let as_of = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
+        let mut trace = Trace {
+            rules: vec![],
+            raw: vec![],
+        };
+        let card = evaluate(&m, a.as_slice(), &mut h, as_of, Some(&mut trace));
+        assert_eq!(card.dimensions[0], 20.0);
+        assert!((card.dimensions[1] - 71.90157880759587).abs() < 1e-12);
+        assert!((card.score - 58.92618410569691).abs() < 1e-12);
+        assert_eq!(card.band_name(&m), Some("warm"));
+        assert_eq!(card.stage_name(&m), Some("mql"));
+        let fates: Vec<Fate> = trace.rules[2].events.iter().map(|e| e.fate).collect();
+        assert_eq!(
+            fates,
+            vec![Fate::Counted, Fate::Counted, Fate::LimitReached, Fate::Counted]
+        );
+    }
+
+    #[test]
+    fn unsubscribe_disqualifies_until_a_later_resubscribe() {
+        let m = Model::from_toml(SPEC_MODEL).unwrap();
+        let a = attrs(&m, &[]);
+        let as_of = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
+        let unsub = ("u1", "unsubscribe", "2026-04-01T00:00:00Z", "");
+        let resub = ("r1", "resubscribe", "2026-04-02T00:00:00Z", "");
+        let early_resub = ("r0", "resubscribe", "2026-03-01T00:00:00Z", "");
+        let late_resub = ("r2", "resubscribe", "2026-06-01T00:00:00Z", "");
+        let score = |events: &[(&str, &str, &str, &str)]| {
+            let mut h = hits(&m, &a, events);
+            evaluate(&m, a.as_slice(), &mut h, as_of, None)
+        };
+        let card = score(&[unsub]);
+        assert!(card.disqualified);
+        assert_eq!(card.score, 0.0);
+        assert_eq!(card.band_name(&m), Some("disqualified"));
+        assert_eq!(card.stage, None);
+        assert!(!score(&[unsub, resub]).disqualified);
+        assert!(score(&[unsub, early_resub]).disqualified);
+        assert!(score(&[unsub, late_resub]).disqualified);
+        // An unsubscribe after as-of is not known yet.
+        assert!(!score(&[("u9", "unsubscribe", "2026-06-01T00:00:00Z", "")]).disqualified);
+    }
+
+    #[test]
+    fn clamping_happens_once_at_the_end() {
+        let m = Model::from_toml(
+            r#"
+[[dimension]]
+id = "e"
+min = 0
+max = 10
+[[rule]]
+id = "plus"
+dimension = "e"
+on = "a"
+points = 8
+[[rule]]
+id = "minus"
+dimension = "e"
+on = "b"
+points = -6
+"#,
+        )
+        .unwrap();
+        let a: Vec<Option<Box<str>>> = vec![];
+        let as_of = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
+        let mut h = hits(
+            &m,
+            &a,
+            &[
+                ("1", "a", "2026-01-01T00:00:00Z", ""),
+                ("2", "a", "2026-01-02T00:00:00Z", ""),
+                ("3", "b", "2026-01-03T00:00:00Z", ""),
+            ],
+        );
+        // 8 + 8 - 6 = 10, not min(16, 10) - 6 = 4.
+        let card = evaluate(&m, a.as_slice(), &mut h, as_of, None);
+        assert_eq!(card.dimensions, vec![10.0]);
+        assert_eq!(card.score, 100.0);
+        assert_eq!(card.band, None);
+    }
+}
