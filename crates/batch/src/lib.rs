@@ -1,1 +1,27 @@
+//! # leadscore-batch: scoring from files
+//!
+//! Everything between files on disk and the pure core:
+//! - [`format`]: which format a file is (CSV, NDJSON) and how JSON scalars read.
+//! - [`contacts`]: contacts files into a [`ContactTable`].
+//! - [`events`]: one events record into an [`events::EventRecord`].
+//! - [`pipeline`]: an events file streamed through worker threads in chunks.
+//! - [`score`]: the batch scorer and the file-based explanation.
+//! - [`output`]: JSON lines and CSV.
+//! - [`generate`]: deterministic synthetic contacts and events.
+//!
+//! Errors are [`InputError`]s naming file, line and field.
 
+pub mod contacts;
+pub mod error;
+pub mod events;
+pub mod format;
+pub mod generate;
+pub mod output;
+pub mod pipeline;
+pub mod score;
+
+pub use contacts::ContactTable;
+pub use error::InputError;
+pub use format::Format;
+pub use output::OutputFormat;
+pub use score::{BatchScores, BatchStats, explain_files, score_files};

@@ -1,1 +1,347 @@
-fn main(){}
+//! `leadscore`: the command line. Parses arguments, calls the library
+//! crates, and turns their errors into messages and exit codes (2 for bad
+//! input or an invalid model, 1 for anything else).
+
+mod demo;
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use leadscore_batch::generate::{GenerateFormat, GenerateOptions};
+use leadscore_batch::output::{by_score, write_scores};
+use leadscore_batch::{ContactTable, OutputFormat, explain_files, score_files};
+use leadscore_core::{Model, Timestamp};
+
+/// Lead scoring you can read, test and run anywhere.
+#[derive(Parser)]
+#[command(name = "leadscore", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score every contact from contacts and events files.
+    Score {
+        /// The scoring model (TOML).
+        #[arg(long)]
+        model: PathBuf,
+        /// Contacts file (.csv, .ndjson or .jsonl); may be given several times.
+        #[arg(long, required = true)]
+        contacts: Vec<PathBuf>,
+        /// Events file (.csv, .ndjson or .jsonl); may be given several times.
+        #[arg(long)]
+        events: Vec<PathBuf>,
+        /// Score as of this RFC 3339 time (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Fmt::Json)]
+        format: Fmt,
+        /// Order of the output (default: input order).
+        #[arg(long, value_enum)]
+        sort: Option<SortKey>,
+        /// Print only the N highest scores (implies --sort score).
+        #[arg(long)]
+        top: Option<usize>,
+        /// Print no summary on standard error.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Explain why one contact has its score.
+    Explain {
+        /// The scoring model (TOML).
+        #[arg(long)]
+        model: PathBuf,
+        /// Contacts file; may be given several times.
+        #[arg(long, required = true)]
+        contacts: Vec<PathBuf>,
+        /// Events file; may be given several times.
+        #[arg(long)]
+        events: Vec<PathBuf>,
+        /// The contact id.
+        #[arg(long)]
+        contact: String,
+        /// Explain as of this RFC 3339 time (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExplainFmt::Text)]
+        format: ExplainFmt,
+    },
+    /// Check a model file and list every problem in it.
+    Validate {
+        /// The model file.
+        model: PathBuf,
+    },
+    /// Write deterministic synthetic contacts and events.
+    Generate {
+        /// Number of contacts.
+        #[arg(long)]
+        contacts: u64,
+        /// Number of events (about; duplicates included).
+        #[arg(long)]
+        events: u64,
+        /// Random seed: the same seed gives the same files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output folder (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = GenFmt::Csv)]
+        format: GenFmt,
+        /// Time of the last event window's end (RFC 3339).
+        #[arg(long, default_value = leadscore_batch::generate::DEFAULT_END)]
+        end: String,
+    },
+    /// Generate a demo database, score it with the starter model and show
+    /// the hottest leads with their reasons.
+    Demo {
+        /// Number of demo contacts.
+        #[arg(long, default_value_t = 20_000)]
+        contacts: u64,
+        /// Where to write the demo files (default: a temporary folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Fmt {
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainFmt {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenFmt {
+    Csv,
+    Ndjson,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SortKey {
+    /// Highest score first; ties keep input order.
+    Score,
+}
+
+/// An error for the user, with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn input(message: impl ToString) -> Self {
+        Failure {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    fn other(message: impl ToString) -> Self {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<leadscore_batch::InputError> for Failure {
+    fn from(e: leadscore_batch::InputError) -> Self {
+        Failure::input(e)
+    }
+}
+
+fn output_error(e: io::Error) -> Failure {
+    Failure::other(format!("writing output: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.message.is_empty() => ExitCode::from(f.code),
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// Reads and validates a model file.
+pub(crate) fn load_model(path: &Path) -> Result<Model, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    Model::from_toml(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+fn as_of(text: Option<&str>) -> Result<Timestamp, Failure> {
+    match text {
+        Some(t) => Timestamp::parse(t).map_err(|e| Failure::input(format!("--as-of: {e}"))),
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(Failure::other)?;
+            Ok(Timestamp(now.as_nanos() as i64))
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly.
+fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
+    let stdout = io::stdout();
+    let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
+    match f(&mut w).and_then(|()| w.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(output_error),
+    }
+}
+
+fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Score {
+            model,
+            contacts,
+            events,
+            as_of: at,
+            format,
+            sort,
+            top,
+            quiet,
+        } => {
+            let started = Instant::now();
+            let model = load_model(&model)?;
+            let at = as_of(at.as_deref())?;
+            let table = ContactTable::load(&contacts, &model.vocabulary)?;
+            let scores = score_files(&model, &table, &events, at)?;
+            let order: Vec<usize> = if sort.is_some() || top.is_some() {
+                by_score(&scores.cards, top)
+            } else {
+                (0..scores.cards.len()).collect()
+            };
+            let format = match format {
+                Fmt::Json => OutputFormat::Json,
+                Fmt::Csv => OutputFormat::Csv,
+            };
+            emit(|w| {
+                write_scores(
+                    w,
+                    &model,
+                    format,
+                    &|i| table.id(i).to_string(),
+                    &scores.cards,
+                    &order,
+                )
+            })?;
+            let s = &scores.stats;
+            if s.unknown_contact > 0 {
+                eprintln!(
+                    "warning: {} event(s) name a contact that is not in the contacts files; they were skipped",
+                    s.unknown_contact
+                );
+            }
+            if !quiet {
+                let secs = started.elapsed().as_secs_f64();
+                eprintln!(
+                    "scored {} contacts from {} events in {:.2} s ({:.0} events/s) as of {}",
+                    s.contacts,
+                    s.events,
+                    secs,
+                    s.events as f64 / secs.max(1e-9),
+                    at
+                );
+            }
+            Ok(())
+        }
+        Command::Explain {
+            model,
+            contacts,
+            events,
+            contact,
+            as_of: at,
+            format,
+        } => {
+            let model = load_model(&model)?;
+            let at = as_of(at.as_deref())?;
+            let table = ContactTable::load(&contacts, &model.vocabulary)?;
+            let Some(index) = table.find(contact.trim()) else {
+                return Err(Failure::input(format!(
+                    "--contact: no contact with id {contact:?} in the contacts files"
+                )));
+            };
+            let explanation = explain_files(&model, &table, index, &events, at)?;
+            emit(|w| match format {
+                ExplainFmt::Text => write!(w, "{explanation}"),
+                ExplainFmt::Json => {
+                    serde_json::to_writer_pretty(&mut *w, &explanation)
+                        .map_err(io::Error::other)?;
+                    writeln!(w)
+                }
+            })
+        }
+        Command::Validate { model } => {
+            let m = load_model(&model)?;
+            let event_rules = m
+                .rules
+                .iter()
+                .filter(|r| matches!(r.kind, leadscore_core::model::RuleKind::Event { .. }))
+                .count();
+            println!(
+                "{}: ok, model '{}' version {}: {} dimension(s), {} rule(s) ({} on events), {} band(s), {} stage(s)",
+                model.display(),
+                m.name,
+                m.version,
+                m.dimensions.len(),
+                m.rules.len(),
+                event_rules,
+                m.bands.len(),
+                m.stages.len()
+            );
+            Ok(())
+        }
+        Command::Generate {
+            contacts,
+            events,
+            seed,
+            out,
+            format,
+            end,
+        } => {
+            let end = Timestamp::parse(&end).map_err(|e| Failure::input(format!("--end: {e}")))?;
+            let options = GenerateOptions {
+                contacts,
+                events,
+                seed,
+                end,
+                format: match format {
+                    GenFmt::Csv => GenerateFormat::Csv,
+                    GenFmt::Ndjson => GenerateFormat::Ndjson,
+                },
+            };
+            let started = Instant::now();
+            let written = leadscore_batch::generate::generate(&options, &out)
+                .map_err(|e| Failure::other(format!("{}: {e}", out.display())))?;
+            eprintln!(
+                "wrote {} contacts and {} events to {} and {} in {:.2} s; score them with --as-of {}",
+                written.contacts,
+                written.events,
+                written.contacts_path.display(),
+                written.events_path.display(),
+                started.elapsed().as_secs_f64(),
+                end
+            );
+            Ok(())
+        }
+        Command::Demo { contacts, out } => demo::run(contacts, out),
+    }
+}

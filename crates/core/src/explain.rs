@@ -177,8 +177,8 @@ impl Explanation {
             if rt.matched != Some(true) && !has_events {
                 continue;
             }
-            let disqualifying = rt.matched == Some(true)
-                || rt.events.iter().any(|e| e.fate == Fate::Disqualifies);
+            let disqualifying =
+                rt.matched == Some(true) || rt.events.iter().any(|e| e.fate == Fate::Disqualifies);
             if rule.disqualify && disqualifying {
                 disqualified_by.push(rule.id.clone());
             }
@@ -284,7 +284,11 @@ fn stage_reason(model: &Model, card: &ScoreCard) -> String {
     let upto = card.stage.unwrap_or(model.stages.len());
     let mut parts = Vec::new();
     for s in &model.stages[..upto] {
-        parts.push(format!("not '{}' ({} does not hold)", s.id, describe(&s.when, model)));
+        parts.push(format!(
+            "not '{}' ({} does not hold)",
+            s.id,
+            describe(&s.when, model)
+        ));
     }
     if let Some(i) = card.stage {
         let s = &model.stages[i];
@@ -404,7 +408,11 @@ impl fmt::Display for Explanation {
                 num(d.weight),
                 num(d.score_share)
             )?;
-            for r in self.rules.iter().filter(|r| r.dimension.as_deref() == Some(&d.id)) {
+            for r in self
+                .rules
+                .iter()
+                .filter(|r| r.dimension.as_deref() == Some(&d.id))
+            {
                 write_rule(f, r)?;
             }
         }

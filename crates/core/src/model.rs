@@ -147,10 +147,7 @@ impl Model {
         if at > as_of {
             return TimeFit::AfterAsOf;
         }
-        if let Some(w) = rule
-            .dimension
-            .and_then(|d| self.dimensions[d].window_days)
-        {
+        if let Some(w) = rule.dimension.and_then(|d| self.dimensions[d].window_days) {
             let start = as_of.0.saturating_sub(days_to_nanos(w));
             if at.0 <= start {
                 return TimeFit::OutsideWindow;

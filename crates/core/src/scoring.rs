@@ -240,9 +240,7 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
-    hits.sort_unstable_by(|a, b| {
-        (a.target, a.at, &a.key).cmp(&(b.target, b.at, &b.key))
-    });
+    hits.sort_unstable_by(|a, b| (a.target, a.at, &a.key).cmp(&(b.target, b.at, &b.key)));
     hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
 
     let n_rules = model.rules.len();
@@ -513,7 +511,12 @@ requalify_on = "resubscribe"
             &a,
             &[
                 ("e1", "page_view", "2026-03-22T00:00:00Z", "/pricing"),
-                ("e2", "page_view", "2026-03-22T12:00:00+02:00", "/Pricing/enterprise"),
+                (
+                    "e2",
+                    "page_view",
+                    "2026-03-22T12:00:00+02:00",
+                    "/Pricing/enterprise",
+                ),
                 ("e3", "page_view", "2026-03-23T00:00:00Z", "/pricing"),
                 ("e4", "page_view", "2026-04-21T00:00:00Z", "/blog"),
                 ("e5", "page_view", "2026-05-01T00:00:00Z", "/pricing"),
@@ -533,7 +536,12 @@ requalify_on = "resubscribe"
         let fates: Vec<Fate> = trace.rules[2].events.iter().map(|e| e.fate).collect();
         assert_eq!(
             fates,
-            vec![Fate::Counted, Fate::Counted, Fate::LimitReached, Fate::Counted]
+            vec![
+                Fate::Counted,
+                Fate::Counted,
+                Fate::LimitReached,
+                Fate::Counted
+            ]
         );
     }
 

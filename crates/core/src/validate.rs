@@ -126,10 +126,7 @@ impl<'a> Section<'a> {
                     .unwrap_or_default();
                 c.problem(
                     &self.place,
-                    format!(
-                        "unknown key '{key}'{hint}; allowed: {}",
-                        allowed.join(", ")
-                    ),
+                    format!("unknown key '{key}'{hint}; allowed: {}", allowed.join(", ")),
                 );
             }
         }
@@ -203,7 +200,10 @@ fn number_value(v: &Value, place: &str, c: &mut Checker) -> Option<f64> {
         Value::Integer(i) => *i as f64,
         Value::Float(f) => *f,
         other => {
-            c.problem(place, format!("must be a number, found {}", other.type_str()));
+            c.problem(
+                place,
+                format!("must be a number, found {}", other.type_str()),
+            );
             return None;
         }
     };
@@ -254,10 +254,7 @@ pub fn compile(text: &str) -> Result<Model, ModelError> {
         }]));
     }
     let root: Table = toml::from_str(text).map_err(|e| {
-        let (line, column) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((1, 1));
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
         ModelError::Syntax {
             line,
             column,
@@ -289,7 +286,15 @@ pub fn compile(text: &str) -> Result<Model, ModelError> {
     let stages = stages(&mut top, &dim_ids, &mut c);
     let rules = rules(&mut top, &dim_ids, &mut c);
     top.finish(
-        &["name", "version", "dimension", "score", "band", "stage", "rule"],
+        &[
+            "name",
+            "version",
+            "dimension",
+            "score",
+            "band",
+            "stage",
+            "rule",
+        ],
         &mut c,
     );
 
@@ -530,7 +535,10 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
         let kind = match s.string("on", c) {
             None => RuleKind::Attribute,
             Some(on) if on.trim().is_empty() => {
-                c.problem(&s.field("on"), "must name an event type, found an empty string");
+                c.problem(
+                    &s.field("on"),
+                    "must name an event type, found an empty string",
+                );
                 RuleKind::Event { on: String::new() }
             }
             Some(on) => RuleKind::Event { on: on.to_string() },
@@ -539,7 +547,10 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
         let dimension = match s.string("dimension", c) {
             None => {
                 if !disqualify && t.get("dimension").is_none() {
-                    c.problem(&s.place, "a rule needs a 'dimension' (or disqualify = true)");
+                    c.problem(
+                        &s.place,
+                        "a rule needs a 'dimension' (or disqualify = true)",
+                    );
                 }
                 None
             }
@@ -580,7 +591,10 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
             .and_then(|v| condition(v, &s.place, "when", ctx, dims, 0, c));
         let limit = s.get("limit").and_then(|v| {
             if !is_event {
-                c.problem(&s.field("limit"), "limits apply to event rules only (add 'on')");
+                c.problem(
+                    &s.field("limit"),
+                    "limits apply to event rules only (add 'on')",
+                );
                 return None;
             }
             limit(v, &s.place, c)
@@ -591,7 +605,10 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
                 c.problem(&place, "must name an event type, found an empty string");
                 None
             } else if !disqualify || !is_event {
-                c.problem(&place, "only a disqualifying event rule can be lifted by an event");
+                c.problem(
+                    &place,
+                    "only a disqualifying event rule can be lifted by an event",
+                );
                 None
             } else {
                 Some(r.to_string())
@@ -915,7 +932,11 @@ fn operator(key: &str, v: &Value, place: &str, c: &mut Checker) -> Option<Op> {
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.push(text_operand(item, &format!("{}[{i}]'", place.trim_end_matches('\'')), c)?);
+                out.push(text_operand(
+                    item,
+                    &format!("{}[{i}]'", place.trim_end_matches('\'')),
+                    c,
+                )?);
             }
             Op::In(out)
         }
@@ -923,7 +944,10 @@ fn operator(key: &str, v: &Value, place: &str, c: &mut Checker) -> Option<Op> {
             let Value::String(pattern) = v else {
                 c.problem(
                     place,
-                    format!("must be a regular expression string, found {}", v.type_str()),
+                    format!(
+                        "must be a regular expression string, found {}",
+                        v.type_str()
+                    ),
                 );
                 return None;
             };
@@ -1023,9 +1047,18 @@ half_life_days = 30
             "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\nwhen = { attribute = \"t\", matches = \"(\" }",
             "rule 'r' field 'when.matches': bad regular expression",
         );
-        assert_problem("[[dimension]]\nid = \"x\"\nmin = 5\nmax = 5", "dimension 'x': min (5) must be less than max (5)");
-        assert_problem("[[dimension]]\nid = \"x\"\nhalf_life_days = 0", "dimension 'x' field 'half_life_days': must be greater than 0");
-        assert_problem("[[dimension]]\nid = \"x\"\nwindow_days = -1", "dimension 'x' field 'window_days'");
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nmin = 5\nmax = 5",
+            "dimension 'x': min (5) must be less than max (5)",
+        );
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nhalf_life_days = 0",
+            "dimension 'x' field 'half_life_days': must be greater than 0",
+        );
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nwindow_days = -1",
+            "dimension 'x' field 'window_days'",
+        );
         assert_problem(
             "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\non = \"x\"\nlimit = { count = 1, per_days = 0 }",
             "rule 'r' field 'limit.per_days': must be greater than 0",
@@ -1050,10 +1083,22 @@ half_life_days = 30
             "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\npoint = 2",
             "rule 'r': unknown key 'point' (did you mean 'points'?)",
         );
-        assert_problem("[score]\nweights = { fit = 1, engagment = 1 }", "unknown dimension 'engagment'");
-        assert_problem("[score]\nweights = { fit = 1 }", "dimension 'engagement' has no weight");
-        assert_problem("[score]\nweights = { fit = 0, engagement = 0 }", "must sum to more than 0");
-        assert_problem("[score]\nweights = { fit = -1, engagement = 3 }", "must not be negative");
+        assert_problem(
+            "[score]\nweights = { fit = 1, engagment = 1 }",
+            "unknown dimension 'engagment'",
+        );
+        assert_problem(
+            "[score]\nweights = { fit = 1 }",
+            "dimension 'engagement' has no weight",
+        );
+        assert_problem(
+            "[score]\nweights = { fit = 0, engagement = 0 }",
+            "must sum to more than 0",
+        );
+        assert_problem(
+            "[score]\nweights = { fit = -1, engagement = 3 }",
+            "must not be negative",
+        );
         assert_problem(
             "[[rule]]\nid = \"u\"\non = \"unsubscribe\"\ndisqualify = true\npoints = 5",
             "rule 'u' field 'points': a disqualifying rule carries no points",
@@ -1067,9 +1112,17 @@ half_life_days = 30
             "unknown dimension 'nope'",
         );
         let p = problems(&format!("nme = \"x\"\n{BASE}"));
-        assert!(p.iter().any(|m| m.contains("model: unknown key 'nme' (did you mean 'name'?)")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("model: unknown key 'nme' (did you mean 'name'?)")),
+            "{p:?}"
+        );
         let p = problems(&format!("{BASE}\nnme = 1"));
-        assert!(p.iter().any(|m| m.contains("dimension 'engagement': unknown key 'nme'")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("dimension 'engagement': unknown key 'nme'")),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -1097,7 +1150,9 @@ half_life_days = 30
         for _ in 0..40 {
             cond = format!("{{ not = {cond} }}");
         }
-        let p = with(&format!("[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\nwhen = {cond}"));
+        let p = with(&format!(
+            "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\nwhen = {cond}"
+        ));
         assert!(!p.is_empty());
     }
 }

@@ -1,0 +1,275 @@
+//! Events files: CSV with `id, contact_id, type, timestamp` and property
+//! columns, or NDJSON `{"id", "contact_id", "type", "timestamp",
+//! "properties": {..}}`. This module turns one record into an
+//! [`EventRecord`]; [`crate::pipeline`] feeds it chunks of a file.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use leadscore_core::Timestamp;
+use leadscore_core::condition::{PropId, Vocabulary};
+use leadscore_core::scoring::PropertyLookup;
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::error::RecordFault;
+use crate::format::json_text;
+
+/// One event, as read from a file, with the properties the model reads.
+pub struct EventRecord<'a> {
+    /// Event id (trimmed).
+    pub id: &'a str,
+    /// Contact id (trimmed).
+    pub contact_id: &'a str,
+    /// Event type (trimmed).
+    pub event_type: &'a str,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Properties by the model's property ids.
+    pub properties: &'a dyn PropertyLookup,
+    /// Byte offset of the record in its file.
+    pub offset: u64,
+}
+
+/// Where the fields are in a CSV events file.
+#[derive(Clone, Debug)]
+pub(crate) struct CsvLayout {
+    header: Vec<String>,
+    id: usize,
+    contact_id: usize,
+    event_type: usize,
+    timestamp: usize,
+    /// Column of each model property, by property id.
+    properties: Vec<Option<usize>>,
+}
+
+impl CsvLayout {
+    /// Maps a header to the required columns and the model's properties.
+    pub(crate) fn new(header: Vec<String>, vocabulary: &Vocabulary) -> Result<CsvLayout, String> {
+        let col = |name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| {
+                format!(
+                    "the header has no '{name}' column (needed: id, contact_id, type, timestamp)"
+                )
+            })
+        };
+        Ok(CsvLayout {
+            id: col("id")?,
+            contact_id: col("contact_id")?,
+            event_type: col("type")?,
+            timestamp: col("timestamp")?,
+            properties: vocabulary
+                .properties
+                .iter()
+                .map(|p| header.iter().position(|h| h == p))
+                .collect(),
+            header,
+        })
+    }
+}
+
+struct CsvProps<'a> {
+    record: &'a csv::StringRecord,
+    columns: &'a [Option<usize>],
+}
+
+impl PropertyLookup for CsvProps<'_> {
+    fn get(&self, id: PropId) -> Option<&str> {
+        let col = (*self.columns.get(id.0 as usize)?)?;
+        self.record.get(col).filter(|v| !v.is_empty())
+    }
+}
+
+fn required<'a>(value: &'a str, field: &str, offset: u64) -> Result<&'a str, RecordFault> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(RecordFault::new(offset, Some(field), "missing or empty"));
+    }
+    Ok(v)
+}
+
+fn timestamp(value: &str, offset: u64) -> Result<Timestamp, RecordFault> {
+    Timestamp::parse(value).map_err(|e| RecordFault::new(offset, Some("timestamp"), e.to_string()))
+}
+
+/// Parses a chunk of CSV records (no header) starting at file offset
+/// `base`, calling `each` for every event.
+pub(crate) fn parse_csv_chunk(
+    data: &[u8],
+    base: u64,
+    layout: &CsvLayout,
+    mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
+) -> Result<(), RecordFault> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut bytes = csv::ByteRecord::new();
+    loop {
+        let at_byte = reader.position().byte();
+        match reader.read_byte_record(&mut bytes) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let off = e.position().map_or(at_byte, |p| p.byte());
+                return Err(RecordFault::new(
+                    base + off,
+                    None,
+                    format!("malformed CSV: {e}"),
+                ));
+            }
+        }
+        let offset = base + bytes.position().map_or(at_byte, |p| p.byte());
+        if bytes.len() != layout.header.len() {
+            if bytes.len() == 1 && bytes[0].is_empty() {
+                continue; // a blank line
+            }
+            return Err(RecordFault::new(
+                offset,
+                None,
+                format!(
+                    "{} columns where the header has {}",
+                    bytes.len(),
+                    layout.header.len()
+                ),
+            ));
+        }
+        let record = match csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)) {
+            Ok(r) => r,
+            Err(e) => {
+                let field = e.utf8_error().field();
+                return Err(RecordFault::new(
+                    offset,
+                    layout.header.get(field).map(String::as_str),
+                    "not valid UTF-8",
+                ));
+            }
+        };
+        let at = timestamp(&record[layout.timestamp], offset)?;
+        let rec = EventRecord {
+            id: required(&record[layout.id], "id", offset)?,
+            contact_id: required(&record[layout.contact_id], "contact_id", offset)?,
+            event_type: required(&record[layout.event_type], "type", offset)?,
+            at,
+            properties: &CsvProps {
+                record: &record,
+                columns: &layout.properties,
+            },
+            offset,
+        };
+        each(&rec)?;
+        bytes = record.into_byte_record();
+    }
+}
+
+/// Properties of an NDJSON event, in file order, borrowed from the line.
+struct JsonProps<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonProps<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = JsonProps<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of properties")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(JsonProps(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonEvent<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contact_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    properties: Option<JsonProps<'a>>,
+}
+
+struct NdjsonProps<'a>(&'a [Option<Cow<'a, str>>]);
+
+impl PropertyLookup for NdjsonProps<'_> {
+    fn get(&self, id: PropId) -> Option<&str> {
+        self.0.get(id.0 as usize)?.as_deref()
+    }
+}
+
+fn json_field<'a>(
+    raw: Option<&'a RawValue>,
+    field: &str,
+    offset: u64,
+) -> Result<Cow<'a, str>, RecordFault> {
+    let raw = raw.ok_or_else(|| RecordFault::new(offset, Some(field), "missing"))?;
+    let text = json_text(raw)
+        .map_err(|m| RecordFault::new(offset, Some(field), m))?
+        .ok_or_else(|| RecordFault::new(offset, Some(field), "missing or empty"))?;
+    if text.trim().is_empty() {
+        return Err(RecordFault::new(offset, Some(field), "missing or empty"));
+    }
+    Ok(match text {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
+    })
+}
+
+/// Parses a chunk of NDJSON lines starting at file offset `base`.
+pub(crate) fn parse_ndjson_chunk(
+    data: &[u8],
+    base: u64,
+    vocabulary: &Vocabulary,
+    mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
+) -> Result<(), RecordFault> {
+    let mut start = 0usize;
+    let mut props: Vec<Option<Cow<'_, str>>> = Vec::new();
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let line = &data[start..end];
+        let offset = base + start as u64;
+        start = end + 1;
+        let text = std::str::from_utf8(line)
+            .map_err(|_| RecordFault::new(offset, None, "not valid UTF-8"))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let ev: JsonEvent<'_> = serde_json::from_str(text)
+            .map_err(|e| RecordFault::new(offset, None, format!("invalid JSON: {e}")))?;
+        props.clear();
+        props.resize(vocabulary.properties.len(), None);
+        for (name, raw) in ev.properties.iter().flat_map(|p| p.0.iter()) {
+            let value = json_text(raw)
+                .map_err(|m| RecordFault::new(offset, Some(&format!("properties.{name}")), m))?;
+            if let Some(p) = vocabulary.property(name) {
+                props[p.0 as usize] = value;
+            }
+        }
+        let ts = json_field(ev.timestamp, "timestamp", offset)?;
+        let id = json_field(ev.id, "id", offset)?;
+        let contact_id = json_field(ev.contact_id, "contact_id", offset)?;
+        let event_type = json_field(ev.event_type, "type", offset)?;
+        let rec = EventRecord {
+            id: &id,
+            contact_id: &contact_id,
+            event_type: &event_type,
+            at: timestamp(&ts, offset)?,
+            properties: &NdjsonProps(&props),
+            offset,
+        };
+        each(&rec)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! File formats: which one a path is, and how JSON scalars become text.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use serde_json::value::RawValue;
+
+use crate::error::{InputError, Result};
+
+/// The format of an input file, told by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line (`.ndjson` or `.jsonl`).
+    Ndjson,
+}
+
+impl Format {
+    /// The format of a path: `.csv`, `.ndjson` or `.jsonl` (any case).
+    pub fn of(path: &Path) -> Result<Format> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("ndjson" | "jsonl") => Ok(Format::Ndjson),
+            _ => Err(InputError::UnknownFormat {
+                path: path.to_path_buf(),
+            }),
+        }
+    }
+}
+
+/// A JSON scalar as text, the way the spec reads JSON inputs: strings as
+/// they are, numbers and booleans as written (`50` -> "50"), `null` as
+/// missing. An empty string is missing too, as an empty CSV cell is.
+/// Objects and arrays are refused.
+pub(crate) fn json_text(raw: &RawValue) -> std::result::Result<Option<Cow<'_, str>>, String> {
+    let s = raw.get();
+    match s.as_bytes().first() {
+        Some(b'"') => {
+            let text: Cow<'_, str> =
+                serde_json::from_str(s).map_err(|e| format!("bad string: {e}"))?;
+            Ok((!text.is_empty()).then_some(text))
+        }
+        Some(b'n') => Ok(None),
+        Some(b't' | b'f' | b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(s))),
+        Some(b'{') => Err("expected a string, number or boolean, found an object".into()),
+        Some(b'[') => Err("expected a string, number or boolean, found an array".into()),
+        _ => Err("expected a string, number or boolean".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(json: &str) -> std::result::Result<Option<String>, String> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        json_text(&raw).map(|o| o.map(|c| c.into_owned()))
+    }
+
+    #[test]
+    fn scalars_become_their_text() {
+        assert_eq!(text("\"a\\u00e9\"").unwrap().as_deref(), Some("aé"));
+        assert_eq!(text("50").unwrap().as_deref(), Some("50"));
+        assert_eq!(text("7.50").unwrap().as_deref(), Some("7.50"));
+        assert_eq!(text("true").unwrap().as_deref(), Some("true"));
+        assert_eq!(text("null").unwrap(), None);
+        assert_eq!(text("\"\"").unwrap(), None);
+        assert!(text("{}").is_err());
+        assert!(text("[1]").is_err());
+    }
+
+    #[test]
+    fn format_by_extension() {
+        assert_eq!(Format::of(Path::new("a/B.CSV")).unwrap(), Format::Csv);
+        assert_eq!(Format::of(Path::new("x.jsonl")).unwrap(), Format::Ndjson);
+        assert!(Format::of(Path::new("x.txt")).is_err());
+        assert!(Format::of(Path::new("x")).is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! Batch scoring: contacts and events files in, one [`ScoreCard`] per
+//! contact out, in input order.
+//!
+//! The path of an event: [`crate::pipeline`] parses it on a worker thread;
+//! [`HitSink`] looks up its contact, asks the core which rules it matches
+//! ([`match_event`]) and keeps a 24-byte [`Hit`] per match that can still
+//! count at the as-of time; hits are gathered per contact in file order;
+//! then each contact is de-duplicated and scored by the core's
+//! [`evaluate`], contacts in parallel.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+
+use leadscore_core::scoring::hit_in_time;
+use leadscore_core::{
+    EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, match_event,
+};
+use rayon::prelude::*;
+
+use crate::contacts::ContactTable;
+use crate::error::{RecordFault, Result};
+use crate::events::EventRecord;
+use crate::pipeline::{EventSink, scan};
+
+/// Counts gathered while scoring, for the summary line and warnings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Contacts scored.
+    pub contacts: u64,
+    /// Event records read (duplicates included).
+    pub events: u64,
+    /// Events naming a contact that is not in the contacts files (skipped).
+    pub unknown_contact: u64,
+    /// Rule matches kept for scoring.
+    pub hits: u64,
+    /// Hits dropped as repeated event ids.
+    pub duplicate_hits: u64,
+}
+
+/// The scores of a batch.
+#[derive(Debug)]
+pub struct BatchScores {
+    /// One card per contact, in contacts input order.
+    pub cards: Vec<ScoreCard>,
+    /// What was read.
+    pub stats: BatchStats,
+}
+
+/// A 64-bit identity for an event id, stable across runs.
+pub fn event_key(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// Collects the hits of one chunk.
+struct HitSink<'a, K, F> {
+    model: &'a Model,
+    contacts: &'a ContactTable,
+    as_of: Timestamp,
+    /// Only this contact, when explaining one.
+    only: Option<u32>,
+    key: F,
+    out: ChunkHits<K>,
+}
+
+/// What one chunk yields: hits tagged with their contact, and counts.
+struct ChunkHits<K> {
+    hits: Vec<(u32, Hit<K>)>,
+    events: u64,
+    unknown: u64,
+}
+
+impl<K> Default for ChunkHits<K> {
+    fn default() -> Self {
+        ChunkHits {
+            hits: Vec::new(),
+            events: 0,
+            unknown: 0,
+        }
+    }
+}
+
+impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K, F> {
+    type Output = ChunkHits<K>;
+
+    fn event(&mut self, e: &EventRecord<'_>) -> std::result::Result<(), RecordFault> {
+        self.out.events += 1;
+        let Some(contact) = self.contacts.find(e.contact_id) else {
+            self.out.unknown += 1;
+            return Ok(());
+        };
+        if self.only.is_some_and(|o| o != contact) || !self.model.uses_event_type(e.event_type) {
+            return Ok(());
+        }
+        let attributes = self.contacts.attributes(contact as usize);
+        let mut key = None;
+        let (model, as_of, out) = (self.model, self.as_of, &mut self.out.hits);
+        match_event(model, e.event_type, attributes, e.properties, |target| {
+            if self.only.is_some() || hit_in_time(model, target, e.at, as_of) {
+                let k = key.get_or_insert_with(|| (self.key)(e));
+                out.push((
+                    contact,
+                    Hit {
+                        target,
+                        at: e.at,
+                        key: k.clone(),
+                    },
+                ));
+            }
+        });
+        Ok(())
+    }
+
+    fn take(&mut self) -> Self::Output {
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// Scores every contact from events files at `as_of`.
+pub fn score_files(
+    model: &Model,
+    contacts: &ContactTable,
+    events: &[PathBuf],
+    as_of: Timestamp,
+) -> Result<BatchScores> {
+    let mut per_contact: Vec<Vec<Hit<u64>>> = Vec::new();
+    per_contact.resize_with(contacts.len(), Vec::new);
+    let mut stats = BatchStats {
+        contacts: contacts.len() as u64,
+        ..BatchStats::default()
+    };
+    scan(
+        events,
+        &model.vocabulary,
+        || HitSink {
+            model,
+            contacts,
+            as_of,
+            only: None,
+            key: |e: &EventRecord<'_>| event_key(e.id),
+            out: ChunkHits::default(),
+        },
+        |chunk: ChunkHits<u64>| {
+            stats.events += chunk.events;
+            stats.unknown_contact += chunk.unknown;
+            stats.hits += chunk.hits.len() as u64;
+            for (c, hit) in chunk.hits {
+                per_contact[c as usize].push(hit);
+            }
+        },
+    )?;
+    let scored: Vec<(ScoreCard, u64)> = per_contact
+        .par_iter_mut()
+        .enumerate()
+        .map(|(i, hits)| {
+            let dropped = keep_first_seen(hits);
+            let card = evaluate(model, contacts.attributes(i), hits, as_of, None);
+            *hits = Vec::new();
+            (card, dropped)
+        })
+        .collect();
+    let mut cards = Vec::with_capacity(scored.len());
+    for (card, dropped) in scored {
+        stats.duplicate_hits += dropped;
+        cards.push(card);
+    }
+    Ok(BatchScores { cards, stats })
+}
+
+/// Explains one contact's score from files.
+pub fn explain_files(
+    model: &Model,
+    contacts: &ContactTable,
+    contact: u32,
+    events: &[PathBuf],
+    as_of: Timestamp,
+) -> Result<Explanation> {
+    let mut hits: Vec<Hit<EventKey>> = Vec::new();
+    scan(
+        events,
+        &model.vocabulary,
+        || HitSink {
+            model,
+            contacts,
+            as_of,
+            only: Some(contact),
+            key: |e: &EventRecord<'_>| EventKey {
+                id: e.id.to_string(),
+                event_type: e.event_type.to_string(),
+            },
+            out: ChunkHits::default(),
+        },
+        |chunk: ChunkHits<EventKey>| hits.extend(chunk.hits.into_iter().map(|(_, h)| h)),
+    )?;
+    keep_first_seen(&mut hits);
+    let attributes = contacts.attributes(contact as usize);
+    let mut trace = Trace {
+        rules: Vec::new(),
+        raw: Vec::new(),
+    };
+    let card = evaluate(model, attributes, &mut hits, as_of, Some(&mut trace));
+    Ok(Explanation::new(
+        model,
+        contacts.id(contact as usize),
+        as_of,
+        &card,
+        &trace,
+    ))
+}
+
+/// Drops hits of events whose id was already seen, keeping the first event
+/// with each id (in input order). Hits of one event are adjacent and share
+/// the key, so the first event's hits are the first run of a key's entries
+/// at consecutive positions. Returns how many hits were dropped.
+pub fn keep_first_seen<K: Ord>(hits: &mut Vec<Hit<K>>) -> u64 {
+    if hits.len() < 2 {
+        return 0;
+    }
+    let mut order: Vec<u32> = (0..hits.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        hits[a as usize]
+            .key
+            .cmp(&hits[b as usize].key)
+            .then(a.cmp(&b))
+    });
+    let mut keep = vec![true; hits.len()];
+    let mut dropped = 0;
+    let mut g = 0;
+    while g < order.len() {
+        let first = order[g] as usize;
+        let mut prev = first;
+        let mut j = g + 1;
+        while j < order.len() && hits[order[j] as usize].key == hits[first].key {
+            let idx = order[j] as usize;
+            if idx == prev + 1
+                && hits[idx].at == hits[first].at
+                && rank(hits[idx].target) > rank(hits[prev].target)
+            {
+                prev = idx; // another rule matched by the first event
+            } else {
+                keep[idx] = false;
+                dropped += 1;
+            }
+            j += 1;
+        }
+        g = j;
+    }
+    if dropped > 0 {
+        let mut i = 0;
+        hits.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+    dropped
+}
+
+/// The order in which one event's matches are produced: by rule, a rule's
+/// own match before its requalification.
+fn rank(t: Target) -> (u32, bool) {
+    match t {
+        Target::Rule(i) => (i, false),
+        Target::Requalify(i) => (i, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(target: u32, at: i64, key: u64) -> Hit<u64> {
+        Hit {
+            target: Target::Rule(target),
+            at: Timestamp(at),
+            key,
+        }
+    }
+
+    #[test]
+    fn first_seen_event_wins() {
+        // Event 7 matched rules 0 and 1; its duplicate repeats both; event 8
+        // reuses id 7's key with other content later on and is dropped too.
+        let mut h = vec![
+            hit(0, 5, 7),
+            hit(1, 5, 7),
+            hit(0, 9, 3),
+            hit(0, 5, 7),
+            hit(1, 5, 7),
+            hit(1, 6, 7),
+        ];
+        assert_eq!(keep_first_seen(&mut h), 3);
+        assert_eq!(h, vec![hit(0, 5, 7), hit(1, 5, 7), hit(0, 9, 3)]);
+    }
+
+    #[test]
+    fn distinct_events_are_all_kept() {
+        let mut h: Vec<Hit<u64>> = (0..50).map(|i| hit(i % 3, i as i64, i as u64)).collect();
+        assert_eq!(keep_first_seen(&mut h), 0);
+        assert_eq!(h.len(), 50);
+    }
+}
