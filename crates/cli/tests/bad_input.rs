@@ -1,0 +1,301 @@
+//! Bad input fails with exit code 2 and a message naming file, line and
+//! field; nothing panics.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+
+const MODEL: &str = r#"
+[[dimension]]
+id = "fit"
+[[dimension]]
+id = "engagement"
+[[rule]]
+id = "pricing"
+dimension = "engagement"
+on = "page_view"
+points = 10
+when = { property = "url", contains = "/pricing" }
+"#;
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        let f = Files {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        f.write("model.toml", MODEL.as_bytes());
+        f.write("contacts.csv", b"id,email\nc1,a@x.io\nc2,b@y.io\n");
+        f.write(
+            "events.csv",
+            b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,/pricing\n",
+        );
+        f
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    fn score(&self, contacts: &str, events: &str) -> std::process::Output {
+        leadscore([
+            "score",
+            "--model",
+            &self.path("model.toml"),
+            "--contacts",
+            &self.path(contacts),
+            "--events",
+            &self.path(events),
+            "--as-of",
+            "2026-02-01T00:00:00Z",
+        ])
+    }
+}
+
+/// Asserts a failure with exit code 2 whose message contains every needle.
+fn assert_fails(out: &std::process::Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in: {err}");
+    }
+}
+
+#[test]
+fn good_files_score() {
+    let f = Files::new();
+    let out = f.score("contacts.csv", "events.csv");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[test]
+fn missing_file() {
+    let f = Files::new();
+    assert_fails(&f.score("nope.csv", "events.csv"), &["nope.csv"]);
+    assert_fails(&f.score("contacts.csv", "gone.ndjson"), &["gone.ndjson"]);
+}
+
+#[test]
+fn csv_without_id_column() {
+    let f = Files::new();
+    f.write("c.csv", b"email,name\na@x.io,A\n");
+    assert_fails(
+        &f.score("c.csv", "events.csv"),
+        &["c.csv:1", "no 'id' column"],
+    );
+    f.write(
+        "e.csv",
+        b"id,contact,type,timestamp\ne1,c1,x,2026-01-01T00:00:00Z\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.csv"),
+        &["e.csv:1", "'contact_id'"],
+    );
+}
+
+#[test]
+fn wrong_column_count() {
+    let f = Files::new();
+    f.write("c.csv", b"id,email\nc1,a@x.io\nc2,b@y.io,extra\n");
+    assert_fails(
+        &f.score("c.csv", "events.csv"),
+        &["c.csv:3", "3 columns where the header has 2"],
+    );
+    f.write(
+        "e.csv",
+        b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,/\ne2,c1,page_view\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.csv"),
+        &["e.csv:3", "3 columns where the header has 5"],
+    );
+}
+
+#[test]
+fn bad_timestamp() {
+    let f = Files::new();
+    f.write(
+        "e.csv",
+        b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,/\ne2,c1,page_view,2026-13-01T00:00:00Z,/\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.csv"),
+        &["e.csv:3", "field 'timestamp'", "month out of range"],
+    );
+    f.write(
+        "e.ndjson",
+        b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page_view\",\"timestamp\":\"yesterday\"}\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.ndjson"),
+        &["e.ndjson:1", "field 'timestamp'"],
+    );
+    f.write(
+        "n.ndjson",
+        b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page_view\",\"timestamp\":\"2026-01-01T00:00:00\"}\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "n.ndjson"),
+        &["n.ndjson:1", "missing offset"],
+    );
+}
+
+#[test]
+fn bad_utf8() {
+    let f = Files::new();
+    f.write("c.csv", b"id,email\nc1,a@x.io\nc2,b\xff@y.io\n");
+    assert_fails(
+        &f.score("c.csv", "events.csv"),
+        &["c.csv:3", "field 'email'", "UTF-8"],
+    );
+    f.write(
+        "e.csv",
+        b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,/pri\xc3\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.csv"),
+        &["e.csv:2", "field 'url'", "UTF-8"],
+    );
+    f.write("e.ndjson", b"{\"id\":\"e\xff\"}\n");
+    assert_fails(
+        &f.score("contacts.csv", "e.ndjson"),
+        &["e.ndjson:1", "UTF-8"],
+    );
+}
+
+#[test]
+fn invalid_json_line() {
+    let f = Files::new();
+    f.write(
+        "e.ndjson",
+        b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page_view\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n\n{\"id\": \"e2\", \"contact_id\": \n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "e.ndjson"),
+        &["e.ndjson:3", "invalid JSON"],
+    );
+    f.write(
+        "c.ndjson",
+        b"{\"id\": \"c1\", \"attributes\": {\"email\": {\"x\": 1}}}\n",
+    );
+    assert_fails(
+        &f.score("c.ndjson", "events.csv"),
+        &["c.ndjson:1", "attributes.email", "object"],
+    );
+    f.write("d.ndjson", b"{\"id\": \"c1\", \"atributes\": {}}\n");
+    assert_fails(
+        &f.score("d.ndjson", "events.csv"),
+        &["d.ndjson:1", "atributes"],
+    );
+    f.write(
+        "m.ndjson",
+        b"{\"id\":\"e1\",\"type\":\"page_view\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "m.ndjson"),
+        &["m.ndjson:1", "field 'contact_id'"],
+    );
+}
+
+#[test]
+fn duplicate_contact_names_both_lines() {
+    let f = Files::new();
+    f.write("c.csv", b"id,email\nc1,a@x.io\nc2,b@y.io\nc1,c@z.io\n");
+    assert_fails(
+        &f.score("c.csv", "events.csv"),
+        &["c.csv:4", "c.csv:2", "\"c1\""],
+    );
+}
+
+#[test]
+fn errors_deep_in_a_large_file_have_the_right_line() {
+    // Several chunks' worth of events; the bad one is near the end.
+    let f = Files::new();
+    let mut text = String::from("id,contact_id,type,timestamp,url\n");
+    let n = 150_000;
+    for i in 0..n {
+        text.push_str(&format!(
+            "e{i},c1,page_view,2026-01-01T00:00:00Z,\"/a,\"\"b\"\"\"\n"
+        ));
+    }
+    text.push_str("bad,c1,page_view,not-a-time,/\n");
+    f.write("big.csv", text.as_bytes());
+    assert_fails(
+        &f.score("contacts.csv", "big.csv"),
+        &[&format!("big.csv:{}", n + 2), "field 'timestamp'"],
+    );
+}
+
+#[test]
+fn invalid_model_lists_problems() {
+    let f = Files::new();
+    f.write(
+        "bad.toml",
+        b"[[dimension]]\nid = \"fit\"\nmin = 10\nmax = 5\n[[rule]]\nid = \"r\"\ndimension = \"nope\"\npoints = 1\nwhen = { attribute = \"x\", equal = \"y\" }\n",
+    );
+    let out = leadscore(["validate", &f.path("bad.toml")]);
+    assert_fails(
+        &out,
+        &[
+            "bad.toml",
+            "dimension 'fit': min (10) must be less than max (5)",
+            "rule 'r' field 'dimension': unknown dimension 'nope'",
+            "unknown operator 'equal'",
+        ],
+    );
+    let out = leadscore([
+        "score",
+        "--model",
+        &f.path("bad.toml"),
+        "--contacts",
+        &f.path("contacts.csv"),
+    ]);
+    assert_fails(&out, &["bad.toml", "unknown dimension 'nope'"]);
+    let ok = leadscore(["validate", &f.path("model.toml")]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(stdout(&ok).contains("ok"));
+}
+
+#[test]
+fn bad_as_of_and_unknown_format() {
+    let f = Files::new();
+    let out = leadscore([
+        "score",
+        "--model",
+        &f.path("model.toml"),
+        "--contacts",
+        &f.path("contacts.csv"),
+        "--as-of",
+        "last tuesday",
+    ]);
+    assert_fails(&out, &["--as-of"]);
+    f.write("c.txt", b"id\nc1\n");
+    assert_fails(&f.score("c.txt", "events.csv"), &["c.txt", "extension"]);
+}
+
+#[test]
+fn explain_unknown_contact() {
+    let f = Files::new();
+    let out = leadscore([
+        "explain",
+        "--model",
+        &f.path("model.toml"),
+        "--contacts",
+        &f.path("contacts.csv"),
+        "--events",
+        &f.path("events.csv"),
+        "--contact",
+        "zz",
+    ]);
+    assert_fails(&out, &["--contact", "\"zz\""]);
+}
