@@ -323,6 +323,6 @@ mod tests {
         assert_eq!(record_end(b"a,b\nc,d\n", Format::Csv), Some(8));
         assert_eq!(record_end(b"a,\"b\nc", Format::Csv), None);
         assert_eq!(record_end(b"{\"a\":1}\n{", Format::Ndjson), Some(8));
-        assert_eq!(first_record_end(b"\"a\nb\",c\nd\ne\n"), Some(9));
+        assert_eq!(first_record_end(b"\"a\nb\",c\nd\ne\n"), Some(8));
     }
 }

@@ -69,9 +69,7 @@ fn rule_strategy() -> impl Strategy<Value = String> {
                 3 => format!(
                     "[[rule]]\nid = \"r{{i}}\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = {points}\nwhen = {{ any = [{{ property = \"url\", exists = false }}, {{ attribute = \"job_title\", equals = \"engineer\" }}] }}\n{limit}"
                 ),
-                _ => format!(
-                    "[[rule]]\nid = \"r{{i}}\"\non = \"unsubscribe\"\ndisqualify = true\nrequalify_on = \"resubscribe\"\n"
-                ),
+                _ => "[[rule]]\nid = \"r{i}\"\non = \"unsubscribe\"\ndisqualify = true\nrequalify_on = \"resubscribe\"\n".to_string(),
             }
         })
 }
@@ -105,9 +103,9 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         model.push_str(&format!(
             "[score]\nweights = {{ fit = 1, engagement = {w} }}\n[[band]]\nid = \"hot\"\nmin_score = 60\n[[band]]\nid = \"cold\"\nmin_score = 0\n[[stage]]\nid = \"mql\"\nwhen = {{ all = [{{ score = true, gte = 30 }}, {{ dimension = \"fit\", gte = 0 }}] }}\n"
         ));
-        model.push_str(&format!(
-            "[[rule]]\nid = \"student\"\ndisqualify = true\nwhen = {{ attribute = \"job_title\", matches = \"(?i)^\\\\s*student\" }}\n"
-        ));
+        model.push_str(
+            "[[rule]]\nid = \"student\"\ndisqualify = true\nwhen = { attribute = \"job_title\", matches = \"(?i)^\\\\s*student\" }\n",
+        );
         for r in &rules {
             model.push_str(r);
         }

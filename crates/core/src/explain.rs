@@ -347,7 +347,7 @@ fn describe_op(op: &Op) -> String {
         Op::Contains(s) => format!("contains {s:?}"),
         Op::StartsWith(s) => format!("starts with {s:?}"),
         Op::EndsWith(s) => format!("ends with {s:?}"),
-        Op::Matches(re) => format!("matches {:?}", re.as_str()),
+        Op::Matches(re) => format!("matches \"{}\"", re.as_str()),
         Op::Gt(x) => format!("> {}", num(*x)),
         Op::Gte(x) => format!(">= {}", num(*x)),
         Op::Lt(x) => format!("< {}", num(*x)),
@@ -468,14 +468,15 @@ fn write_rule(f: &mut fmt::Formatter<'_>, r: &RuleLine) -> fmt::Result {
             "requalifies" => "lifts the disqualification".into(),
             _ => "lifts nothing (not later than the disqualifying event)".into(),
         };
+        let age = if e.age_days < 0.0 {
+            format!("{} days after as-of", num(-e.age_days))
+        } else {
+            format!("{} days ago", num(e.age_days))
+        };
         writeln!(
             f,
-            "      {} {} {} ({} days ago): {}",
-            e.timestamp,
-            e.event_type,
-            e.id,
-            num(e.age_days),
-            note
+            "      {} {} {} ({age}): {note}",
+            e.timestamp, e.event_type, e.id
         )?;
     }
     Ok(())

@@ -234,7 +234,7 @@ pub fn evaluate<K, A>(
     attributes: &A,
     hits: &mut Vec<Hit<K>>,
     as_of: Timestamp,
-    mut trace: Option<&mut Trace<K>>,
+    trace: Option<&mut Trace<K>>,
 ) -> ScoreCard
 where
     K: Ord + Clone,
@@ -369,7 +369,7 @@ where
     }
 
     let card = finish(model, attributes, &raw, disqualified);
-    if let Some(t) = trace.as_deref_mut() {
+    if let Some(t) = trace {
         t.rules = rule_traces;
         t.raw = raw;
     }

@@ -476,16 +476,16 @@ fn bands(top: &mut Section<'_>, c: &mut Checker) -> Vec<Band> {
         if min_score.is_none() && t.get("min_score").is_none() {
             c.problem(&s.place, "a band needs 'min_score'");
         }
-        if let (Some(m), Some(prev)) = (min_score, out.last()) {
-            if m >= prev.min_score {
-                c.problem(
-                    &s.field("min_score"),
-                    format!(
-                        "bands must be listed from the highest min_score down: {m} follows band '{}' with {}",
-                        prev.id, prev.min_score
-                    ),
-                );
-            }
+        if let (Some(m), Some(prev)) = (min_score, out.last())
+            && m >= prev.min_score
+        {
+            c.problem(
+                &s.field("min_score"),
+                format!(
+                    "bands must be listed from the highest min_score down: {m} follows band '{}' with {}",
+                    prev.id, prev.min_score
+                ),
+            );
         }
         s.finish(&["id", "min_score"], c);
         if let Some(m) = min_score {
