@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use compact_str::CompactString;
 use leadscore_core::condition::Vocabulary;
 use rustc_hash::FxHashMap;
 use serde::Deserialize;
@@ -24,8 +25,10 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// reads.
 #[derive(Debug, Default)]
 pub struct ContactTable {
-    ids: Vec<Box<str>>,
-    index: FxHashMap<Box<str>, u32>,
+    ids: Vec<CompactString>,
+    /// Ids of up to 24 bytes are stored inline, so a lookup touches one
+    /// cache line instead of following a pointer.
+    index: FxHashMap<CompactString, u32>,
     /// `width` values per contact, indexed by attribute id.
     attributes: Vec<Option<Box<str>>>,
     width: usize,
@@ -107,8 +110,9 @@ impl ContactTable {
             field: None,
             message: "more than 4 billion contacts".into(),
         })?;
-        self.ids.push(id.into());
-        self.index.insert(id.into(), n);
+        let id = CompactString::from(id);
+        self.index.insert(id.clone(), n);
+        self.ids.push(id);
         self.attributes.extend(values);
         self.origins.push((file_index, line));
         Ok(())

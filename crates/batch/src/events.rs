@@ -82,7 +82,7 @@ impl PropertyLookup for CsvProps<'_> {
 }
 
 fn required<'a>(value: &'a str, field: &str, offset: u64) -> Result<&'a str, RecordFault> {
-    let v = value.trim();
+    let v = leadscore_core::condition::trim(value);
     if v.is_empty() {
         return Err(RecordFault::new(offset, Some(field), "missing or empty"));
     }
@@ -101,6 +101,14 @@ pub(crate) fn parse_csv_chunk(
     layout: &CsvLayout,
     mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
 ) -> Result<(), RecordFault> {
+    // Fast path: a chunk without quotes is plain lines of comma-separated
+    // fields; once the whole chunk is known to be UTF-8, fields are split
+    // by hand. Anything else goes through the csv crate.
+    if memchr::memchr(b'"', data).is_none() {
+        if let Ok(text) = std::str::from_utf8(data) {
+            return parse_plain_csv(text, base, layout, each);
+        }
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -161,6 +169,72 @@ pub(crate) fn parse_csv_chunk(
         each(&rec)?;
         bytes = record.into_byte_record();
     }
+}
+
+struct FieldProps<'a> {
+    fields: &'a [&'a str],
+    columns: &'a [Option<usize>],
+}
+
+impl PropertyLookup for FieldProps<'_> {
+    fn get(&self, id: PropId) -> Option<&str> {
+        let col = (*self.columns.get(id.0 as usize)?)?;
+        self.fields.get(col).copied().filter(|v| !v.is_empty())
+    }
+}
+
+/// CSV without any quote character: split lines and commas directly.
+fn parse_plain_csv(
+    text: &str,
+    base: u64,
+    layout: &CsvLayout,
+    mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
+) -> Result<(), RecordFault> {
+    let width = layout.header.len();
+    let mut fields: Vec<&str> = Vec::with_capacity(width);
+    let mut start = 0usize;
+    let bytes = text.as_bytes();
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let line = text[start..end]
+            .strip_suffix('\r')
+            .unwrap_or(&text[start..end]);
+        let offset = base + start as u64;
+        start = end + 1;
+        if line.is_empty() {
+            continue;
+        }
+        fields.clear();
+        let mut field_start = 0;
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == b',' {
+                fields.push(&line[field_start..i]);
+                field_start = i + 1;
+            }
+        }
+        fields.push(&line[field_start..]);
+        if fields.len() != width {
+            return Err(RecordFault::new(
+                offset,
+                None,
+                format!("{} columns where the header has {width}", fields.len()),
+            ));
+        }
+        let at = timestamp(fields[layout.timestamp], offset)?;
+        let rec = EventRecord {
+            id: required(fields[layout.id], "id", offset)?,
+            contact_id: required(fields[layout.contact_id], "contact_id", offset)?,
+            event_type: required(fields[layout.event_type], "type", offset)?,
+            at,
+            properties: &FieldProps {
+                fields: &fields,
+                columns: &layout.properties,
+            },
+            offset,
+        };
+        each(&rec)?;
+    }
+    Ok(())
 }
 
 /// Properties of an NDJSON event, in file order, borrowed from the line.

@@ -1,16 +1,17 @@
-//! Streaming an events file through worker threads.
+//! Streaming a file through worker threads.
 //!
-//! One reader thread cuts the file into chunks of whole records (a CSV
-//! newline inside quotes is not a record end), workers parse chunks and feed
-//! each event to their own [`EventSink`], and the calling thread merges the
-//! sinks' outputs strictly in file order. Memory holds a few chunks at a
-//! time, never the file; results never depend on the number of workers.
+//! A [`ChunkedFile`] reads its header (CSV), then a reader thread cuts the
+//! rest into chunks of whole records (a CSV newline inside quotes is not a
+//! record end), workers parse chunks in parallel, and the calling thread
+//! merges their outputs strictly in file order. Memory holds a few chunks at
+//! a time, never the file; results never depend on the number of workers.
+//! Chunk buffers are handed back to the reader and reused.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use leadscore_core::condition::Vocabulary;
@@ -23,50 +24,9 @@ use crate::format::Format;
 /// Bytes per chunk handed to a worker.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
-/// What a worker does with the events of one chunk.
-pub trait EventSink {
-    /// What one chunk yields.
-    type Output: Send;
-    /// Takes one event.
-    fn event(&mut self, event: &EventRecord<'_>) -> std::result::Result<(), RecordFault>;
-    /// Hands over what the chunk yielded and starts afresh.
-    fn take(&mut self) -> Self::Output;
-}
-
-struct Chunk {
-    seq: u64,
-    offset: u64,
-    data: Vec<u8>,
-}
-
-enum Layout {
-    Csv(CsvLayout),
-    Ndjson,
-}
-
 /// Number of worker threads: the machine's cores (at least 1).
 pub fn workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Reads every events file in order, feeding each event to a sink made by
-/// `make_sink` (one per worker) and calling `merge` with each chunk's output
-/// in file order. Stops at the first malformed record, in file order.
-pub fn scan<S, M, F>(
-    paths: &[std::path::PathBuf],
-    vocabulary: &Vocabulary,
-    make_sink: M,
-    mut merge: F,
-) -> Result<()>
-where
-    S: EventSink,
-    M: Fn() -> S + Sync,
-    F: FnMut(S::Output),
-{
-    for path in paths {
-        scan_file(path, vocabulary, &make_sink, &mut merge)?;
-    }
-    Ok(())
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InputError + '_ {
@@ -129,26 +89,34 @@ fn first_record_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn scan_file<S, M, F>(
-    path: &Path,
-    vocabulary: &Vocabulary,
-    make_sink: &M,
-    merge: &mut F,
-) -> Result<()>
-where
-    S: EventSink,
-    M: Fn() -> S + Sync,
-    F: FnMut(S::Output),
-{
-    let format = Format::of(path)?;
-    let mut file = File::open(path).map_err(io_err(path))?;
-    let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-    let mut eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io_err(path))?;
-    let mut offset = 0u64;
-    let layout = match format {
-        Format::Ndjson => Layout::Ndjson,
-        Format::Csv => {
-            // The header is the first record.
+struct Chunk {
+    seq: u64,
+    offset: u64,
+    data: Vec<u8>,
+}
+
+/// An input file opened for chunked, parallel reading.
+pub struct ChunkedFile {
+    path: PathBuf,
+    format: Format,
+    file: File,
+    buf: Vec<u8>,
+    eof: bool,
+    offset: u64,
+    header: Option<Vec<String>>,
+}
+
+impl ChunkedFile {
+    /// Opens a file, telling its format by extension and reading the CSV
+    /// header line.
+    pub fn open(path: &Path) -> Result<ChunkedFile> {
+        let format = Format::of(path)?;
+        let mut file = File::open(path).map_err(io_err(path))?;
+        let mut buf = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
+        let mut eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io_err(path))?;
+        let mut offset = 0;
+        let mut header = None;
+        if format == Format::Csv {
             let end = loop {
                 match first_record_end(&buf) {
                     Some(e) => break e,
@@ -167,113 +135,145 @@ where
                 .flexible(true)
                 .from_reader(&buf[..end]);
             let mut record = csv::ByteRecord::new();
-            let header = read_csv_header(&mut reader, &mut record, path)?;
-            let layout = CsvLayout::new(header, vocabulary).map_err(|m| InputError::Record {
-                path: path.to_path_buf(),
-                line: 1,
-                field: None,
-                message: m,
-            })?;
+            header = Some(read_csv_header(&mut reader, &mut record, path)?);
             buf.drain(..end);
             offset = end as u64;
-            Layout::Csv(layout)
         }
-    };
+        Ok(ChunkedFile {
+            path: path.to_path_buf(),
+            format,
+            file,
+            buf,
+            eof,
+            offset,
+            header,
+        })
+    }
 
-    let n_workers = workers();
-    let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(n_workers * 2);
-    let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-    let (out_tx, out_rx) =
-        sync_channel::<(u64, std::result::Result<S::Output, RecordFault>)>(n_workers * 4);
+    /// The file's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
 
-    std::thread::scope(|scope| -> Result<()> {
-        let reader =
-            scope.spawn(move || read_chunks(path, format, file, buf, eof, offset, chunk_tx));
-        for _ in 0..n_workers {
-            let rx = Arc::clone(&chunk_rx);
-            let tx = out_tx.clone();
-            let layout = &layout;
-            scope.spawn(move || work(rx, tx, layout, vocabulary, make_sink()));
-        }
-        drop(out_tx);
-        let merged = collect(out_rx, merge);
-        // Stop the reader and workers early on an error: dropping the
-        // receivers makes their sends fail.
-        drop(chunk_rx);
-        let read = reader.join().unwrap_or_else(|_| {
-            Err(InputError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other("reader thread panicked"),
-            })
-        });
-        match merged {
-            Err(fault) => Err(fault.locate(path)),
-            Ok(()) => read,
-        }
-    })
-}
+    /// The CSV header's column names (trimmed); `None` for NDJSON.
+    pub fn header(&self) -> Option<&[String]> {
+        self.header.as_deref()
+    }
 
-fn read_chunks(
-    path: &Path,
-    format: Format,
-    mut file: File,
-    mut buf: Vec<u8>,
-    mut eof: bool,
-    mut offset: u64,
-    tx: SyncSender<Chunk>,
-) -> Result<()> {
-    let mut seq = 0u64;
-    loop {
-        if buf.is_empty() && eof {
-            return Ok(());
+    /// An error about the header line.
+    pub fn header_error(&self, message: impl Into<String>) -> InputError {
+        InputError::Record {
+            path: self.path.clone(),
+            line: 1,
+            field: None,
+            message: message.into(),
         }
-        let end = match record_end(&buf, format) {
-            Some(e) if !eof => e,
-            _ if eof => buf.len(),
-            _ if buf.len() > MAX_RECORD_BYTES + CHUNK_BYTES => {
-                return Err(RecordFault::new(
-                    offset,
-                    None,
-                    format!("record longer than {MAX_RECORD_BYTES} bytes"),
-                )
-                .locate(path));
+    }
+
+    /// Parses the rest of the file: `parse(data, offset)` runs on worker
+    /// threads for each chunk (`offset` is the chunk's byte offset in the
+    /// file); `merge` receives the outputs in file order on this thread.
+    /// Stops at the first fault in file order.
+    pub fn run<O, P, F>(self, parse: P, mut merge: F) -> Result<()>
+    where
+        O: Send,
+        P: Fn(&[u8], u64) -> std::result::Result<O, RecordFault> + Sync,
+        F: FnMut(O) -> Result<()>,
+    {
+        let n_workers = workers();
+        let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(n_workers * 2);
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (out_tx, out_rx) =
+            sync_channel::<(u64, std::result::Result<O, RecordFault>)>(n_workers * 4);
+        let (pool_tx, pool_rx) = channel::<Vec<u8>>();
+        let path = self.path.clone();
+        std::thread::scope(|scope| -> Result<()> {
+            let reader = scope.spawn(move || self.read_chunks(chunk_tx, pool_rx));
+            for _ in 0..n_workers {
+                let rx = Arc::clone(&chunk_rx);
+                let tx = out_tx.clone();
+                let pool = pool_tx.clone();
+                let parse = &parse;
+                scope.spawn(move || work(rx, tx, pool, parse));
             }
-            _ => {
-                let want = buf.len() + CHUNK_BYTES;
-                eof = fill(&mut file, &mut buf, want).map_err(io_err(path))?;
-                continue;
+            drop(out_tx);
+            drop(pool_tx);
+            let merged = collect(out_rx, &mut merge);
+            // On an error, dropping the receivers makes the reader's and
+            // workers' sends fail, so they stop early.
+            drop(chunk_rx);
+            let read = reader.join().unwrap_or_else(|_| {
+                Err(InputError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::other("reader thread panicked"),
+                })
+            });
+            match merged {
+                Err(Stop::Fault(fault)) => Err(fault.locate(&path)),
+                Err(Stop::Error(e)) => Err(e),
+                Ok(()) => read,
             }
-        };
-        let mut next = Vec::with_capacity(CHUNK_BYTES + (64 << 10));
-        next.extend_from_slice(&buf[end..]);
-        buf.truncate(end);
-        let len = buf.len() as u64;
-        if tx
-            .send(Chunk {
+        })
+    }
+
+    fn read_chunks(mut self, tx: SyncSender<Chunk>, pool: Receiver<Vec<u8>>) -> Result<()> {
+        let path = self.path.clone();
+        let mut seq = 0u64;
+        loop {
+            if self.buf.is_empty() && self.eof {
+                return Ok(());
+            }
+            let end = match record_end(&self.buf, self.format) {
+                Some(e) if !self.eof => e,
+                _ if self.eof => self.buf.len(),
+                _ if self.buf.len() > MAX_RECORD_BYTES + CHUNK_BYTES => {
+                    return Err(RecordFault::new(
+                        self.offset,
+                        None,
+                        format!("record longer than {MAX_RECORD_BYTES} bytes"),
+                    )
+                    .locate(&path));
+                }
+                _ => {
+                    let want = self.buf.len() + CHUNK_BYTES;
+                    self.eof = fill(&mut self.file, &mut self.buf, want).map_err(io_err(&path))?;
+                    continue;
+                }
+            };
+            let mut next = pool
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + (64 << 10)));
+            next.clear();
+            next.extend_from_slice(&self.buf[end..]);
+            self.buf.truncate(end);
+            let len = self.buf.len() as u64;
+            let data = std::mem::replace(&mut self.buf, next);
+            let chunk = Chunk {
                 seq,
-                offset,
-                data: buf,
-            })
-            .is_err()
-        {
-            return Ok(()); // the collector stopped (an error elsewhere)
-        }
-        seq += 1;
-        offset += len;
-        buf = next;
-        if !eof {
-            eof = fill(&mut file, &mut buf, CHUNK_BYTES).map_err(io_err(path))?;
+                offset: self.offset,
+                data,
+            };
+            if tx.send(chunk).is_err() {
+                return Ok(()); // the collector stopped (an error elsewhere)
+            }
+            seq += 1;
+            self.offset += len;
+            if !self.eof {
+                self.eof =
+                    fill(&mut self.file, &mut self.buf, CHUNK_BYTES).map_err(io_err(&path))?;
+            }
         }
     }
 }
 
-fn work<S: EventSink>(
+fn work<O, P>(
     rx: Arc<Mutex<Receiver<Chunk>>>,
-    tx: SyncSender<(u64, std::result::Result<S::Output, RecordFault>)>,
-    layout: &Layout,
-    vocabulary: &Vocabulary,
-    mut sink: S,
-) {
+    tx: SyncSender<(u64, std::result::Result<O, RecordFault>)>,
+    pool: Sender<Vec<u8>>,
+    parse: &P,
+) where
+    P: Fn(&[u8], u64) -> std::result::Result<O, RecordFault>,
+{
     loop {
         let chunk = {
             let Ok(guard) = rx.lock() else { return };
@@ -282,32 +282,83 @@ fn work<S: EventSink>(
                 Err(_) => return,
             }
         };
-        let parsed = match layout {
-            Layout::Csv(l) => parse_csv_chunk(&chunk.data, chunk.offset, l, |e| sink.event(e)),
-            Layout::Ndjson => {
-                parse_ndjson_chunk(&chunk.data, chunk.offset, vocabulary, |e| sink.event(e))
-            }
-        };
-        let out = parsed.map(|()| sink.take());
+        let out = parse(&chunk.data, chunk.offset);
+        let _ = pool.send(chunk.data);
         if tx.send((chunk.seq, out)).is_err() {
             return;
         }
     }
 }
 
-/// Merges chunk outputs in sequence order; returns the first fault in file order.
-fn collect<O, F: FnMut(O)>(
+enum Stop {
+    Fault(RecordFault),
+    Error(InputError),
+}
+
+/// Merges chunk outputs in sequence order; stops at the first fault in
+/// file order or the first merge error.
+fn collect<O, F: FnMut(O) -> Result<()>>(
     rx: Receiver<(u64, std::result::Result<O, RecordFault>)>,
     merge: &mut F,
-) -> std::result::Result<(), RecordFault> {
+) -> std::result::Result<(), Stop> {
     let mut next = 0u64;
     let mut waiting: BTreeMap<u64, std::result::Result<O, RecordFault>> = BTreeMap::new();
     for (seq, out) in rx {
         waiting.insert(seq, out);
         while let Some(out) = waiting.remove(&next) {
-            merge(out?);
+            merge(out.map_err(Stop::Fault)?).map_err(Stop::Error)?;
             next += 1;
         }
+    }
+    Ok(())
+}
+
+/// What a worker does with the events of one chunk.
+pub trait EventSink {
+    /// What one chunk yields.
+    type Output: Send;
+    /// Takes one event.
+    fn event(&mut self, event: &EventRecord<'_>) -> std::result::Result<(), RecordFault>;
+    /// Hands over what the chunk yielded.
+    fn finish(self) -> Self::Output;
+}
+
+/// Reads every events file in order, feeding each chunk's events to a fresh
+/// sink made by `make_sink` and calling `merge` with each chunk's output in
+/// file order. Stops at the first malformed record, in file order.
+pub fn scan<S, M, F>(
+    paths: &[PathBuf],
+    vocabulary: &Vocabulary,
+    make_sink: M,
+    mut merge: F,
+) -> Result<()>
+where
+    S: EventSink,
+    M: Fn() -> S + Sync,
+    F: FnMut(S::Output),
+{
+    for path in paths {
+        let file = ChunkedFile::open(path)?;
+        let layout = match file.header() {
+            Some(h) => {
+                Some(CsvLayout::new(h.to_vec(), vocabulary).map_err(|m| file.header_error(m))?)
+            }
+            None => None,
+        };
+        file.run(
+            |data, base| {
+                let mut sink = make_sink();
+                match &layout {
+                    Some(l) => parse_csv_chunk(data, base, l, |e| sink.event(e))?,
+                    None => parse_ndjson_chunk(data, base, vocabulary, |e| sink.event(e))?,
+                }
+                Ok(sink.finish())
+            },
+            |out| {
+                merge(out);
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }

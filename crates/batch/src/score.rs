@@ -11,11 +11,13 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
+use leadscore_core::model::RuleKind;
 use leadscore_core::scoring::hit_in_time;
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, match_event,
 };
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::contacts::ContactTable;
 use crate::error::{RecordFault, Result};
@@ -53,9 +55,32 @@ pub fn event_key(id: &str) -> u64 {
     h.finish()
 }
 
+/// Which event types the model reads, for fast lookups on hot paths.
+struct TypeIndex<'a>(FxHashMap<&'a str, ()>);
+
+impl<'a> TypeIndex<'a> {
+    fn new(model: &'a Model) -> Self {
+        let mut m = FxHashMap::default();
+        for rule in &model.rules {
+            if let RuleKind::Event { on } = &rule.kind {
+                m.insert(on.as_str(), ());
+            }
+            if let Some(r) = &rule.requalify_on {
+                m.insert(r.as_str(), ());
+            }
+        }
+        TypeIndex(m)
+    }
+
+    fn uses(&self, event_type: &str) -> bool {
+        self.0.contains_key(event_type)
+    }
+}
+
 /// Collects the hits of one chunk.
 struct HitSink<'a, K, F> {
     model: &'a Model,
+    types: &'a TypeIndex<'a>,
     contacts: &'a ContactTable,
     as_of: Timestamp,
     /// Only this contact, when explaining one.
@@ -90,7 +115,7 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
             self.out.unknown += 1;
             return Ok(());
         };
-        if self.only.is_some_and(|o| o != contact) || !self.model.uses_event_type(e.event_type) {
+        if self.only.is_some_and(|o| o != contact) || !self.types.uses(e.event_type) {
             return Ok(());
         }
         let attributes = self.contacts.attributes(contact as usize);
@@ -112,8 +137,8 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
         Ok(())
     }
 
-    fn take(&mut self) -> Self::Output {
-        std::mem::take(&mut self.out)
+    fn finish(self) -> Self::Output {
+        self.out
     }
 }
 
@@ -130,11 +155,13 @@ pub fn score_files(
         contacts: contacts.len() as u64,
         ..BatchStats::default()
     };
+    let types = TypeIndex::new(model);
     scan(
         events,
         &model.vocabulary,
         || HitSink {
             model,
+            types: &types,
             contacts,
             as_of,
             only: None,
@@ -150,6 +177,7 @@ pub fn score_files(
             }
         },
     )?;
+    let t0 = std::time::Instant::now();
     let scored: Vec<(ScoreCard, u64)> = per_contact
         .par_iter_mut()
         .enumerate()
@@ -160,6 +188,9 @@ pub fn score_files(
             (card, dropped)
         })
         .collect();
+    if std::env::var_os("LEADSCORE_TIMINGS").is_some() {
+        eprintln!("timings: scoring alone {:.2} s", t0.elapsed().as_secs_f64());
+    }
     let mut cards = Vec::with_capacity(scored.len());
     for (card, dropped) in scored {
         stats.duplicate_hits += dropped;
@@ -177,11 +208,13 @@ pub fn explain_files(
     as_of: Timestamp,
 ) -> Result<Explanation> {
     let mut hits: Vec<Hit<EventKey>> = Vec::new();
+    let types = TypeIndex::new(model);
     scan(
         events,
         &model.vocabulary,
         || HitSink {
             model,
+            types: &types,
             contacts,
             as_of,
             only: Some(contact),

@@ -223,7 +223,9 @@ fn run(command: Command) -> Result<(), Failure> {
             let model = load_model(&model)?;
             let at = as_of(at.as_deref())?;
             let table = ContactTable::load(&contacts, &model.vocabulary)?;
+            let loaded = started.elapsed();
             let scores = score_files(&model, &table, &events, at)?;
+            let scored = started.elapsed();
             let order: Vec<usize> = if sort.is_some() || top.is_some() {
                 by_score(&scores.cards, top)
             } else {
@@ -248,6 +250,14 @@ fn run(command: Command) -> Result<(), Failure> {
                 eprintln!(
                     "warning: {} event(s) name a contact that is not in the contacts files; they were skipped",
                     s.unknown_contact
+                );
+            }
+            if std::env::var_os("LEADSCORE_TIMINGS").is_some() {
+                eprintln!(
+                    "timings: contacts {:.2} s, events and scoring {:.2} s, output {:.2} s",
+                    loaded.as_secs_f64(),
+                    (scored - loaded).as_secs_f64(),
+                    (started.elapsed() - scored).as_secs_f64()
                 );
             }
             if !quiet {

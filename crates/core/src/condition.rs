@@ -212,7 +212,7 @@ fn number(v: &Value<'_>) -> Option<f64> {
 /// optional sign, digits with an optional fraction and exponent. Infinity,
 /// NaN and empty texts are not numbers.
 pub fn parse_decimal(text: &str) -> Option<f64> {
-    let t = text.trim();
+    let t = trim(text);
     let first = *t.as_bytes().first()?;
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
         return None;
@@ -220,8 +220,17 @@ pub fn parse_decimal(text: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
+/// `str::trim`, with a fast path for the common value that has no white
+/// space at either end.
+pub fn trim(value: &str) -> &str {
+    match (value.as_bytes().first(), value.as_bytes().last()) {
+        (Some(&a), Some(&b)) if a > b' ' && a < 0x80 && b > b' ' && b < 0x80 => value,
+        _ => value.trim(),
+    }
+}
+
 fn text_op_holds(op: &Op, raw: &str) -> bool {
-    let v = raw.trim();
+    let v = trim(raw);
     if v.is_ascii() {
         let vb = v.as_bytes();
         match op {
