@@ -104,10 +104,10 @@ pub(crate) fn parse_csv_chunk(
     // Fast path: a chunk without quotes is plain lines of comma-separated
     // fields; once the whole chunk is known to be UTF-8, fields are split
     // by hand. Anything else goes through the csv crate.
-    if memchr::memchr(b'"', data).is_none() {
-        if let Ok(text) = std::str::from_utf8(data) {
-            return parse_plain_csv(text, base, layout, each);
-        }
+    if memchr::memchr(b'"', data).is_none()
+        && let Ok(text) = std::str::from_utf8(data)
+    {
+        return parse_plain_csv(text, base, layout, each);
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
