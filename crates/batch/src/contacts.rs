@@ -5,8 +5,7 @@
 //! score, and dropping them keeps memory proportional to what matters.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use compact_str::CompactString;
@@ -15,8 +14,12 @@ use rustc_hash::FxHashMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::{InputError, Result};
-use crate::format::{Format, json_text};
+use leadscore_core::condition::trim;
+
+use crate::error::{InputError, RecordFault, Result, line_of_offset};
+use crate::format::json_text;
+use crate::pipeline::ChunkedFile;
+use crate::records::for_each_csv_record;
 
 /// Longest record (CSV row or NDJSON line) accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -32,30 +35,62 @@ pub struct ContactTable {
     /// `width` values per contact, indexed by attribute id.
     attributes: Vec<Option<Box<str>>>,
     width: usize,
-    /// Where each contact came from: (file index, line).
+    /// Where each contact came from: (file index, byte offset).
     origins: Vec<(u32, u64)>,
     files: Vec<PathBuf>,
 }
 
+/// Contacts parsed from one chunk, in file order.
+#[derive(Default)]
+struct ChunkContacts {
+    ids: Vec<CompactString>,
+    offsets: Vec<u64>,
+    /// `width` values per contact.
+    values: Vec<Option<Box<str>>>,
+}
+
 impl ContactTable {
     /// Reads contacts files in order, keeping the attributes named in
-    /// `vocabulary`. A contact id seen twice is an error naming both places.
+    /// `vocabulary`. Files are parsed in parallel chunks; a contact id seen
+    /// twice is an error naming both places.
     pub fn load(paths: &[PathBuf], vocabulary: &Vocabulary) -> Result<ContactTable> {
+        let width = vocabulary.attributes.len();
         let mut table = ContactTable {
-            width: vocabulary.attributes.len(),
+            width,
             ..ContactTable::default()
         };
         for path in paths {
-            let format = Format::of(path)?;
+            let file = ChunkedFile::open(path)?;
             table.files.push(path.clone());
             let file_index = (table.files.len() - 1) as u32;
-            let file = File::open(path).map_err(|source| InputError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            match format {
-                Format::Csv => table.read_csv(path, file, file_index, vocabulary)?,
-                Format::Ndjson => table.read_ndjson(path, file, file_index, vocabulary)?,
+            let merge = |table: &mut ContactTable, chunk: ChunkContacts| {
+                table.attributes.reserve(chunk.values.len());
+                let mut values = chunk.values.into_iter();
+                for (id, offset) in chunk.ids.into_iter().zip(chunk.offsets) {
+                    table.add(id, offset, file_index)?;
+                    table.attributes.extend(values.by_ref().take(width));
+                }
+                Ok(())
+            };
+            match file.header().map(<[String]>::to_vec) {
+                Some(header) => {
+                    let Some(id_col) = header.iter().position(|h| h == "id") else {
+                        return Err(file.header_error("the header has no 'id' column"));
+                    };
+                    let columns: Vec<Option<usize>> = vocabulary
+                        .attributes
+                        .iter()
+                        .map(|a| header.iter().position(|h| h == a))
+                        .collect();
+                    file.run(
+                        |data, base| csv_chunk(data, base, &header, id_col, &columns),
+                        |chunk| merge(&mut table, chunk),
+                    )?;
+                }
+                None => file.run(
+                    |data, base| ndjson_chunk(data, base, vocabulary),
+                    |chunk| merge(&mut table, chunk),
+                )?,
             }
         }
         Ok(table)
@@ -86,185 +121,115 @@ impl ContactTable {
         &self.attributes[i * self.width..(i + 1) * self.width]
     }
 
-    fn add(
-        &mut self,
-        id: &str,
-        values: Vec<Option<Box<str>>>,
-        path: &Path,
-        file_index: u32,
-        line: u64,
-    ) -> Result<()> {
-        if let Some(&first) = self.index.get(id) {
-            let (f, first_line) = self.origins[first as usize];
+    fn add(&mut self, id: CompactString, offset: u64, file_index: u32) -> Result<()> {
+        let path = &self.files[file_index as usize];
+        if let Some(&first) = self.index.get(&id) {
+            let (f, first_offset) = self.origins[first as usize];
+            let first_path = self.files[f as usize].clone();
+            let line = |p: &Path, off: u64| {
+                line_of_offset(p, off).map_err(|source| InputError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })
+            };
             return Err(InputError::DuplicateContact {
                 id: id.to_string(),
-                path: path.to_path_buf(),
-                line,
-                first_path: self.files[f as usize].clone(),
-                first_line,
+                line: line(path, offset)?,
+                path: path.clone(),
+                first_line: line(&first_path, first_offset)?,
+                first_path,
             });
         }
         let n = u32::try_from(self.ids.len()).map_err(|_| InputError::Record {
-            path: path.to_path_buf(),
-            line,
+            path: path.clone(),
+            line: 0,
             field: None,
             message: "more than 4 billion contacts".into(),
         })?;
-        let id = CompactString::from(id);
         self.index.insert(id.clone(), n);
         self.ids.push(id);
-        self.attributes.extend(values);
-        self.origins.push((file_index, line));
+        self.origins.push((file_index, offset));
         Ok(())
     }
+}
 
-    fn read_csv(
-        &mut self,
-        path: &Path,
-        file: File,
-        file_index: u32,
-        vocabulary: &Vocabulary,
-    ) -> Result<()> {
-        let bad = |line: u64, field: Option<&str>, message: String| InputError::Record {
-            path: path.to_path_buf(),
-            line,
-            field: field.map(str::to_string),
-            message,
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
-        let mut record = csv::ByteRecord::new();
-        let header = read_csv_header(&mut reader, &mut record, path)?;
-        let Some(id_col) = header.iter().position(|h| h == "id") else {
-            return Err(bad(1, None, "the header has no 'id' column".into()));
-        };
-        let columns: Vec<Option<usize>> = vocabulary
-            .attributes
-            .iter()
-            .map(|a| header.iter().position(|h| h == a))
-            .collect();
-        loop {
-            match reader.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(csv_error(path, e)),
-            }
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() != header.len() {
-                return Err(bad(
-                    line,
-                    None,
-                    format!(
-                        "{} columns where the header has {}",
-                        record.len(),
-                        header.len()
-                    ),
-                ));
-            }
-            if record.as_slice().len() > MAX_RECORD_BYTES {
-                return Err(bad(
-                    line,
-                    None,
-                    format!("row longer than {MAX_RECORD_BYTES} bytes"),
-                ));
-            }
-            let text = |col: usize| {
-                std::str::from_utf8(&record[col])
-                    .map_err(|_| bad(line, Some(&header[col]), "not valid UTF-8".into()))
-            };
-            for col in 0..record.len() {
-                text(col)?;
-            }
-            let id = text(id_col)?.trim();
-            if id.is_empty() {
-                return Err(bad(line, Some("id"), "empty contact id".into()));
-            }
-            let mut values = Vec::with_capacity(columns.len());
-            for col in &columns {
-                values.push(match col {
-                    Some(c) => Some(text(*c)?).filter(|v| !v.is_empty()).map(Box::from),
-                    None => None,
-                });
-            }
-            let id = id.to_string();
-            self.add(&id, values, path, file_index, line)?;
+fn csv_chunk(
+    data: &[u8],
+    base: u64,
+    header: &[String],
+    id_col: usize,
+    columns: &[Option<usize>],
+) -> std::result::Result<ChunkContacts, RecordFault> {
+    let mut out = ChunkContacts::default();
+    for_each_csv_record(data, base, header, |fields, offset| {
+        if fields.iter().map(|f| f.len()).sum::<usize>() > MAX_RECORD_BYTES {
+            return Err(RecordFault::new(
+                offset,
+                None,
+                format!("row longer than {MAX_RECORD_BYTES} bytes"),
+            ));
         }
+        let id = trim(fields[id_col]);
+        if id.is_empty() {
+            return Err(RecordFault::new(offset, Some("id"), "empty contact id"));
+        }
+        out.ids.push(CompactString::from(id));
+        out.offsets.push(offset);
+        out.values.extend(columns.iter().map(|c| {
+            c.map(|c| fields[c])
+                .filter(|v| !v.is_empty())
+                .map(Box::from)
+        }));
         Ok(())
-    }
+    })?;
+    Ok(out)
+}
 
-    fn read_ndjson(
-        &mut self,
-        path: &Path,
-        file: File,
-        file_index: u32,
-        vocabulary: &Vocabulary,
-    ) -> Result<()> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Line<'a> {
-            #[serde(borrow)]
-            id: &'a RawValue,
-            #[serde(borrow, default)]
-            attributes: Option<HashMap<std::borrow::Cow<'a, str>, &'a RawValue>>,
-        }
-        let bad = |line: u64, field: Option<&str>, message: String| InputError::Record {
-            path: path.to_path_buf(),
-            line,
-            field: field.map(str::to_string),
-            message,
-        };
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut buf = Vec::new();
-        let mut line = 0u64;
-        loop {
-            buf.clear();
-            line += 1;
-            let n = reader
-                .by_ref()
-                .take(MAX_RECORD_BYTES as u64 + 1)
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| InputError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-            if n == 0 {
-                break;
-            }
-            if buf.len() > MAX_RECORD_BYTES {
-                return Err(bad(
-                    line,
-                    None,
-                    format!("line longer than {MAX_RECORD_BYTES} bytes"),
-                ));
-            }
-            let text =
-                std::str::from_utf8(&buf).map_err(|_| bad(line, None, "not valid UTF-8".into()))?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let parsed: Line<'_> = serde_json::from_str(text)
-                .map_err(|e| bad(line, None, format!("invalid JSON: {e}")))?;
-            let id = json_text(parsed.id)
-                .map_err(|m| bad(line, Some("id"), m))?
-                .ok_or_else(|| bad(line, Some("id"), "missing or empty contact id".into()))?;
-            let id = id.trim().to_string();
-            if id.is_empty() {
-                return Err(bad(line, Some("id"), "empty contact id".into()));
-            }
-            let mut values: Vec<Option<Box<str>>> = vec![None; vocabulary.attributes.len()];
-            for (name, raw) in parsed.attributes.iter().flatten() {
-                let value = json_text(raw)
-                    .map_err(|m| bad(line, Some(&format!("attributes.{name}")), m))?;
-                if let Some(a) = vocabulary.attribute(name) {
-                    values[a.0 as usize] = value.map(|v| Box::from(v.as_ref()));
-                }
-            }
-            self.add(&id, values, path, file_index, line)?;
-        }
-        Ok(())
+fn ndjson_chunk(
+    data: &[u8],
+    base: u64,
+    vocabulary: &Vocabulary,
+) -> std::result::Result<ChunkContacts, RecordFault> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        attributes: Option<HashMap<std::borrow::Cow<'a, str>, &'a RawValue>>,
     }
+    let mut out = ChunkContacts::default();
+    let mut start = 0usize;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let line = &data[start..end];
+        let offset = base + start as u64;
+        start = end + 1;
+        let fault = |field: Option<&str>, m: String| RecordFault::new(offset, field, m);
+        let text = std::str::from_utf8(line).map_err(|_| fault(None, "not valid UTF-8".into()))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line<'_> =
+            serde_json::from_str(text).map_err(|e| fault(None, format!("invalid JSON: {e}")))?;
+        let id = match parsed.id.map(json_text) {
+            Some(Ok(Some(id))) if !id.trim().is_empty() => id,
+            Some(Err(m)) => return Err(fault(Some("id"), m)),
+            _ => return Err(fault(Some("id"), "missing or empty contact id".into())),
+        };
+        let mut values: Vec<Option<Box<str>>> = vec![None; vocabulary.attributes.len()];
+        for (name, raw) in parsed.attributes.iter().flatten() {
+            let value =
+                json_text(raw).map_err(|m| fault(Some(&format!("attributes.{name}")), m))?;
+            if let Some(a) = vocabulary.attribute(name) {
+                values[a.0 as usize] = value.map(|v| Box::from(v.as_ref()));
+            }
+        }
+        out.ids.push(CompactString::from(id.trim()));
+        out.offsets.push(offset);
+        out.values.extend(values);
+    }
+    Ok(out)
 }
 
 /// Reads a CSV header line: trimmed names, no duplicates.

@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::error::RecordFault;
 use crate::format::json_text;
+use crate::records::for_each_csv_record;
 
 /// One event, as read from a file, with the properties the model reads.
 pub struct EventRecord<'a> {
@@ -69,18 +70,6 @@ impl CsvLayout {
     }
 }
 
-struct CsvProps<'a> {
-    record: &'a csv::StringRecord,
-    columns: &'a [Option<usize>],
-}
-
-impl PropertyLookup for CsvProps<'_> {
-    fn get(&self, id: PropId) -> Option<&str> {
-        let col = (*self.columns.get(id.0 as usize)?)?;
-        self.record.get(col).filter(|v| !v.is_empty())
-    }
-}
-
 fn required<'a>(value: &'a str, field: &str, offset: u64) -> Result<&'a str, RecordFault> {
     let v = leadscore_core::condition::trim(value);
     if v.is_empty() {
@@ -101,74 +90,21 @@ pub(crate) fn parse_csv_chunk(
     layout: &CsvLayout,
     mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
 ) -> Result<(), RecordFault> {
-    // Fast path: a chunk without quotes is plain lines of comma-separated
-    // fields; once the whole chunk is known to be UTF-8, fields are split
-    // by hand. Anything else goes through the csv crate.
-    if memchr::memchr(b'"', data).is_none()
-        && let Ok(text) = std::str::from_utf8(data)
-    {
-        return parse_plain_csv(text, base, layout, each);
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(data);
-    let mut bytes = csv::ByteRecord::new();
-    loop {
-        let at_byte = reader.position().byte();
-        match reader.read_byte_record(&mut bytes) {
-            Ok(false) => return Ok(()),
-            Ok(true) => {}
-            Err(e) => {
-                let off = e.position().map_or(at_byte, |p| p.byte());
-                return Err(RecordFault::new(
-                    base + off,
-                    None,
-                    format!("malformed CSV: {e}"),
-                ));
-            }
-        }
-        let offset = base + bytes.position().map_or(at_byte, |p| p.byte());
-        if bytes.len() != layout.header.len() {
-            if bytes.len() == 1 && bytes[0].is_empty() {
-                continue; // a blank line
-            }
-            return Err(RecordFault::new(
-                offset,
-                None,
-                format!(
-                    "{} columns where the header has {}",
-                    bytes.len(),
-                    layout.header.len()
-                ),
-            ));
-        }
-        let record = match csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)) {
-            Ok(r) => r,
-            Err(e) => {
-                let field = e.utf8_error().field();
-                return Err(RecordFault::new(
-                    offset,
-                    layout.header.get(field).map(String::as_str),
-                    "not valid UTF-8",
-                ));
-            }
-        };
-        let at = timestamp(&record[layout.timestamp], offset)?;
+    for_each_csv_record(data, base, &layout.header, |fields, offset| {
+        let at = timestamp(fields[layout.timestamp], offset)?;
         let rec = EventRecord {
-            id: required(&record[layout.id], "id", offset)?,
-            contact_id: required(&record[layout.contact_id], "contact_id", offset)?,
-            event_type: required(&record[layout.event_type], "type", offset)?,
+            id: required(fields[layout.id], "id", offset)?,
+            contact_id: required(fields[layout.contact_id], "contact_id", offset)?,
+            event_type: required(fields[layout.event_type], "type", offset)?,
             at,
-            properties: &CsvProps {
-                record: &record,
+            properties: &FieldProps {
+                fields,
                 columns: &layout.properties,
             },
             offset,
         };
-        each(&rec)?;
-        bytes = record.into_byte_record();
-    }
+        each(&rec)
+    })
 }
 
 struct FieldProps<'a> {
@@ -181,60 +117,6 @@ impl PropertyLookup for FieldProps<'_> {
         let col = (*self.columns.get(id.0 as usize)?)?;
         self.fields.get(col).copied().filter(|v| !v.is_empty())
     }
-}
-
-/// CSV without any quote character: split lines and commas directly.
-fn parse_plain_csv(
-    text: &str,
-    base: u64,
-    layout: &CsvLayout,
-    mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
-) -> Result<(), RecordFault> {
-    let width = layout.header.len();
-    let mut fields: Vec<&str> = Vec::with_capacity(width);
-    let mut start = 0usize;
-    let bytes = text.as_bytes();
-    while start < bytes.len() {
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let line = text[start..end]
-            .strip_suffix('\r')
-            .unwrap_or(&text[start..end]);
-        let offset = base + start as u64;
-        start = end + 1;
-        if line.is_empty() {
-            continue;
-        }
-        fields.clear();
-        let mut field_start = 0;
-        for (i, &b) in line.as_bytes().iter().enumerate() {
-            if b == b',' {
-                fields.push(&line[field_start..i]);
-                field_start = i + 1;
-            }
-        }
-        fields.push(&line[field_start..]);
-        if fields.len() != width {
-            return Err(RecordFault::new(
-                offset,
-                None,
-                format!("{} columns where the header has {width}", fields.len()),
-            ));
-        }
-        let at = timestamp(fields[layout.timestamp], offset)?;
-        let rec = EventRecord {
-            id: required(fields[layout.id], "id", offset)?,
-            contact_id: required(fields[layout.contact_id], "contact_id", offset)?,
-            event_type: required(fields[layout.event_type], "type", offset)?,
-            at,
-            properties: &FieldProps {
-                fields: &fields,
-                columns: &layout.properties,
-            },
-            offset,
-        };
-        each(&rec)?;
-    }
-    Ok(())
 }
 
 /// Properties of an NDJSON event, in file order, borrowed from the line.

@@ -18,6 +18,7 @@ pub mod format;
 pub mod generate;
 pub mod output;
 pub mod pipeline;
+mod records;
 pub mod score;
 
 pub use contacts::ContactTable;

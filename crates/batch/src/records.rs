@@ -1,0 +1,134 @@
+//! Splitting a chunk of a CSV file into records of text fields.
+//!
+//! Shared by the contacts and events readers. A chunk without any quote
+//! character that is valid UTF-8 as a whole is split by hand (the common,
+//! machine-written case, several times faster); anything else goes through
+//! the `csv` crate, which handles quoting, escaped quotes and newlines inside
+//! fields. Either way each record must have as many fields as the header.
+
+use crate::error::RecordFault;
+
+/// Calls `each(fields, offset)` for every non-blank record of `data`, a
+/// chunk of whole CSV records starting at byte `base` of its file.
+pub(crate) fn for_each_csv_record(
+    data: &[u8],
+    base: u64,
+    header: &[String],
+    mut each: impl FnMut(&[&str], u64) -> Result<(), RecordFault>,
+) -> Result<(), RecordFault> {
+    let width = header.len();
+    let mut fields: Vec<&str> = Vec::with_capacity(width);
+    if memchr::memchr(b'"', data).is_none()
+        && let Ok(text) = std::str::from_utf8(data)
+    {
+        let bytes = text.as_bytes();
+        let mut start = 0usize;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            let line = &text[start..end];
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            let offset = base + start as u64;
+            start = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            fields.clear();
+            let mut field_start = 0;
+            for (i, &b) in line.as_bytes().iter().enumerate() {
+                if b == b',' {
+                    fields.push(&line[field_start..i]);
+                    field_start = i + 1;
+                }
+            }
+            fields.push(&line[field_start..]);
+            check_width(fields.len(), width, offset)?;
+            each(&fields, offset)?;
+        }
+        return Ok(());
+    }
+
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data);
+    let mut bytes = csv::ByteRecord::new();
+    loop {
+        let at_byte = reader.position().byte();
+        match reader.read_byte_record(&mut bytes) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let off = e.position().map_or(at_byte, |p| p.byte());
+                return Err(RecordFault::new(
+                    base + off,
+                    None,
+                    format!("malformed CSV: {e}"),
+                ));
+            }
+        }
+        let offset = base + bytes.position().map_or(at_byte, |p| p.byte());
+        if bytes.len() == 1 && bytes[0].is_empty() {
+            continue; // a blank line
+        }
+        check_width(bytes.len(), width, offset)?;
+        let record = csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)).map_err(|e| {
+            let field = e.utf8_error().field();
+            RecordFault::new(offset, header.get(field).map(String::as_str), "not valid UTF-8")
+        })?;
+        let fields: Vec<&str> = record.iter().collect();
+        each(&fields, offset)?;
+        drop(fields);
+        bytes = record.into_byte_record();
+    }
+}
+
+fn check_width(found: usize, width: usize, offset: u64) -> Result<(), RecordFault> {
+    if found != width {
+        return Err(RecordFault::new(
+            offset,
+            None,
+            format!("{found} columns where the header has {width}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(data: &[u8], width: usize) -> Result<Vec<(Vec<String>, u64)>, String> {
+        let header: Vec<String> = (0..width).map(|i| format!("h{i}")).collect();
+        let mut out = Vec::new();
+        for_each_csv_record(data, 100, &header, |f, off| {
+            out.push((f.iter().map(|s| s.to_string()).collect(), off));
+            Ok(())
+        })
+        .map_err(|e| format!("{}@{} {:?}", e.message, e.offset, e.field))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn plain_and_quoted_chunks_give_the_same_fields() {
+        let plain = records(b"a,b\r\n\nc,\n", 2).unwrap();
+        assert_eq!(
+            plain,
+            vec![(vec!["a".into(), "b".into()], 100), (vec!["c".into(), "".into()], 106)]
+        );
+        let quoted = records(b"\"a\",b\n\nc,\"\"\n", 2).unwrap();
+        assert_eq!(quoted[0].0, plain[0].0);
+        assert_eq!(quoted[1].0, plain[1].0);
+        let inner = records(b"\"x,\"\"y\"\"\nz\",1\n", 2).unwrap();
+        assert_eq!(inner[0].0, vec!["x,\"y\"\nz".to_string(), "1".to_string()]);
+    }
+
+    #[test]
+    fn width_and_utf8_errors_name_the_offset_and_field() {
+        assert_eq!(records(b"a,b\na\n", 2).unwrap_err(), "1 columns where the header has 2@104 None");
+        assert_eq!(
+            records(b"\"a\",b\xff\n", 2).unwrap_err(),
+            "not valid UTF-8@100 Some(\"h1\")"
+        );
+        assert_eq!(records(b"a,b\xff\n", 2).unwrap_err(), "not valid UTF-8@100 Some(\"h1\")");
+    }
+}
