@@ -21,28 +21,35 @@ pub(crate) fn for_each_csv_record(
     if memchr::memchr(b'"', data).is_none()
         && let Ok(text) = std::str::from_utf8(data)
     {
+        // One SIMD pass finds every delimiter of the chunk.
         let bytes = text.as_bytes();
-        let mut start = 0usize;
-        while start < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-            let line = &text[start..end];
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            let offset = base + start as u64;
-            start = end + 1;
-            if line.is_empty() {
-                continue;
+        let mut record_start = 0usize;
+        let mut field_start = 0usize;
+        let mut finish = |fields: &mut Vec<&str>, record_start: usize, end: usize| {
+            let offset = base + record_start as u64;
+            if let Some(last) = fields.last_mut() {
+                *last = last.strip_suffix('\r').unwrap_or(last);
             }
+            let blank = fields.len() == 1 && fields[0].is_empty();
+            let result = if blank || end == record_start {
+                Ok(())
+            } else {
+                check_width(fields.len(), width, offset).and_then(|()| each(fields, offset))
+            };
             fields.clear();
-            let mut field_start = 0;
-            for (i, &b) in line.as_bytes().iter().enumerate() {
-                if b == b',' {
-                    fields.push(&line[field_start..i]);
-                    field_start = i + 1;
-                }
+            result
+        };
+        for i in memchr::memchr2_iter(b',', b'\n', bytes) {
+            fields.push(&text[field_start..i]);
+            field_start = i + 1;
+            if bytes[i] == b'\n' {
+                finish(&mut fields, record_start, i)?;
+                record_start = i + 1;
             }
-            fields.push(&line[field_start..]);
-            check_width(fields.len(), width, offset)?;
-            each(&fields, offset)?;
+        }
+        if record_start < bytes.len() {
+            fields.push(&text[field_start..]);
+            finish(&mut fields, record_start, bytes.len())?;
         }
         return Ok(());
     }
@@ -71,10 +78,15 @@ pub(crate) fn for_each_csv_record(
             continue; // a blank line
         }
         check_width(bytes.len(), width, offset)?;
-        let record = csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)).map_err(|e| {
-            let field = e.utf8_error().field();
-            RecordFault::new(offset, header.get(field).map(String::as_str), "not valid UTF-8")
-        })?;
+        let record =
+            csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)).map_err(|e| {
+                let field = e.utf8_error().field();
+                RecordFault::new(
+                    offset,
+                    header.get(field).map(String::as_str),
+                    "not valid UTF-8",
+                )
+            })?;
         let fields: Vec<&str> = record.iter().collect();
         each(&fields, offset)?;
         drop(fields);
@@ -113,7 +125,10 @@ mod tests {
         let plain = records(b"a,b\r\n\nc,\n", 2).unwrap();
         assert_eq!(
             plain,
-            vec![(vec!["a".into(), "b".into()], 100), (vec!["c".into(), "".into()], 106)]
+            vec![
+                (vec!["a".into(), "b".into()], 100),
+                (vec!["c".into(), "".into()], 106)
+            ]
         );
         let quoted = records(b"\"a\",b\n\nc,\"\"\n", 2).unwrap();
         assert_eq!(quoted[0].0, plain[0].0);
@@ -124,11 +139,17 @@ mod tests {
 
     #[test]
     fn width_and_utf8_errors_name_the_offset_and_field() {
-        assert_eq!(records(b"a,b\na\n", 2).unwrap_err(), "1 columns where the header has 2@104 None");
+        assert_eq!(
+            records(b"a,b\na\n", 2).unwrap_err(),
+            "1 columns where the header has 2@104 None"
+        );
         assert_eq!(
             records(b"\"a\",b\xff\n", 2).unwrap_err(),
             "not valid UTF-8@100 Some(\"h1\")"
         );
-        assert_eq!(records(b"a,b\xff\n", 2).unwrap_err(), "not valid UTF-8@100 Some(\"h1\")");
+        assert_eq!(
+            records(b"a,b\xff\n", 2).unwrap_err(),
+            "not valid UTF-8@100 Some(\"h1\")"
+        );
     }
 }

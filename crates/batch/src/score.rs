@@ -10,6 +10,8 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
 
 use leadscore_core::model::RuleKind;
 use leadscore_core::scoring::hit_in_time;
@@ -25,7 +27,7 @@ use crate::events::EventRecord;
 use crate::pipeline::{EventSink, scan};
 
 /// Counts gathered while scoring, for the summary line and warnings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BatchStats {
     /// Contacts scored.
     pub contacts: u64,
@@ -37,6 +39,10 @@ pub struct BatchStats {
     pub hits: u64,
     /// Hits dropped as repeated event ids.
     pub duplicate_hits: u64,
+    /// Wall time spent reading events and matching rules.
+    pub read_time: std::time::Duration,
+    /// Wall time spent scoring contacts.
+    pub score_time: std::time::Duration,
 }
 
 /// The scores of a batch.
@@ -155,7 +161,10 @@ pub fn score_files(
         contacts: contacts.len() as u64,
         ..BatchStats::default()
     };
+    let started = Instant::now();
     let types = TypeIndex::new(model);
+    // Chunk hit buffers go back and forth between workers and the merge.
+    let pool: Mutex<Vec<Vec<(u32, Hit<u64>)>>> = Mutex::new(Vec::new());
     scan(
         events,
         &model.vocabulary,
@@ -166,18 +175,29 @@ pub fn score_files(
             as_of,
             only: None,
             key: |e: &EventRecord<'_>| event_key(e.id),
-            out: ChunkHits::default(),
+            out: ChunkHits {
+                hits: pool
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.pop())
+                    .unwrap_or_else(|| Vec::with_capacity(1 << 16)),
+                events: 0,
+                unknown: 0,
+            },
         },
-        |chunk: ChunkHits<u64>| {
+        |mut chunk: ChunkHits<u64>| {
             stats.events += chunk.events;
             stats.unknown_contact += chunk.unknown;
             stats.hits += chunk.hits.len() as u64;
-            for (c, hit) in chunk.hits {
+            for (c, hit) in chunk.hits.drain(..) {
                 per_contact[c as usize].push(hit);
+            }
+            if let Ok(mut p) = pool.lock() {
+                p.push(chunk.hits);
             }
         },
     )?;
-    let t0 = std::time::Instant::now();
+    stats.read_time = started.elapsed();
     let scored: Vec<(ScoreCard, u64)> = per_contact
         .par_iter_mut()
         .enumerate()
@@ -188,14 +208,12 @@ pub fn score_files(
             (card, dropped)
         })
         .collect();
-    if std::env::var_os("LEADSCORE_TIMINGS").is_some() {
-        eprintln!("timings: scoring alone {:.2} s", t0.elapsed().as_secs_f64());
-    }
     let mut cards = Vec::with_capacity(scored.len());
     for (card, dropped) in scored {
         stats.duplicate_hits += dropped;
         cards.push(card);
     }
+    stats.score_time = started.elapsed() - stats.read_time;
     Ok(BatchScores { cards, stats })
 }
 
@@ -250,43 +268,48 @@ pub fn keep_first_seen<K: Ord>(hits: &mut Vec<Hit<K>>) -> u64 {
     if hits.len() < 2 {
         return 0;
     }
-    let mut order: Vec<u32> = (0..hits.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        hits[a as usize]
-            .key
-            .cmp(&hits[b as usize].key)
-            .then(a.cmp(&b))
-    });
-    let mut keep = vec![true; hits.len()];
-    let mut dropped = 0;
-    let mut g = 0;
-    while g < order.len() {
-        let first = order[g] as usize;
-        let mut prev = first;
-        let mut j = g + 1;
-        while j < order.len() && hits[order[j] as usize].key == hits[first].key {
-            let idx = order[j] as usize;
-            if idx == prev + 1
-                && hits[idx].at == hits[first].at
-                && rank(hits[idx].target) > rank(hits[prev].target)
-            {
-                prev = idx; // another rule matched by the first event
-            } else {
-                keep[idx] = false;
-                dropped += 1;
+    let mut dropped: Vec<u32> = Vec::new();
+    {
+        let mut order: Vec<(&K, u32)> = hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (&h.key, i as u32))
+            .collect();
+        order.sort_unstable();
+        let mut g = 0;
+        while g < order.len() {
+            let (key, first) = order[g];
+            let first = first as usize;
+            let mut prev = first;
+            let mut j = g + 1;
+            while j < order.len() && order[j].0 == key {
+                let idx = order[j].1 as usize;
+                if idx == prev + 1
+                    && hits[idx].at == hits[first].at
+                    && rank(hits[idx].target) > rank(hits[prev].target)
+                {
+                    prev = idx; // another rule matched by the first event
+                } else {
+                    dropped.push(idx as u32);
+                }
+                j += 1;
             }
-            j += 1;
+            g = j;
         }
-        g = j;
     }
-    if dropped > 0 {
-        let mut i = 0;
-        hits.retain(|_| {
-            i += 1;
-            keep[i - 1]
-        });
+    if dropped.is_empty() {
+        return 0;
     }
-    dropped
+    let mut keep = vec![true; hits.len()];
+    for &d in &dropped {
+        keep[d as usize] = false;
+    }
+    let mut i = 0;
+    hits.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    dropped.len() as u64
 }
 
 /// The order in which one event's matches are produced: by rule, a rule's

@@ -51,6 +51,9 @@ enum Command {
         /// Print no summary on standard error.
         #[arg(long, short)]
         quiet: bool,
+        /// Print the time spent in each phase on standard error.
+        #[arg(long)]
+        timings: bool,
     },
     /// Explain why one contact has its score.
     Explain {
@@ -218,6 +221,7 @@ fn run(command: Command) -> Result<(), Failure> {
             sort,
             top,
             quiet,
+            timings,
         } => {
             let started = Instant::now();
             let model = load_model(&model)?;
@@ -252,11 +256,12 @@ fn run(command: Command) -> Result<(), Failure> {
                     s.unknown_contact
                 );
             }
-            if std::env::var_os("LEADSCORE_TIMINGS").is_some() {
+            if timings {
                 eprintln!(
-                    "timings: contacts {:.2} s, events and scoring {:.2} s, output {:.2} s",
+                    "timings: model and contacts {:.2} s, events {:.2} s, scoring {:.2} s, output {:.2} s",
                     loaded.as_secs_f64(),
-                    (scored - loaded).as_secs_f64(),
+                    scores.stats.read_time.as_secs_f64(),
+                    scores.stats.score_time.as_secs_f64(),
                     (started.elapsed() - scored).as_secs_f64()
                 );
             }

@@ -269,8 +269,15 @@ fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
         return false;
     }
     let first = needle[0];
-    hay.windows(needle.len())
-        .any(|w| w[0].eq_ignore_ascii_case(&first) && w.eq_ignore_ascii_case(needle))
+    let last_start = hay.len() - needle.len();
+    let candidates = &hay[..=last_start];
+    let rest = &needle[1..];
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        candidates,
+    )
+    .any(|i| hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
 }
 
 /// Folds an operand the way values are compared: trimmed, lower case.
