@@ -95,9 +95,12 @@ struct HitSink<'a, K, F> {
     out: ChunkHits<K>,
 }
 
+/// Hits tagged with the position of their contact.
+type ContactHits<K> = Vec<(u32, Hit<K>)>;
+
 /// What one chunk yields: hits tagged with their contact, and counts.
 struct ChunkHits<K> {
-    hits: Vec<(u32, Hit<K>)>,
+    hits: ContactHits<K>,
     events: u64,
     unknown: u64,
 }
@@ -164,7 +167,7 @@ pub fn score_files(
     let started = Instant::now();
     let types = TypeIndex::new(model);
     // Chunk hit buffers go back and forth between workers and the merge.
-    let pool: Mutex<Vec<Vec<(u32, Hit<u64>)>>> = Mutex::new(Vec::new());
+    let pool: Mutex<Vec<ContactHits<u64>>> = Mutex::new(Vec::new());
     scan(
         events,
         &model.vocabulary,
