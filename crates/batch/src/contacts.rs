@@ -207,7 +207,7 @@ fn ndjson_chunk(
         start = end + 1;
         let fault = |field: Option<&str>, m: String| RecordFault::new(offset, field, m);
         let text = std::str::from_utf8(line).map_err(|_| fault(None, "not valid UTF-8".into()))?;
-        if text.trim().is_empty() {
+        if text.bytes().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         let parsed: Line<'_> =

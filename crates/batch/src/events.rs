@@ -174,13 +174,14 @@ fn json_field<'a>(
     let text = json_text(raw)
         .map_err(|m| RecordFault::new(offset, Some(field), m))?
         .ok_or_else(|| RecordFault::new(offset, Some(field), "missing or empty"))?;
-    if text.trim().is_empty() {
+    let text = match text {
+        Cow::Borrowed(s) => Cow::Borrowed(leadscore_core::condition::trim(s)),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
+    };
+    if text.is_empty() {
         return Err(RecordFault::new(offset, Some(field), "missing or empty"));
     }
-    Ok(match text {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
-        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
-    })
+    Ok(text)
 }
 
 /// Parses a chunk of NDJSON lines starting at file offset `base`.
@@ -199,7 +200,7 @@ pub(crate) fn parse_ndjson_chunk(
         start = end + 1;
         let text = std::str::from_utf8(line)
             .map_err(|_| RecordFault::new(offset, None, "not valid UTF-8"))?;
-        if text.trim().is_empty() {
+        if text.bytes().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
         let ev: JsonEvent<'_> = serde_json::from_str(text)

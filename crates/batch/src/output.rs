@@ -99,11 +99,11 @@ pub fn csv_row(out: &mut Vec<u8>, model: &Model, id: &str, card: &ScoreCard) {
 
 /// Writes the cards of `order` (indices into `ids`/`cards`) in that order,
 /// formatting blocks in parallel.
-pub fn write_scores<W: Write + ?Sized>(
+pub fn write_scores<'a, W: Write + ?Sized>(
     w: &mut W,
     model: &Model,
     format: OutputFormat,
-    ids: &(dyn Fn(usize) -> String + Sync),
+    ids: &(dyn Fn(usize) -> &'a str + Sync),
     cards: &[ScoreCard],
     order: &[usize],
 ) -> io::Result<()> {
@@ -121,8 +121,8 @@ pub fn write_scores<W: Write + ?Sized>(
                 for &i in part {
                     let id = ids(i);
                     match format {
-                        OutputFormat::Json => json_line(&mut out, model, &id, &cards[i]),
-                        OutputFormat::Csv => csv_row(&mut out, model, &id, &cards[i]),
+                        OutputFormat::Json => json_line(&mut out, model, id, &cards[i]),
+                        OutputFormat::Csv => csv_row(&mut out, model, id, &cards[i]),
                     }
                 }
                 out

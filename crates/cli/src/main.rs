@@ -239,16 +239,7 @@ fn run(command: Command) -> Result<(), Failure> {
                 Fmt::Json => OutputFormat::Json,
                 Fmt::Csv => OutputFormat::Csv,
             };
-            emit(|w| {
-                write_scores(
-                    w,
-                    &model,
-                    format,
-                    &|i| table.id(i).to_string(),
-                    &scores.cards,
-                    &order,
-                )
-            })?;
+            emit(|w| write_scores(w, &model, format, &|i| table.id(i), &scores.cards, &order))?;
             let s = &scores.stats;
             if s.unknown_contact > 0 {
                 eprintln!(
