@@ -11,6 +11,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use leadscore_core::model::RuleKind;
@@ -201,21 +202,21 @@ pub fn score_files(
         },
     )?;
     stats.read_time = started.elapsed();
-    let scored: Vec<(ScoreCard, u64)> = per_contact
+    let duplicates = AtomicU64::new(0);
+    let cards: Vec<ScoreCard> = per_contact
         .par_iter_mut()
         .enumerate()
         .map(|(i, hits)| {
             let dropped = keep_first_seen(hits);
+            if dropped > 0 {
+                duplicates.fetch_add(dropped, Ordering::Relaxed);
+            }
             let card = evaluate(model, contacts.attributes(i), hits, as_of, None);
             *hits = Vec::new();
-            (card, dropped)
+            card
         })
         .collect();
-    let mut cards = Vec::with_capacity(scored.len());
-    for (card, dropped) in scored {
-        stats.duplicate_hits += dropped;
-        cards.push(card);
-    }
+    stats.duplicate_hits = duplicates.into_inner();
     stats.score_time = started.elapsed() - stats.read_time;
     Ok(BatchScores { cards, stats })
 }
