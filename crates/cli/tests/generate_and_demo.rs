@@ -1,0 +1,91 @@
+//! The generator, the starter model and the demo, end to end.
+
+mod common;
+
+use common::*;
+
+fn starter() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/starter-model.toml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_starter_model_is_valid() {
+    let out = leadscore(["validate", &starter()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("model 'starter-b2b'"));
+}
+
+#[test]
+fn csv_and_ndjson_generated_data_score_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for format in ["csv", "ndjson"] {
+        let d = dir.path().join(format);
+        let out = leadscore([
+            "generate",
+            "--contacts",
+            "3000",
+            "--events",
+            "40000",
+            "--seed",
+            "9",
+            "--format",
+            format,
+            "--out",
+            &d.display().to_string(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let scored = leadscore([
+            "score",
+            "-q",
+            "--model",
+            &starter(),
+            "--contacts",
+            &d.join(format!("contacts.{format}")).display().to_string(),
+            "--events",
+            &d.join(format!("events.{format}")).display().to_string(),
+            "--as-of",
+            "2026-06-30T00:00:00Z",
+        ]);
+        assert!(scored.status.success(), "{}", stderr(&scored));
+        outputs.push(stdout(&scored));
+    }
+    assert_eq!(outputs[0].lines().count(), 3000);
+    assert_eq!(outputs[0], outputs[1]);
+    // The generated population is skewed: mostly cold, some hot, some
+    // disqualified.
+    let bands: Vec<String> = outputs[0]
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["band"].to_string())
+        .collect();
+    let count = |b: &str| bands.iter().filter(|x| x.as_str() == b).count();
+    assert!(count("\"cold\"") > 1500, "{}", count("\"cold\""));
+    assert!(count("\"hot\"") > 10);
+    assert!(count("\"disqualified\"") > 50);
+}
+
+#[test]
+fn the_demo_runs_and_explains_the_top_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = leadscore([
+        "demo",
+        "--contacts",
+        "2000",
+        "--out",
+        &dir.path().display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in [
+        "Top 10 leads:",
+        "Why is",
+        "Band:",
+        "Stage:",
+        "leadscore score --model",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
