@@ -106,12 +106,28 @@ struct ChunkHits<K> {
     unknown: u64,
 }
 
-impl<K> Default for ChunkHits<K> {
-    fn default() -> Self {
-        ChunkHits {
-            hits: Vec::new(),
-            events: 0,
-            unknown: 0,
+impl<'a, K, F> HitSink<'a, K, F> {
+    fn new(
+        model: &'a Model,
+        types: &'a TypeIndex<'a>,
+        contacts: &'a ContactTable,
+        as_of: Timestamp,
+        only: Option<u32>,
+        key: F,
+        hits: ContactHits<K>,
+    ) -> Self {
+        HitSink {
+            model,
+            types,
+            contacts,
+            as_of,
+            only,
+            key,
+            out: ChunkHits {
+                hits,
+                events: 0,
+                unknown: 0,
+            },
         }
     }
 }
@@ -172,22 +188,11 @@ pub fn score_files(
     scan(
         events,
         &model.vocabulary,
-        || HitSink {
-            model,
-            types: &types,
-            contacts,
-            as_of,
-            only: None,
-            key: |e: &EventRecord<'_>| event_key(e.id),
-            out: ChunkHits {
-                hits: pool
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.pop())
-                    .unwrap_or_else(|| Vec::with_capacity(1 << 16)),
-                events: 0,
-                unknown: 0,
-            },
+        || {
+            let hits = pool.lock().ok().and_then(|mut p| p.pop());
+            let hits = hits.unwrap_or_else(|| Vec::with_capacity(1 << 16));
+            let key = |e: &EventRecord<'_>| event_key(e.id);
+            HitSink::new(model, &types, contacts, as_of, None, key, hits)
         },
         |mut chunk: ChunkHits<u64>| {
             stats.events += chunk.events;
@@ -234,17 +239,20 @@ pub fn explain_files(
     scan(
         events,
         &model.vocabulary,
-        || HitSink {
-            model,
-            types: &types,
-            contacts,
-            as_of,
-            only: Some(contact),
-            key: |e: &EventRecord<'_>| EventKey {
+        || {
+            let key = |e: &EventRecord<'_>| EventKey {
                 id: e.id.to_string(),
                 event_type: e.event_type.to_string(),
-            },
-            out: ChunkHits::default(),
+            };
+            HitSink::new(
+                model,
+                &types,
+                contacts,
+                as_of,
+                Some(contact),
+                key,
+                Vec::new(),
+            )
         },
         |chunk: ChunkHits<EventKey>| hits.extend(chunk.hits.into_iter().map(|(_, h)| h)),
     )?;

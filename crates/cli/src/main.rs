@@ -27,18 +27,8 @@ struct Cli {
 enum Command {
     /// Score every contact from contacts and events files.
     Score {
-        /// The scoring model (TOML).
-        #[arg(long)]
-        model: PathBuf,
-        /// Contacts file (.csv, .ndjson or .jsonl); may be given several times.
-        #[arg(long, required = true)]
-        contacts: Vec<PathBuf>,
-        /// Events file (.csv, .ndjson or .jsonl); may be given several times.
-        #[arg(long)]
-        events: Vec<PathBuf>,
-        /// Score as of this RFC 3339 time (default: now).
-        #[arg(long)]
-        as_of: Option<String>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Fmt::Json)]
         format: Fmt,
@@ -57,21 +47,11 @@ enum Command {
     },
     /// Explain why one contact has its score.
     Explain {
-        /// The scoring model (TOML).
-        #[arg(long)]
-        model: PathBuf,
-        /// Contacts file; may be given several times.
-        #[arg(long, required = true)]
-        contacts: Vec<PathBuf>,
-        /// Events file; may be given several times.
-        #[arg(long)]
-        events: Vec<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// The contact id.
         #[arg(long)]
         contact: String,
-        /// Explain as of this RFC 3339 time (default: now).
-        #[arg(long)]
-        as_of: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ExplainFmt::Text)]
         format: ExplainFmt,
@@ -112,6 +92,33 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The files and time a score is computed from.
+#[derive(clap::Args)]
+struct Inputs {
+    /// The scoring model (TOML).
+    #[arg(long)]
+    model: PathBuf,
+    /// Contacts file (.csv, .ndjson or .jsonl); may be given several times.
+    #[arg(long, required = true)]
+    contacts: Vec<PathBuf>,
+    /// Events file (.csv, .ndjson or .jsonl); may be given several times.
+    #[arg(long)]
+    events: Vec<PathBuf>,
+    /// Score as of this RFC 3339 time (default: now).
+    #[arg(long)]
+    as_of: Option<String>,
+}
+
+impl Inputs {
+    /// Loads the model, the as-of time and the contacts.
+    fn load(&self) -> Result<(Model, Timestamp, ContactTable), Failure> {
+        let model = load_model(&self.model)?;
+        let at = as_of(self.as_of.as_deref())?;
+        let table = ContactTable::load(&self.contacts, &model.vocabulary)?;
+        Ok((model, at, table))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -213,10 +220,7 @@ fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure>
 fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Score {
-            model,
-            contacts,
-            events,
-            as_of: at,
+            inputs,
             format,
             sort,
             top,
@@ -224,11 +228,9 @@ fn run(command: Command) -> Result<(), Failure> {
             timings,
         } => {
             let started = Instant::now();
-            let model = load_model(&model)?;
-            let at = as_of(at.as_deref())?;
-            let table = ContactTable::load(&contacts, &model.vocabulary)?;
+            let (model, at, table) = inputs.load()?;
             let loaded = started.elapsed();
-            let scores = score_files(&model, &table, &events, at)?;
+            let scores = score_files(&model, &table, &inputs.events, at)?;
             let scored = started.elapsed();
             let order: Vec<usize> = if sort.is_some() || top.is_some() {
                 by_score(&scores.cards, top)
@@ -270,22 +272,17 @@ fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Explain {
-            model,
-            contacts,
-            events,
+            inputs,
             contact,
-            as_of: at,
             format,
         } => {
-            let model = load_model(&model)?;
-            let at = as_of(at.as_deref())?;
-            let table = ContactTable::load(&contacts, &model.vocabulary)?;
+            let (model, at, table) = inputs.load()?;
             let Some(index) = table.find(contact.trim()) else {
                 return Err(Failure::input(format!(
                     "--contact: no contact with id {contact:?} in the contacts files"
                 )));
             };
-            let explanation = explain_files(&model, &table, index, &events, at)?;
+            let explanation = explain_files(&model, &table, index, &inputs.events, at)?;
             emit(|w| match format {
                 ExplainFmt::Text => write!(w, "{explanation}"),
                 ExplainFmt::Json => {
