@@ -7,6 +7,8 @@
 //! - [`pipeline`]: an events file streamed through worker threads in chunks.
 //! - [`score`]: the batch scorer and the file-based explanation.
 //! - [`output`]: JSON lines and CSV.
+//! - [`rows`]: whole rows (every attribute and property) for database imports,
+//!   with bad rows handed back as rejects.
 //! - [`generate`]: deterministic synthetic contacts and events.
 //!
 //! Errors are [`InputError`]s naming file, line and field.
@@ -19,6 +21,7 @@ pub mod generate;
 pub mod output;
 pub mod pipeline;
 mod records;
+pub mod rows;
 pub mod score;
 
 pub use contacts::ContactTable;

@@ -9,12 +9,26 @@
 use crate::error::RecordFault;
 
 /// Calls `each(fields, offset)` for every non-blank record of `data`, a
-/// chunk of whole CSV records starting at byte `base` of its file.
+/// chunk of whole CSV records starting at byte `base` of its file. A record
+/// with the wrong number of fields or bad UTF-8 stops the chunk.
 pub(crate) fn for_each_csv_record(
     data: &[u8],
     base: u64,
     header: &[String],
+    each: impl FnMut(&[&str], u64) -> Result<(), RecordFault>,
+) -> Result<(), RecordFault> {
+    for_each_csv_record_or_fault(data, base, header, each, Err)
+}
+
+/// Like [`for_each_csv_record`], but a record with the wrong number of
+/// fields or bad UTF-8 goes to `bad`, which may return `Ok` to go on with
+/// the next record (imports put such rows in a rejects file).
+pub(crate) fn for_each_csv_record_or_fault(
+    data: &[u8],
+    base: u64,
+    header: &[String],
     mut each: impl FnMut(&[&str], u64) -> Result<(), RecordFault>,
+    mut bad: impl FnMut(RecordFault) -> Result<(), RecordFault>,
 ) -> Result<(), RecordFault> {
     let width = header.len();
     let mut fields: Vec<&str> = Vec::with_capacity(width);
@@ -34,7 +48,10 @@ pub(crate) fn for_each_csv_record(
             let result = if blank || end == record_start {
                 Ok(())
             } else {
-                check_width(fields.len(), width, offset).and_then(|()| each(fields, offset))
+                match check_width(fields.len(), width, offset) {
+                    Ok(()) => each(fields, offset),
+                    Err(f) => bad(f),
+                }
             };
             fields.clear();
             result

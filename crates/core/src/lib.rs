@@ -13,6 +13,7 @@
 //! - [`decay`]: fading of event points with a half-life.
 //! - [`scoring`]: one contact's matched events to a [`ScoreCard`].
 //! - [`explain`]: why a contact has its score, as text and JSON.
+//! - [`timeline`]: when time alone will next change a contact's band or stage.
 
 pub mod condition;
 pub mod decay;
@@ -20,6 +21,7 @@ pub mod explain;
 pub mod limits;
 pub mod model;
 pub mod scoring;
+pub mod timeline;
 pub mod timestamp;
 pub mod validate;
 

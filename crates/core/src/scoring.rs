@@ -368,7 +368,7 @@ where
         }
     }
 
-    let card = finish(model, attributes, &raw, disqualified);
+    let card = card_from_raw(model, attributes, &raw, disqualified);
     if let Some(t) = trace {
         t.rules = rule_traces;
         t.raw = raw;
@@ -376,9 +376,9 @@ where
     card
 }
 
-/// Clamps raw dimension sums, weighs them into the score, and picks band and
-/// stage.
-fn finish<A: AttributeLookup + ?Sized>(
+/// Clamps raw dimension sums (points), weighs them into the score, and picks
+/// band and stage: the last steps of [`evaluate`].
+pub fn card_from_raw<A: AttributeLookup + ?Sized>(
     model: &Model,
     attributes: &A,
     raw: &[f64],

@@ -1,0 +1,381 @@
+//! Whole rows for imports: every attribute and property kept, and bad rows
+//! handed back as rejects (with their line) instead of stopping the file.
+//!
+//! The scorer's readers keep only what a model reads and stop at the first
+//! bad record; a database import must keep everything (the model may change
+//! later) and keep going. Both share the chunked parallel reading of
+//! [`crate::pipeline`] and the CSV splitting of `records`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use leadscore_core::Timestamp;
+use leadscore_core::condition::trim;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{RecordFault, Result};
+use crate::format::json_text;
+use crate::pipeline::ChunkedFile;
+use crate::records::for_each_csv_record_or_fault;
+
+/// A contact with all its attributes, as read from a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactRow {
+    /// Contact id (trimmed).
+    pub id: String,
+    /// Attribute name and value, in file order; missing values left out.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// An event with all its properties, as read from a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventRow {
+    /// Event id (trimmed).
+    pub id: String,
+    /// Contact id (trimmed).
+    pub contact_id: String,
+    /// Event type (trimmed).
+    pub event_type: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Property name and value; missing values left out.
+    pub properties: Vec<(String, String)>,
+}
+
+/// A row that could not be read: its 1-based line, the field at fault and
+/// why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// Line where the record starts.
+    pub line: u64,
+    /// The field at fault, if one is.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// One chunk's rows in file order, each read or rejected.
+pub struct RowChunk<T> {
+    /// Rows and rejects in file order.
+    pub rows: Vec<std::result::Result<T, Reject>>,
+    /// Bytes of the file read so far (for progress).
+    pub bytes_done: u64,
+}
+
+/// Counts newlines up to record offsets, moving forward only.
+struct LineCounter<'a> {
+    data: &'a [u8],
+    pos: usize,
+    lines: u64,
+}
+
+impl LineCounter<'_> {
+    /// Relative 0-based line of an offset within the chunk.
+    fn at(&mut self, rel: usize) -> u64 {
+        let rel = rel.min(self.data.len());
+        if rel > self.pos {
+            self.lines += memchr::memchr_iter(b'\n', &self.data[self.pos..rel]).count() as u64;
+            self.pos = rel;
+        }
+        self.lines
+    }
+}
+
+struct Parsed<T> {
+    rows: Vec<std::result::Result<T, (u64, RecordFault)>>,
+    newlines: u64,
+    end: u64,
+}
+
+/// Reads a contacts file (CSV with an `id` column, or NDJSON), handing rows
+/// to `each` chunk by chunk in file order.
+pub fn read_contact_rows(
+    path: &Path,
+    mut each: impl FnMut(RowChunk<ContactRow>) -> Result<()>,
+) -> Result<()> {
+    let file = ChunkedFile::open(path)?;
+    let header = file.header().map(<[String]>::to_vec);
+    let id_col = match &header {
+        Some(h) => Some(
+            h.iter()
+                .position(|c| c == "id")
+                .ok_or_else(|| file.header_error("the header has no 'id' column"))?,
+        ),
+        None => None,
+    };
+    let first_line = u64::from(header.is_some()) + 1;
+    let mut lines = Lines::new(first_line);
+    file.run(
+        |data, base| match (&header, id_col) {
+            (Some(h), Some(id_col)) => csv_rows(data, base, h, |fields| {
+                let id = trim(fields[id_col]);
+                if id.is_empty() {
+                    return Err((Some("id".to_string()), "empty contact id".to_string()));
+                }
+                let attributes = h
+                    .iter()
+                    .zip(fields)
+                    .enumerate()
+                    .filter(|(i, (_, v))| *i != id_col && !v.is_empty())
+                    .map(|(_, (k, v))| (k.clone(), v.to_string()))
+                    .collect();
+                Ok(ContactRow {
+                    id: id.to_string(),
+                    attributes,
+                })
+            }),
+            _ => ndjson_rows(data, base, contact_from_json),
+        },
+        |parsed| each(lines.place(parsed)),
+    )
+}
+
+/// Reads an events file (CSV with `id, contact_id, type, timestamp`, or
+/// NDJSON), handing rows to `each` chunk by chunk in file order.
+pub fn read_event_rows(
+    path: &Path,
+    mut each: impl FnMut(RowChunk<EventRow>) -> Result<()>,
+) -> Result<()> {
+    let file = ChunkedFile::open(path)?;
+    let header = file.header().map(<[String]>::to_vec);
+    let cols = match &header {
+        Some(h) => {
+            let col = |name: &str| {
+                h.iter().position(|c| c == name).ok_or_else(|| {
+                    file.header_error(format!(
+                        "the header has no '{name}' column (needed: id, contact_id, type, timestamp)"
+                    ))
+                })
+            };
+            Some([
+                col("id")?,
+                col("contact_id")?,
+                col("type")?,
+                col("timestamp")?,
+            ])
+        }
+        None => None,
+    };
+    let first_line = u64::from(header.is_some()) + 1;
+    let mut lines = Lines::new(first_line);
+    file.run(
+        |data, base| match (&header, cols) {
+            (Some(h), Some([id, contact, ty, ts])) => csv_rows(data, base, h, |fields| {
+                let req = |col: usize, name: &str| {
+                    let v = trim(fields[col]);
+                    if v.is_empty() {
+                        Err((Some(name.to_string()), "missing or empty".to_string()))
+                    } else {
+                        Ok(v.to_string())
+                    }
+                };
+                let at = Timestamp::parse(fields[ts])
+                    .map_err(|e| (Some("timestamp".to_string()), e.to_string()))?;
+                Ok(EventRow {
+                    id: req(id, "id")?,
+                    contact_id: req(contact, "contact_id")?,
+                    event_type: req(ty, "type")?,
+                    at,
+                    properties: h
+                        .iter()
+                        .zip(fields)
+                        .enumerate()
+                        .filter(|(i, (_, v))| ![id, contact, ty, ts].contains(i) && !v.is_empty())
+                        .map(|(_, (k, v))| (k.clone(), v.to_string()))
+                        .collect(),
+                })
+            }),
+            _ => ndjson_rows(data, base, event_from_json),
+        },
+        |parsed| each(lines.place(parsed)),
+    )
+}
+
+/// Turns chunk-relative line numbers into file line numbers.
+struct Lines {
+    next_chunk_first_line: u64,
+}
+
+impl Lines {
+    fn new(first_line: u64) -> Self {
+        Lines {
+            next_chunk_first_line: first_line,
+        }
+    }
+
+    fn place<T>(&mut self, parsed: Parsed<T>) -> RowChunk<T> {
+        let base = self.next_chunk_first_line;
+        self.next_chunk_first_line += parsed.newlines;
+        RowChunk {
+            rows: parsed
+                .rows
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|(rel, f)| Reject {
+                        line: base + rel,
+                        field: f.field,
+                        reason: f.message,
+                    })
+                })
+                .collect(),
+            bytes_done: parsed.end,
+        }
+    }
+}
+
+type RowError = (Option<String>, String);
+
+fn csv_rows<T>(
+    data: &[u8],
+    base: u64,
+    header: &[String],
+    make: impl Fn(&[&str]) -> std::result::Result<T, RowError>,
+) -> std::result::Result<Parsed<T>, RecordFault> {
+    // Both callbacks are called in record order, so one list keeps rows and
+    // rejects in file order.
+    let out = std::cell::RefCell::new(Vec::new());
+    for_each_csv_record_or_fault(
+        data,
+        base,
+        header,
+        |fields, offset| {
+            let row = make(fields).map_err(|(field, message)| RecordFault {
+                offset,
+                field,
+                message,
+            });
+            out.borrow_mut().push(row);
+            Ok(())
+        },
+        |fault| {
+            out.borrow_mut().push(Err(fault));
+            Ok(())
+        },
+    )?;
+    let mut counter = LineCounter {
+        data,
+        pos: 0,
+        lines: 0,
+    };
+    let rows = out
+        .into_inner()
+        .into_iter()
+        .map(|r| r.map_err(|f| (counter.at((f.offset - base) as usize), f)))
+        .collect();
+    Ok(Parsed {
+        rows,
+        newlines: memchr::memchr_iter(b'\n', data).count() as u64,
+        end: base + data.len() as u64,
+    })
+}
+
+fn ndjson_rows<T>(
+    data: &[u8],
+    base: u64,
+    make: impl Fn(&str) -> std::result::Result<T, RowError>,
+) -> std::result::Result<Parsed<T>, RecordFault> {
+    let mut rows = Vec::new();
+    let mut start = 0usize;
+    let mut line = 0u64;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let bytes = &data[start..end];
+        let offset = base + start as u64;
+        start = end + 1;
+        let this_line = line;
+        line += 1;
+        let result = match std::str::from_utf8(bytes) {
+            Err(_) => Err((None, "not valid UTF-8".to_string())),
+            Ok(text) if text.bytes().all(|b| b.is_ascii_whitespace()) => continue,
+            Ok(text) => make(text),
+        };
+        rows.push(result.map_err(|(field, message)| {
+            (
+                this_line,
+                RecordFault {
+                    offset,
+                    field,
+                    message,
+                },
+            )
+        }));
+    }
+    Ok(Parsed {
+        rows,
+        newlines: memchr::memchr_iter(b'\n', data).count() as u64,
+        end: base + data.len() as u64,
+    })
+}
+
+fn scalar(raw: &RawValue, field: &str) -> std::result::Result<Option<String>, RowError> {
+    json_text(raw)
+        .map(|v| v.map(|c| c.into_owned()))
+        .map_err(|m| (Some(field.to_string()), m))
+}
+
+fn required(raw: Option<&RawValue>, field: &str) -> std::result::Result<String, RowError> {
+    let v = raw.map(|r| scalar(r, field)).transpose()?.flatten();
+    match v.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => Ok(t.to_string()),
+        _ => Err((Some(field.to_string()), "missing or empty".to_string())),
+    }
+}
+
+fn map_values(
+    map: Option<HashMap<String, &RawValue>>,
+    prefix: &str,
+) -> std::result::Result<Vec<(String, String)>, RowError> {
+    let mut out = Vec::new();
+    for (k, raw) in map.into_iter().flatten() {
+        if let Some(v) = scalar(raw, &format!("{prefix}.{k}"))? {
+            out.push((k, v));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        attributes: Option<HashMap<String, &'a RawValue>>,
+    }
+    let line: Line<'_> =
+        serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
+    Ok(ContactRow {
+        id: required(line.id, "id")?,
+        attributes: map_values(line.attributes, "attributes")?,
+    })
+}
+
+fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        id: Option<&'a RawValue>,
+        #[serde(borrow)]
+        contact_id: Option<&'a RawValue>,
+        #[serde(borrow, rename = "type")]
+        event_type: Option<&'a RawValue>,
+        #[serde(borrow)]
+        timestamp: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        properties: Option<HashMap<String, &'a RawValue>>,
+    }
+    let line: Line<'_> =
+        serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
+    let ts = required(line.timestamp, "timestamp")?;
+    Ok(EventRow {
+        id: required(line.id, "id")?,
+        contact_id: required(line.contact_id, "contact_id")?,
+        event_type: required(line.event_type, "type")?,
+        at: Timestamp::parse(&ts).map_err(|e| (Some("timestamp".to_string()), e.to_string()))?,
+        properties: map_values(line.properties, "properties")?,
+    })
+}

@@ -1,0 +1,278 @@
+//! Time passing: when will a contact's band, stage or disqualification
+//! change with no new event at all?
+//!
+//! Between *breakpoints* (a future event becoming due, or a counted event
+//! leaving its dimension's window) the set of counted events is fixed, so
+//! each dimension's raw value is `A + E * 2^(-dt / half_life)`: attribute
+//! points `A` and decaying event points `E`. Within a segment the change
+//! time is found on that closed form (probes, then bisection to the
+//! second), then confirmed with [`evaluate`] itself; at each breakpoint the
+//! state is evaluated exactly. Probes grow geometrically (1 minute, 2, 4...),
+//! so a state that leaves and comes back between two probes can be missed;
+//! with one decaying dimension, or decaying points of one sign, the scores
+//! are monotone within a segment and nothing is missed.
+
+use crate::model::{Model, Target};
+use crate::scoring::{AttributeLookup, Hit, ScoreCard, Trace, card_from_raw, evaluate};
+use crate::timestamp::{NANOS_PER_DAY, Timestamp, days_to_nanos};
+
+/// What a transition is about: band (with disqualification) and stage.
+pub type Class = (Option<usize>, Option<usize>, bool);
+
+/// The class of a score card.
+pub fn class(card: &ScoreCard) -> Class {
+    (card.band, card.stage, card.disqualified)
+}
+
+/// Times (after `from`, before `until`) at which the set of counted events
+/// can change: future events becoming due and events leaving a window.
+fn breakpoints<K>(model: &Model, hits: &[Hit<K>], from: Timestamp, until: Timestamp) -> Vec<i64> {
+    let mut out = Vec::new();
+    for h in hits {
+        if h.at > from {
+            out.push(h.at.0);
+        }
+        if let Target::Rule(i) = h.target
+            && let Some(w) = model.rules[i as usize]
+                .dimension
+                .and_then(|d| model.dimensions[d].window_days)
+        {
+            let expiry = h.at.0.saturating_add(days_to_nanos(w));
+            if expiry > from.0 {
+                out.push(expiry);
+            }
+        }
+    }
+    out.retain(|&t| t < until.0);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The next time after `from` (and before `until`) at which the contact's
+/// class differs from its class at `from`, looking at no more than
+/// `max_segments` breakpoints; or, when the search stops at that cap, the
+/// breakpoint where it stopped (the caller checks again then). `None`: no
+/// change before `until`.
+pub fn next_check<K, A>(
+    model: &Model,
+    attributes: &A,
+    hits: &[Hit<K>],
+    from: Timestamp,
+    until: Timestamp,
+    max_segments: usize,
+) -> Option<Timestamp>
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
+    let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
+        let mut h = hits.to_vec();
+        evaluate(model, attributes, &mut h, t, trace)
+    };
+    let start = class(&at(from, None));
+    let points = breakpoints(model, hits, from, until);
+    let mut seg_start = from;
+    for (n, end) in points
+        .iter()
+        .map(|&t| Timestamp(t))
+        .chain(std::iter::once(until))
+        .enumerate()
+    {
+        if let Some(t) = change_in_segment(model, attributes, &at, seg_start, end, start) {
+            return Some(t);
+        }
+        if end >= until {
+            return None;
+        }
+        if class(&at(end, None)) != start {
+            return Some(end);
+        }
+        if n + 1 >= max_segments {
+            return Some(end);
+        }
+        seg_start = end;
+    }
+    None
+}
+
+/// Within `[from, end)`, the first time the class differs from `start`,
+/// using the closed form of the decay and confirming with `evaluate`.
+fn change_in_segment<K, A>(
+    model: &Model,
+    attributes: &A,
+    at: &impl Fn(Timestamp, Option<&mut Trace<K>>) -> ScoreCard,
+    from: Timestamp,
+    end: Timestamp,
+    start: Class,
+) -> Option<Timestamp>
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
+    let mut trace = Trace {
+        rules: Vec::new(),
+        raw: Vec::new(),
+    };
+    let card0 = at(from, Some(&mut trace));
+    let decaying = model.dimensions.iter().any(|d| d.half_life_days.is_some());
+    if !decaying || card0.disqualified {
+        return None; // nothing moves inside the segment
+    }
+    // Split each dimension into attribute points and event points.
+    let mut attr = vec![0.0; model.dimensions.len()];
+    for (rule, rt) in model.rules.iter().zip(&trace.rules) {
+        if rt.matched == Some(true)
+            && let Some(d) = rule.dimension
+        {
+            attr[d] += rt.points;
+        }
+    }
+    let events: Vec<f64> = trace.raw.iter().zip(&attr).map(|(r, a)| r - a).collect();
+    let closed = |t: i64| -> Class {
+        let dt_days = (t - from.0) as f64 / NANOS_PER_DAY as f64;
+        let raw: Vec<f64> = model
+            .dimensions
+            .iter()
+            .enumerate()
+            .map(|(d, dim)| match dim.half_life_days {
+                Some(h) => attr[d] + events[d] * (-dt_days / h).exp2(),
+                None => attr[d] + events[d],
+            })
+            .collect();
+        class(&card_from_raw(model, attributes, &raw, false))
+    };
+    // Geometric probes from one minute after `from` to the segment's end.
+    let mut prev = from.0;
+    let mut step: i64 = 60_000_000_000;
+    loop {
+        let probe = from.0.saturating_add(step).min(end.0 - 1);
+        if probe <= prev {
+            return None;
+        }
+        if closed(probe) != start {
+            // Bisect to the second on the closed form...
+            let (mut lo, mut hi) = (prev, probe);
+            while hi - lo > 1_000_000_000 {
+                let mid = lo + (hi - lo) / 2;
+                if closed(mid) != start {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            // ...then confirm with the real evaluation, second by second.
+            let mut t = hi;
+            for _ in 0..5 {
+                if t >= end.0 {
+                    break;
+                }
+                if class(&at(Timestamp(t), None)) != start {
+                    return Some(Timestamp(t));
+                }
+                t += 1_000_000_000;
+            }
+        }
+        if probe >= end.0 - 1 {
+            return None;
+        }
+        prev = probe;
+        step = step.saturating_mul(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::match_event;
+
+    const MODEL: &str = r#"
+[[dimension]]
+id = "engagement"
+half_life_days = 10
+window_days = 100
+[[band]]
+id = "hot"
+min_score = 50
+[[band]]
+id = "cold"
+min_score = 0
+[[rule]]
+id = "demo"
+dimension = "engagement"
+on = "demo_request"
+points = 80
+"#;
+
+    fn hits(model: &Model, times: &[&str]) -> Vec<Hit<u64>> {
+        let mut out = Vec::new();
+        let none: Vec<Option<Box<str>>> = Vec::new();
+        for (i, t) in times.iter().enumerate() {
+            match_event(
+                model,
+                "demo_request",
+                none.as_slice(),
+                none.as_slice(),
+                |target| {
+                    out.push(Hit {
+                        target,
+                        at: Timestamp::parse(t).unwrap(),
+                        key: i as u64,
+                    })
+                },
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn decay_below_a_band_threshold_is_found_to_the_second() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let none: Vec<Option<Box<str>>> = Vec::new();
+        let h = hits(&m, &["2026-01-01T00:00:00Z"]);
+        let from = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let until = Timestamp::parse("2027-01-01T00:00:00Z").unwrap();
+        let t = next_check(&m, none.as_slice(), &h, from, until, 16).unwrap();
+        // 80 * 2^(-d/10) = 50  <=>  d = 10 * log2(1.6) = 6.78 days.
+        let expected = 10.0 * (1.6f64).log2();
+        let got = t.days_before(from).abs();
+        assert!(
+            (got - expected).abs() < 2.0 / 86_400.0,
+            "{got} vs {expected}"
+        );
+        let mut hh = h.clone();
+        let before = evaluate(
+            &m,
+            none.as_slice(),
+            &mut hh,
+            Timestamp(t.0 - 1_000_000_000),
+            None,
+        );
+        let after = evaluate(&m, none.as_slice(), &mut hh, t, None);
+        assert_eq!(before.band, Some(0));
+        assert_eq!(after.band, Some(1));
+    }
+
+    #[test]
+    fn a_future_event_is_a_breakpoint() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let none: Vec<Option<Box<str>>> = Vec::new();
+        let h = hits(&m, &["2026-03-01T00:00:00Z"]);
+        let from = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let until = Timestamp::parse("2027-01-01T00:00:00Z").unwrap();
+        let t = next_check(&m, none.as_slice(), &h, from, until, 16).unwrap();
+        assert_eq!(t, Timestamp::parse("2026-03-01T00:00:00Z").unwrap());
+    }
+
+    #[test]
+    fn nothing_changes_without_events() {
+        let m = Model::from_toml(MODEL).unwrap();
+        let none: Vec<Option<Box<str>>> = Vec::new();
+        let from = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+        let until = Timestamp::parse("2027-01-01T00:00:00Z").unwrap();
+        assert_eq!(
+            next_check::<u64, _>(&m, none.as_slice(), &[], from, until, 16),
+            None
+        );
+    }
+}
