@@ -2,6 +2,7 @@
 //! crates, and turns their errors into messages and exit codes (2 for bad
 //! input or an invalid model, 1 for anything else).
 
+mod db;
 mod demo;
 
 use std::io::{self, BufWriter, Write};
@@ -19,6 +20,15 @@ use leadscore_core::{Model, Timestamp};
 #[derive(Parser)]
 #[command(name = "leadscore", version, about)]
 struct Cli {
+    /// The lead database file (for init, import, scores, history, model,
+    /// tick, delete, check, and explain ID).
+    #[arg(
+        long,
+        global = true,
+        env = "LEADSCORE_DB",
+        default_value = "leadscore.db"
+    )]
+    db: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,17 +55,93 @@ enum Command {
         #[arg(long)]
         timings: bool,
     },
-    /// Explain why one contact has its score.
+    /// Explain why one contact has its score: `explain ID` reads the
+    /// database; `explain --model M --contacts C --events E --contact ID`
+    /// reads files.
     Explain {
-        #[command(flatten)]
-        inputs: Inputs,
-        /// The contact id.
+        /// The contact id (database mode).
+        id: Option<String>,
+        /// The scoring model (file mode).
+        #[arg(long, requires = "contact")]
+        model: Option<PathBuf>,
+        /// Contacts file (file mode); may be given several times.
         #[arg(long)]
-        contact: String,
+        contacts: Vec<PathBuf>,
+        /// Events file (file mode); may be given several times.
+        #[arg(long)]
+        events: Vec<PathBuf>,
+        /// The contact id (file mode).
+        #[arg(long)]
+        contact: Option<String>,
+        /// Explain as of this RFC 3339 time (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ExplainFmt::Text)]
         format: ExplainFmt,
     },
+    /// Create a lead database with a first model version.
+    Init {
+        /// The scoring model (TOML).
+        #[arg(long)]
+        model: PathBuf,
+    },
+    /// Import contacts or events into the database.
+    Import {
+        #[command(subcommand)]
+        kind: db::ImportKind,
+    },
+    /// List scores from the database.
+    Scores {
+        /// Scores as of this RFC 3339 time (default: now).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Only this band (hot, ..., disqualified).
+        #[arg(long)]
+        band: Option<String>,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+        /// Only contacts matching a condition, as in the model file:
+        /// '{ attribute = "country", equals = "US" }'.
+        #[arg(long = "where")]
+        condition: Option<String>,
+        /// Order by score, highest first (default: the order contacts
+        /// arrived in).
+        #[arg(long, value_enum)]
+        sort: Option<SortKey>,
+        /// Only the N highest scores.
+        #[arg(long)]
+        top: Option<usize>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = db::ScoresFormat::Table)]
+        format: db::ScoresFormat,
+    },
+    /// Every band and stage transition of a contact, with its cause.
+    History {
+        /// The contact id.
+        id: String,
+    },
+    /// Model versions: set a new one (re-scores everyone), list, show.
+    Model {
+        #[command(subcommand)]
+        command: db::ModelCommand,
+    },
+    /// Apply the band and stage changes time brings (decay, windows) up to
+    /// a time (default: now).
+    Tick {
+        /// Apply changes up to this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Erase a contact: attributes, events, scores and history.
+    Delete {
+        /// The contact id.
+        id: String,
+    },
+    /// Verify the database: SQLite's own check, and every stored score
+    /// against its events.
+    Check,
     /// Check a model file and list every problem in it.
     Validate {
         /// The model file.
@@ -178,7 +264,7 @@ fn output_error(e: io::Error) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    match run(cli.command, &cli.db) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) if f.message.is_empty() => ExitCode::from(f.code),
         Err(f) => {
@@ -195,7 +281,7 @@ pub(crate) fn load_model(path: &Path) -> Result<Model, Failure> {
     Model::from_toml(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
 }
 
-fn as_of(text: Option<&str>) -> Result<Timestamp, Failure> {
+pub(crate) fn as_of(text: Option<&str>) -> Result<Timestamp, Failure> {
     match text {
         Some(t) => Timestamp::parse(t).map_err(|e| Failure::input(format!("--as-of: {e}"))),
         None => {
@@ -208,7 +294,7 @@ fn as_of(text: Option<&str>) -> Result<Timestamp, Failure> {
 }
 
 /// Writes to stdout; a closed pipe (`| head`) ends quietly.
-fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
+pub(crate) fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure> {
     let stdout = io::stdout();
     let mut w = BufWriter::with_capacity(1 << 20, stdout.lock());
     match f(&mut w).and_then(|()| w.flush()) {
@@ -217,7 +303,7 @@ fn emit(f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), Failure>
     }
 }
 
-fn run(command: Command) -> Result<(), Failure> {
+fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
     match command {
         Command::Score {
             inputs,
@@ -272,10 +358,30 @@ fn run(command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Explain {
-            inputs,
+            id,
+            model,
+            contacts,
+            events,
             contact,
+            as_of: at,
             format,
         } => {
+            let json = matches!(format, ExplainFmt::Json);
+            let Some(model) = model else {
+                let Some(id) = id.or(contact) else {
+                    return Err(Failure::input(
+                        "explain: give a contact id (database), or --model, --contacts, --events and --contact (files)",
+                    ));
+                };
+                return db::explain(db_path, &id, at.as_deref(), json);
+            };
+            let inputs = Inputs {
+                model,
+                contacts,
+                events,
+                as_of: at,
+            };
+            let contact = contact.or(id).unwrap_or_default();
             let (model, at, table) = inputs.load()?;
             let Some(index) = table.find(contact.trim()) else {
                 return Err(Failure::input(format!(
@@ -283,15 +389,41 @@ fn run(command: Command) -> Result<(), Failure> {
                 )));
             };
             let explanation = explain_files(&model, &table, index, &inputs.events, at)?;
-            emit(|w| match format {
-                ExplainFmt::Text => write!(w, "{explanation}"),
-                ExplainFmt::Json => {
+            emit(|w| {
+                if json {
                     serde_json::to_writer_pretty(&mut *w, &explanation)
                         .map_err(io::Error::other)?;
                     writeln!(w)
+                } else {
+                    write!(w, "{explanation}")
                 }
             })
         }
+        Command::Init { model } => db::init(db_path, &model),
+        Command::Import { kind } => db::import(db_path, kind),
+        Command::Scores {
+            as_of: at,
+            band,
+            stage,
+            condition,
+            sort,
+            top,
+            format,
+        } => db::scores(
+            db_path,
+            at.as_deref(),
+            band,
+            stage,
+            condition,
+            sort.is_some(),
+            top,
+            format,
+        ),
+        Command::History { id } => db::history(db_path, &id),
+        Command::Model { command } => db::model(db_path, command),
+        Command::Tick { until } => db::tick(db_path, until.as_deref()),
+        Command::Delete { id } => db::delete(db_path, &id),
+        Command::Check => db::check(db_path),
         Command::Validate { model } => {
             let m = load_model(&model)?;
             let event_rules = m

@@ -329,6 +329,39 @@ pub fn compile(text: &str) -> Result<Model, ModelError> {
     })
 }
 
+/// Compiles a standalone condition, such as a `--where` filter, written as a
+/// TOML inline table (`{ attribute = "country", equals = "US" }`). It may
+/// read attributes, dimensions and the score, as stage conditions do; its
+/// attribute names are interned in the returned vocabulary.
+pub fn compile_condition(
+    text: &str,
+    dimensions: &[String],
+) -> Result<(Condition, Vocabulary), ModelError> {
+    let doc = format!("when = {text}");
+    let root: Table = toml::from_str(&doc).map_err(|e| ModelError::Syntax {
+        line: 1,
+        column: e.span().map_or(1, |s| s.start.saturating_sub(6) + 1),
+        message: e.message().trim().to_string(),
+    })?;
+    let mut c = Checker {
+        problems: Vec::new(),
+        vocabulary: Vocabulary::default(),
+    };
+    let cond = condition(
+        &root["when"],
+        "filter",
+        "where",
+        Context::Stage,
+        dimensions,
+        0,
+        &mut c,
+    );
+    match cond {
+        Some(cond) if c.problems.is_empty() => Ok((cond, c.vocabulary)),
+        _ => Err(ModelError::Invalid(c.problems)),
+    }
+}
+
 /// Reads an `id` field: a non-empty string, unique among `seen`.
 fn id_field(
     s: &mut Section<'_>,

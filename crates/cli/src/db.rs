@@ -1,0 +1,409 @@
+//! The database commands: init, import, scores, explain, history, model,
+//! tick, delete, check.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use leadscore_batch::output::{by_score, csv_header, csv_row, json_line};
+use leadscore_core::Timestamp;
+use leadscore_store::{Filter, ImportOptions, ImportSummary, ScoreFilter, Store, StoreError};
+
+use crate::{Failure, emit};
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Sqlite(_) | StoreError::Io { .. } | StoreError::Corrupt(_) => {
+                Failure::other(e)
+            }
+            _ => Failure::input(e),
+        }
+    }
+}
+
+/// `leadscore import contacts|events FILE`.
+#[derive(Subcommand)]
+pub enum ImportKind {
+    /// Contacts (CSV with an `id` column, or NDJSON): new ones are created,
+    /// existing ones get the given attributes.
+    Contacts {
+        /// The file (.csv, .ndjson or .jsonl).
+        file: PathBuf,
+        /// Replace each contact's whole attribute set instead of merging.
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        options: ImportArgs,
+    },
+    /// Events (CSV or NDJSON): repeated ids change nothing; events for
+    /// unknown contacts create bare contacts.
+    Events {
+        /// The file (.csv, .ndjson or .jsonl).
+        file: PathBuf,
+        #[command(flatten)]
+        options: ImportArgs,
+    },
+}
+
+/// Options shared by imports.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// Rows per committed transaction.
+    #[arg(long, default_value_t = 100_000)]
+    batch_size: usize,
+    /// Where rejected rows go (default: FILE.rejects.csv).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+}
+
+/// `leadscore model ...`.
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Validate a model, store it as a new version and re-score everyone.
+    Set {
+        /// The model file.
+        file: PathBuf,
+        /// Show what would move, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List stored model versions.
+    Log,
+    /// Print a stored model version (default: the current one).
+    Show {
+        /// Database version number.
+        version: Option<i64>,
+    },
+}
+
+/// Output of `scores`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScoresFormat {
+    /// Aligned columns for people.
+    Table,
+    /// The objects `leadscore score` prints.
+    Json,
+    /// CSV as `leadscore score --format csv`.
+    Csv,
+}
+
+/// The live clock: `LEADSCORE_NOW` (RFC 3339) when set, to replay or test
+/// at a fixed time, otherwise the system clock.
+pub fn now() -> Result<Timestamp, Failure> {
+    match std::env::var("LEADSCORE_NOW") {
+        Ok(t) => Timestamp::parse(&t).map_err(|e| Failure::input(format!("LEADSCORE_NOW: {e}"))),
+        Err(_) => crate::as_of(None),
+    }
+}
+
+pub fn init(db: &Path, model: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(model)
+        .map_err(|e| Failure::input(format!("{}: {e}", model.display())))?;
+    let store = Store::create(db, &text, now()?).map_err(|e| match e {
+        StoreError::Model(m) => Failure::input(format!("{}: {m}", model.display())),
+        other => Failure::from(other),
+    })?;
+    println!(
+        "created {} with model '{}' (version 1)",
+        db.display(),
+        store.model().name
+    );
+    Ok(())
+}
+
+fn progress_bar(what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(&format!(
+        "{what} {{bar:30}} {{percent:>3}}% {{msg}} ETA {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+fn report(what: &str, s: &ImportSummary) {
+    eprintln!(
+        "{what}: {} rows in {:.2} s ({:.0} rows/s): {} stored, {} unchanged, {} rejected, {} contacts created",
+        s.rows,
+        s.seconds,
+        s.rows as f64 / s.seconds.max(1e-9),
+        s.stored,
+        s.unchanged,
+        s.rejected,
+        s.contacts_created
+    );
+    if let Some(p) = &s.rejects_path {
+        eprintln!("rejected rows (line, field, reason) are in {}", p.display());
+    }
+}
+
+pub fn import(db: &Path, kind: ImportKind) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    let mut options = ImportOptions::at(now()?);
+    let (what, file, args) = match &kind {
+        ImportKind::Contacts {
+            file,
+            replace,
+            options: args,
+        } => {
+            options.replace = *replace;
+            ("contacts", file, args)
+        }
+        ImportKind::Events {
+            file,
+            options: args,
+        } => ("events", file, args),
+    };
+    options.batch_size = args.batch_size.max(1);
+    options.rejects = args.rejects.clone();
+    let bar = progress_bar(what);
+    let started = std::time::Instant::now();
+    let mut on_progress = |bytes: u64, size: u64, rows: u64| {
+        if let Some(b) = &bar {
+            b.set_length(size);
+            b.set_position(bytes);
+            let rate = rows as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            b.set_message(format!("{rows} rows, {rate:.0} rows/s"));
+        }
+    };
+    let summary = match kind {
+        ImportKind::Contacts { .. } => store.import_contacts(file, &options, &mut on_progress)?,
+        ImportKind::Events { .. } => store.import_events(file, &options, &mut on_progress)?,
+    };
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    report(what, &summary);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn scores(
+    db: &Path,
+    as_of: Option<&str>,
+    band: Option<String>,
+    stage: Option<String>,
+    condition: Option<String>,
+    sort: bool,
+    top: Option<usize>,
+    format: ScoresFormat,
+) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let at = match as_of {
+        Some(_) => crate::as_of(as_of)?,
+        None => now()?,
+    };
+    let filter = ScoreFilter {
+        band,
+        stage,
+        condition: condition
+            .map(|c| Filter::parse(&c, store.model()))
+            .transpose()?,
+    };
+    let scores = store.scores(at, &filter)?;
+    let cards: Vec<_> = scores.iter().map(|s| s.card.clone()).collect();
+    let order: Vec<usize> = if sort || top.is_some() {
+        by_score(&cards, top)
+    } else {
+        (0..cards.len()).collect()
+    };
+    let model = store.model();
+    emit(|w| {
+        let mut buf = Vec::new();
+        match format {
+            ScoresFormat::Json => {
+                for &i in &order {
+                    json_line(&mut buf, model, &scores[i].id, &cards[i]);
+                }
+            }
+            ScoresFormat::Csv => {
+                csv_header(&mut buf, model);
+                for &i in &order {
+                    csv_row(&mut buf, model, &scores[i].id, &cards[i]);
+                }
+            }
+            ScoresFormat::Table => {
+                let dims: Vec<&str> = model.dimensions.iter().map(|d| d.id.as_str()).collect();
+                write!(
+                    buf,
+                    "{:<16} {:>6}  {:<12} {:<8}",
+                    "contact", "score", "band", "stage"
+                )?;
+                for d in &dims {
+                    write!(buf, " {d:>10}")?;
+                }
+                writeln!(buf)?;
+                for &i in &order {
+                    let c = &cards[i];
+                    write!(
+                        buf,
+                        "{:<16} {:>6.1}  {:<12} {:<8}",
+                        scores[i].id,
+                        c.score,
+                        c.band_name(model).unwrap_or("-"),
+                        c.stage_name(model).unwrap_or("-")
+                    )?;
+                    for v in &c.dimensions {
+                        write!(buf, " {v:>10.1}")?;
+                    }
+                    writeln!(buf)?;
+                }
+                writeln!(buf, "{} contact(s) as of {at}", order.len())?;
+            }
+        }
+        w.write_all(&buf)
+    })
+}
+
+pub fn explain(db: &Path, id: &str, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let at = match as_of {
+        Some(_) => crate::as_of(as_of)?,
+        None => now()?,
+    };
+    let e = store.explain(id, at)?;
+    emit(|w| {
+        if json {
+            serde_json::to_writer_pretty(&mut *w, &e).map_err(std::io::Error::other)?;
+            writeln!(w)
+        } else {
+            write!(w, "{e}")
+        }
+    })
+}
+
+pub fn history(db: &Path, id: &str) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let rows = store.history(id)?;
+    emit(|w| {
+        for r in &rows {
+            let cause = match (&r.cause[..], &r.detail) {
+                ("event", Some(id)) => format!("event {id}"),
+                ("model", Some(d)) => d.clone(),
+                ("decay", _) => "time passing (decay or window)".to_string(),
+                ("data", _) => "contact data".to_string(),
+                (c, _) => c.to_string(),
+            };
+            writeln!(
+                w,
+                "{}  {:<5} {} -> {}  ({cause})",
+                r.at,
+                r.kind,
+                r.from.as_deref().unwrap_or("none"),
+                r.to.as_deref().unwrap_or("none")
+            )?;
+        }
+        if rows.is_empty() {
+            writeln!(w, "no band or stage transitions recorded for {id}")?;
+        }
+        Ok(())
+    })
+}
+
+pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    match command {
+        ModelCommand::Set { file, dry_run } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            let started = std::time::Instant::now();
+            let change = store
+                .set_model(&text, now()?, dry_run)
+                .map_err(|e| match e {
+                    StoreError::Model(m) => Failure::input(format!("{}: {m}", file.display())),
+                    other => Failure::from(other),
+                })?;
+            match change.version {
+                Some(v) => println!(
+                    "model version {v} set; everyone re-scored in {:.2} s",
+                    started.elapsed().as_secs_f64()
+                ),
+                None => println!("dry run: nothing changed"),
+            }
+            println!("{:<14} {:>9} {:>9}", "band", "before", "after");
+            for (b, (x, y)) in &change.bands {
+                println!("{b:<14} {x:>9} {y:>9}");
+            }
+            println!("{:<14} {:>9} {:>9}", "stage", "before", "after");
+            for (s, (x, y)) in &change.stages {
+                println!("{s:<14} {x:>9} {y:>9}");
+            }
+            println!(
+                "{} contact(s) change band or stage; biggest score moves:",
+                change.moved
+            );
+            for (id, before, after) in &change.movers {
+                println!("  {id:<16} {before:>6.1} -> {after:>6.1}");
+            }
+            Ok(())
+        }
+        ModelCommand::Log => {
+            for v in store.model_log()? {
+                let current = if v.version == store.model_version() {
+                    " (current)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{:>3}  {}  '{}' version {}{current}",
+                    v.version, v.created_at, v.name, v.author_version
+                );
+            }
+            Ok(())
+        }
+        ModelCommand::Show { version } => {
+            let v = version.unwrap_or(store.model_version());
+            let text = store
+                .model_text(v)?
+                .ok_or_else(|| Failure::input(format!("no model version {v}")))?;
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+pub fn tick(db: &Path, until: Option<&str>) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    let until = match until {
+        Some(_) => crate::as_of(until)?,
+        None => now()?,
+    };
+    let s = store.tick(until)?;
+    println!(
+        "applied time up to {until}: {} contact(s) looked at, {} transition(s) recorded",
+        s.contacts, s.transitions
+    );
+    Ok(())
+}
+
+pub fn delete(db: &Path, id: &str) -> Result<(), Failure> {
+    let mut store = Store::open(db)?;
+    store.delete_contact(id)?;
+    println!("deleted {id}: attributes, events, scores and history");
+    Ok(())
+}
+
+pub fn check(db: &Path) -> Result<(), Failure> {
+    let store = Store::open(db)?;
+    let bad = store.check()?;
+    let (contacts, events) = store.counts()?;
+    if bad.is_empty() {
+        println!(
+            "{}: ok ({contacts} contacts, {events} events)",
+            db.display()
+        );
+        Ok(())
+    } else {
+        Err(Failure::other(format!(
+            "{}: {} contact(s) whose stored score does not match their events: {}",
+            db.display(),
+            bad.len(),
+            bad.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+        )))
+    }
+}

@@ -1,0 +1,51 @@
+//! Store errors.
+
+use std::path::PathBuf;
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// No database at that path.
+    #[error("{}: no leadscore database here (create one with `leadscore init --model M.toml`)", .0.display())]
+    Missing(PathBuf),
+    /// A database already exists at that path.
+    #[error("{}: a database already exists here", .0.display())]
+    Exists(PathBuf),
+    /// The file is not a leadscore database, or one of another version.
+    #[error("{}: {message}", path.display())]
+    Schema {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A model text was rejected.
+    #[error("model: {0}")]
+    Model(#[from] leadscore_core::ModelError),
+    /// An input file could not be read.
+    #[error(transparent)]
+    Input(#[from] leadscore_batch::InputError),
+    /// No contact with that id.
+    #[error("no contact with id {0:?}")]
+    UnknownContact(String),
+    /// A filter (`--where`) is not a valid condition.
+    #[error("--where: {0}")]
+    Filter(String),
+    /// Writing the rejects file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// Stored data does not read back (a damaged or hand-edited database).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,394 @@
+//! Importing contacts and events files into the database.
+//!
+//! Files are read in parallel chunks (`leadscore_batch::rows`) and written
+//! in transactions of `batch_size` rows. Each transaction stores the rows
+//! *and* the live scores and transitions they cause, so a crash leaves the
+//! database as it was after the last committed batch: nothing acknowledged
+//! is lost, nothing half-applied is seen. Re-running an import is harmless:
+//! events are kept once per id, and contact rows that change nothing write
+//! nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use leadscore_batch::rows::{ContactRow, EventRow, Reject, read_contact_rows, read_event_rows};
+use leadscore_core::{Hit, Timestamp};
+use rusqlite::{Connection, TransactionBehavior, params};
+
+use crate::error::{Result, StoreError};
+use crate::live::{
+    Cause, Props, Stored, advance, event_hits, model_values, rematch, update_contact,
+};
+use crate::store::Store;
+
+/// How an import runs.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    /// The time the import happens at: live scores are computed for it.
+    pub now: Timestamp,
+    /// Rows per transaction.
+    pub batch_size: usize,
+    /// Contacts: replace the whole attribute set instead of merging.
+    pub replace: bool,
+    /// Where rejected rows go (default: `<file>.rejects.csv` beside it).
+    pub rejects: Option<PathBuf>,
+}
+
+impl ImportOptions {
+    /// Defaults: 100 000 rows per transaction, merge attributes.
+    pub fn at(now: Timestamp) -> Self {
+        ImportOptions {
+            now,
+            batch_size: 100_000,
+            replace: false,
+            rejects: None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default)]
+pub struct ImportSummary {
+    /// Rows read (rejects included).
+    pub rows: u64,
+    /// Rows stored (new events; new or changed contacts).
+    pub stored: u64,
+    /// Rows that changed nothing (repeated event ids; unchanged contacts).
+    pub unchanged: u64,
+    /// Rows rejected (see the rejects file).
+    pub rejected: u64,
+    /// Contacts created (events for unknown contacts create bare ones).
+    pub contacts_created: u64,
+    /// The rejects file, when there were rejects.
+    pub rejects_path: Option<PathBuf>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Progress, reported after each committed batch: bytes of the file read
+/// and its size, rows so far.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64, u64);
+
+/// Writes rejected rows as CSV: `line,field,reason`.
+struct Rejects {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl Rejects {
+    fn new(input: &Path, path: Option<PathBuf>) -> Self {
+        let path = path.unwrap_or_else(|| {
+            let mut name = input.file_name().unwrap_or_default().to_os_string();
+            name.push(".rejects.csv");
+            input.with_file_name(name)
+        });
+        Rejects { path, out: None }
+    }
+
+    fn add(&mut self, r: &Reject) -> Result<()> {
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if self.out.is_none() {
+            let mut f = BufWriter::new(File::create(&self.path).map_err(io)?);
+            f.write_all(b"line,field,reason\n").map_err(io)?;
+            self.out = Some(f);
+        }
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        if let Some(out) = self.out.as_mut() {
+            writeln!(
+                out,
+                "{},{},{}",
+                r.line,
+                quote(r.field.as_deref().unwrap_or("")),
+                quote(&r.reason)
+            )
+            .map_err(|source| StoreError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Option<PathBuf>> {
+        match self.out {
+            Some(mut f) => {
+                f.flush().map_err(|source| StoreError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                Ok(Some(self.path))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// A contact known during an events import.
+struct Known {
+    rowid: i64,
+    values: Vec<Option<Box<str>>>,
+}
+
+fn insert_contact(
+    conn: &Connection,
+    ext_id: &str,
+    attributes: &BTreeMap<String, String>,
+) -> Result<i64> {
+    let json = serde_json::to_string(attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO contacts(ext_id, attributes, hits) VALUES (?1, ?2, x'')")?
+        .execute(params![ext_id, json])?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl Store {
+    /// Imports a contacts file: new contacts are created, existing ones get
+    /// the given attributes (or, with `replace`, exactly these attributes).
+    /// A contact whose attributes change is re-matched and re-scored.
+    pub fn import_contacts(
+        &mut self,
+        path: &Path,
+        options: &ImportOptions,
+        progress: Progress<'_>,
+    ) -> Result<ImportSummary> {
+        let started = Instant::now();
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut summary = ImportSummary::default();
+        let mut rejects = Rejects::new(path, options.rejects.clone());
+        let mut pending: Vec<ContactRow> = Vec::new();
+        let mut bytes = 0;
+        let (model, version, now) = (&self.model, self.model_version, options.now);
+        let conn = &mut self.conn;
+        let mut flush =
+            |pending: &mut Vec<ContactRow>, summary: &mut ImportSummary| -> Result<()> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                for row in pending.drain(..) {
+                    let existing = Stored::load(&tx, &row.id)?;
+                    let (mut stored, created) = match existing {
+                        Some(s) => (s, false),
+                        None => {
+                            let empty = BTreeMap::new();
+                            let rowid = insert_contact(&tx, &row.id, &empty)?;
+                            (Stored::load_rowid(&tx, rowid)?, true)
+                        }
+                    };
+                    let mut attributes = if options.replace {
+                        BTreeMap::new()
+                    } else {
+                        stored.attributes.clone()
+                    };
+                    attributes.extend(row.attributes);
+                    if !created && attributes == stored.attributes {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    summary.stored += 1;
+                    summary.contacts_created += u64::from(created);
+                    stored = advance(&tx, model, version, stored, now)?;
+                    let json = serde_json::to_string(&attributes)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    tx.prepare_cached("UPDATE contacts SET attributes = ?1 WHERE id = ?2")?
+                        .execute(params![json, stored.rowid])?;
+                    let values = model_values(&model.vocabulary, &attributes);
+                    let mut hits = if created {
+                        Vec::new()
+                    } else {
+                        rematch(&tx, model, stored.rowid, &values)?
+                    };
+                    update_contact(
+                        &tx,
+                        model,
+                        version,
+                        stored.rowid,
+                        &values,
+                        &mut hits,
+                        (stored.band.as_deref(), stored.stage.as_deref()),
+                        now,
+                        &Cause::Data,
+                    )?;
+                }
+                tx.commit()?;
+                Ok(())
+            };
+        read_contact_rows(path, |chunk| {
+            bytes = chunk.bytes_done;
+            for row in chunk.rows {
+                summary.rows += 1;
+                match row {
+                    Ok(r) => pending.push(r),
+                    Err(reject) => {
+                        summary.rejected += 1;
+                        rejects.add(&reject).map_err(to_input)?;
+                    }
+                }
+                if pending.len() >= options.batch_size {
+                    flush(&mut pending, &mut summary).map_err(to_input)?;
+                    progress(bytes, size, summary.rows);
+                }
+            }
+            Ok(())
+        })?;
+        flush(&mut pending, &mut summary)?;
+        progress(bytes, size, summary.rows);
+        summary.rejects_path = rejects.finish()?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    /// Imports an events file. An event id already stored is a duplicate and
+    /// changes nothing; an event for an unknown contact creates a bare
+    /// contact. Each batch's touched contacts are re-scored in the same
+    /// transaction.
+    pub fn import_events(
+        &mut self,
+        path: &Path,
+        options: &ImportOptions,
+        progress: Progress<'_>,
+    ) -> Result<ImportSummary> {
+        let started = Instant::now();
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut summary = ImportSummary::default();
+        let mut rejects = Rejects::new(path, options.rejects.clone());
+        // Every stored contact with the attributes the model reads.
+        let mut known: HashMap<String, Known> = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, ext_id, attributes FROM contacts")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let map = crate::live::parse_map(&r.get::<_, String>(2)?)?;
+                known.insert(
+                    r.get(1)?,
+                    Known {
+                        rowid: r.get(0)?,
+                        values: model_values(&self.model.vocabulary, &map),
+                    },
+                );
+            }
+        }
+        let mut pending: Vec<EventRow> = Vec::new();
+        let mut bytes = 0;
+        let (model, version, now) = (&self.model, self.model_version, options.now);
+        let conn = &mut self.conn;
+        let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // New hits per touched contact, and the last event that touched it.
+            let mut touched: HashMap<i64, (Vec<Hit<u64>>, String)> = HashMap::new();
+            for row in pending.drain(..) {
+                let contact = match known.get(&row.contact_id) {
+                    Some(k) => k,
+                    None => {
+                        let rowid = insert_contact(&tx, &row.contact_id, &BTreeMap::new())?;
+                        summary.contacts_created += 1;
+                        touched
+                            .entry(rowid)
+                            .or_insert_with(|| (Vec::new(), row.id.clone()));
+                        known.entry(row.contact_id.clone()).or_insert(Known {
+                            rowid,
+                            values: model_values(&model.vocabulary, &BTreeMap::new()),
+                        })
+                    }
+                };
+                let props: BTreeMap<&str, &str> = row
+                    .properties
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let json = serde_json::to_string(&props)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO events(id, contact, type, ts, properties) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![row.id, contact.rowid, row.event_type, row.at.0, json])?;
+                if inserted == 0 {
+                    summary.unchanged += 1;
+                    continue;
+                }
+                summary.stored += 1;
+                if !model.uses_event_type(&row.event_type) {
+                    continue;
+                }
+                let entry = touched
+                    .entry(contact.rowid)
+                    .or_insert_with(|| (Vec::new(), String::new()));
+                let p = Props::new(&model.vocabulary, props.iter().map(|(k, v)| (*k, *v)));
+                let before = entry.0.len();
+                event_hits(
+                    model,
+                    &contact.values,
+                    &row.id,
+                    &row.event_type,
+                    row.at,
+                    &p,
+                    &mut entry.0,
+                );
+                if entry.0.len() > before || entry.1.is_empty() {
+                    entry.1 = row.id.clone();
+                }
+            }
+            let mut ids: Vec<i64> = touched.keys().copied().collect();
+            ids.sort_unstable();
+            for rowid in ids {
+                let Some((new_hits, last_event)) = touched.remove(&rowid) else {
+                    continue;
+                };
+                let stored = Stored::load_rowid(&tx, rowid)?;
+                let stored = advance(&tx, model, version, stored, now)?;
+                let values = model_values(&model.vocabulary, &stored.attributes);
+                let mut hits = stored.hits;
+                hits.extend(new_hits);
+                update_contact(
+                    &tx,
+                    model,
+                    version,
+                    rowid,
+                    &values,
+                    &mut hits,
+                    (stored.band.as_deref(), stored.stage.as_deref()),
+                    now,
+                    &Cause::Event(last_event),
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        };
+        read_event_rows(path, |chunk| {
+            bytes = chunk.bytes_done;
+            for row in chunk.rows {
+                summary.rows += 1;
+                match row {
+                    Ok(r) => pending.push(r),
+                    Err(reject) => {
+                        summary.rejected += 1;
+                        rejects.add(&reject).map_err(to_input)?;
+                    }
+                }
+                if pending.len() >= options.batch_size {
+                    flush(&mut pending, &mut summary).map_err(to_input)?;
+                    progress(bytes, size, summary.rows);
+                }
+            }
+            Ok(())
+        })?;
+        flush(&mut pending, &mut summary)?;
+        progress(bytes, size, summary.rows);
+        summary.rejects_path = rejects.finish()?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+}
+
+/// Carries a store error through the file reader's callback.
+fn to_input(e: StoreError) -> leadscore_batch::InputError {
+    leadscore_batch::InputError::Io {
+        path: PathBuf::from("database"),
+        source: std::io::Error::other(e.to_string()),
+    }
+}

@@ -1,0 +1,26 @@
+//! # leadscore-store: the embedded lead database
+//!
+//! One SQLite file (WAL, `synchronous = FULL`) holding contacts, events,
+//! live scores, band and stage history, and model versions. Scores read from
+//! it are computed by the same core `evaluate` as `leadscore score`, from
+//! the rule matches stored per contact, so both give the same numbers.
+//!
+//! - [`schema`]: the tables, their version, opening and refusing files.
+//! - [`live`]: one contact's stored state and how it moves (events, data,
+//!   model changes, time), with transitions and their causes.
+//! - [`store`]: the handle: scores, explanations, history, model versions,
+//!   `tick`, deletion, `check`.
+//! - [`import`]: contacts and events files in, in durable batches, with a
+//!   rejects file.
+
+pub mod error;
+pub mod import;
+pub mod live;
+pub mod schema;
+pub mod store;
+
+pub use error::{Result, StoreError};
+pub use import::{ImportOptions, ImportSummary};
+pub use store::{
+    ContactScore, Filter, ModelChange, ScoreFilter, Store, TickSummary, TransitionRow,
+};

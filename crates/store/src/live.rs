@@ -1,0 +1,392 @@
+//! Live scores: the stored state of one contact and how it moves.
+//!
+//! Each contact row keeps its rule matches under the current model (`hits`,
+//! 20 bytes each), and its *live score*: the score card at `scored_at`,
+//! with `next_check_at`, the time at which time alone may change its band
+//! or stage (see [`leadscore_core::timeline`]). Every change (an event, new
+//! contact data, a model change, time passing) goes through
+//! [`update_contact`], which re-evaluates with the core's `evaluate`, writes
+//! band and stage transitions with their cause, and stores the new state,
+//! inside the caller's transaction.
+
+use std::collections::BTreeMap;
+
+use leadscore_core::condition::Vocabulary;
+use leadscore_core::model::Target;
+use leadscore_core::scoring::PropertyLookup;
+use leadscore_core::timeline::next_check;
+use leadscore_core::timestamp::days_to_nanos;
+use leadscore_core::{Hit, Model, ScoreCard, Timestamp, evaluate, match_event};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Result, StoreError};
+
+/// How far ahead the next change is looked for, in days.
+pub const HORIZON_DAYS: f64 = 730.0;
+/// Breakpoints looked at per search before checking again later.
+const MAX_SEGMENTS: usize = 8;
+
+/// Why a contact's band or stage changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// An event arrived (its id).
+    Event(String),
+    /// Time passed: points decayed, or an event left its window or came due.
+    Decay,
+    /// A new model version was set.
+    Model(i64),
+    /// The contact's attributes changed (or it was created).
+    Data,
+}
+
+impl Cause {
+    fn parts(&self) -> (&'static str, Option<String>) {
+        match self {
+            Cause::Event(id) => ("event", Some(id.clone())),
+            Cause::Decay => ("decay", None),
+            Cause::Model(v) => ("model", Some(format!("model version {v}"))),
+            Cause::Data => ("data", None),
+        }
+    }
+}
+
+/// A contact's stored state, as read from its row.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// Internal row id.
+    pub rowid: i64,
+    /// External contact id.
+    pub ext_id: String,
+    /// All attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// Rule matches under the current model.
+    pub hits: Vec<Hit<u64>>,
+    /// Live band, if scored.
+    pub band: Option<String>,
+    /// Live stage.
+    pub stage: Option<String>,
+    /// When time alone may next change the contact.
+    pub next_check_at: Option<i64>,
+}
+
+/// The raw columns of a contact row, before decoding.
+pub type RawStored = (
+    i64,
+    String,
+    String,
+    Vec<u8>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// Columns read into [`Stored`], in order.
+pub const STORED_COLUMNS: &str = "id, ext_id, attributes, hits, band, stage, next_check_at";
+
+impl Stored {
+    /// Reads a row selected with [`STORED_COLUMNS`].
+    pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawStored> {
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(6)?,
+        ))
+    }
+
+    /// Decodes the raw columns.
+    pub fn decode(raw: RawStored) -> Result<Stored> {
+        let (rowid, ext_id, attributes, hits, band, stage, next_check_at) = raw;
+        Ok(Stored {
+            rowid,
+            attributes: parse_map(&attributes)?,
+            hits: unpack_hits(&hits)?,
+            ext_id,
+            band,
+            stage,
+            next_check_at,
+        })
+    }
+
+    /// Loads a contact by external id.
+    pub fn load(conn: &Connection, ext_id: &str) -> Result<Option<Stored>> {
+        let raw = conn
+            .prepare_cached(&format!(
+                "SELECT {STORED_COLUMNS} FROM contacts WHERE ext_id = ?1"
+            ))?
+            .query_row([ext_id], Stored::from_row)
+            .optional()?;
+        raw.map(Stored::decode).transpose()
+    }
+
+    /// Loads a contact by row id.
+    pub fn load_rowid(conn: &Connection, rowid: i64) -> Result<Stored> {
+        let raw = conn
+            .prepare_cached(&format!(
+                "SELECT {STORED_COLUMNS} FROM contacts WHERE id = ?1"
+            ))?
+            .query_row([rowid], Stored::from_row)?;
+        Stored::decode(raw)
+    }
+}
+
+/// Parses a stored JSON object of text values.
+pub fn parse_map(json: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
+}
+
+/// The values of the attributes a model reads, indexed by attribute id.
+pub fn model_values(
+    vocabulary: &Vocabulary,
+    map: &BTreeMap<String, String>,
+) -> Vec<Option<Box<str>>> {
+    vocabulary
+        .attributes
+        .iter()
+        .map(|a| {
+            map.get(a)
+                .filter(|v| !v.is_empty())
+                .map(|v| Box::from(v.as_str()))
+        })
+        .collect()
+}
+
+/// Event properties the model reads, by property id.
+pub struct Props(pub Vec<Option<Box<str>>>);
+
+impl Props {
+    /// Picks the model's properties out of name/value pairs.
+    pub fn new<'a>(
+        vocabulary: &Vocabulary,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Props {
+        let mut v = vec![None; vocabulary.properties.len()];
+        for (k, val) in pairs {
+            if let Some(p) = vocabulary.property(k)
+                && !val.is_empty()
+            {
+                v[p.0 as usize] = Some(Box::from(val));
+            }
+        }
+        Props(v)
+    }
+}
+
+impl PropertyLookup for Props {
+    fn get(&self, id: leadscore_core::condition::PropId) -> Option<&str> {
+        self.0.get(id.0 as usize).and_then(|v| v.as_deref())
+    }
+}
+
+/// The rule matches of one event, keyed by its id.
+pub fn event_hits(
+    model: &Model,
+    attributes: &[Option<Box<str>>],
+    id: &str,
+    event_type: &str,
+    at: Timestamp,
+    props: &Props,
+    out: &mut Vec<Hit<u64>>,
+) {
+    let key = leadscore_batch::score::event_key(id);
+    match_event(model, event_type, attributes, props, |target| {
+        out.push(Hit { target, at, key })
+    });
+}
+
+/// Packs hits as 20 bytes each: target (u32: rule << 1 | requalify), time
+/// (i64 ns), key (u64), little-endian.
+pub fn pack_hits(hits: &[Hit<u64>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hits.len() * 20);
+    for h in hits {
+        let t = match h.target {
+            Target::Rule(i) => i << 1,
+            Target::Requalify(i) => (i << 1) | 1,
+        };
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&h.at.0.to_le_bytes());
+        out.extend_from_slice(&h.key.to_le_bytes());
+    }
+    out
+}
+
+/// Reads hits packed by [`pack_hits`].
+pub fn unpack_hits(blob: &[u8]) -> Result<Vec<Hit<u64>>> {
+    if blob.len() % 20 != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "hits blob of {} bytes",
+            blob.len()
+        )));
+    }
+    Ok(blob
+        .chunks_exact(20)
+        .map(|c| {
+            let mut t = [0u8; 4];
+            let mut a = [0u8; 8];
+            let mut k = [0u8; 8];
+            t.copy_from_slice(&c[0..4]);
+            a.copy_from_slice(&c[4..12]);
+            k.copy_from_slice(&c[12..20]);
+            let t = u32::from_le_bytes(t);
+            Hit {
+                target: if t & 1 == 1 {
+                    Target::Requalify(t >> 1)
+                } else {
+                    Target::Rule(t >> 1)
+                },
+                at: Timestamp(i64::from_le_bytes(a)),
+                key: u64::from_le_bytes(k),
+            }
+        })
+        .collect())
+}
+
+/// Re-evaluates a contact at `at`, records band and stage transitions
+/// against its stored live state, and writes the new live state.
+#[allow(clippy::too_many_arguments)]
+pub fn update_contact(
+    conn: &Connection,
+    model: &Model,
+    model_version: i64,
+    rowid: i64,
+    attributes: &[Option<Box<str>>],
+    hits: &mut Vec<Hit<u64>>,
+    previous: (Option<&str>, Option<&str>),
+    at: Timestamp,
+    cause: &Cause,
+) -> Result<ScoreCard> {
+    let card = evaluate(model, attributes, hits, at, None);
+    let band = card.band_name(model);
+    let stage = card.stage_name(model);
+    let (cause_name, detail) = cause.parts();
+    let record = |kind: &str, from: Option<&str>, to: Option<&str>| -> Result<()> {
+        if from != to {
+            conn.prepare_cached(
+                "INSERT INTO transitions(contact, at, kind, from_value, to_value, cause, detail, model_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![rowid, at.0, kind, from, to, cause_name, detail, model_version])?;
+        }
+        Ok(())
+    };
+    record("band", previous.0, band)?;
+    record("stage", previous.1, stage)?;
+    let until = Timestamp(at.0.saturating_add(days_to_nanos(HORIZON_DAYS)));
+    let next = next_check(model, attributes, hits, at, until, MAX_SEGMENTS)
+        .map(|t| t.0.max(at.0 + 1_000_000_000));
+    let dims = serde_json::to_string(&card.dimensions)
+        .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
+    conn.prepare_cached(
+        "UPDATE contacts SET hits = ?1, dims = ?2, score = ?3, band = ?4, stage = ?5,
+                disqualified = ?6, scored_at = ?7, next_check_at = ?8 WHERE id = ?9",
+    )?
+    .execute(params![
+        pack_hits(hits),
+        dims,
+        card.score,
+        band,
+        stage,
+        card.disqualified,
+        at.0,
+        next,
+        rowid
+    ])?;
+    Ok(card)
+}
+
+/// Applies the changes time alone brings to a contact up to `until`
+/// (decay, windows, events coming due), recording each as a transition at
+/// its time. Returns the stored state afterwards.
+pub fn advance(
+    conn: &Connection,
+    model: &Model,
+    model_version: i64,
+    mut stored: Stored,
+    until: Timestamp,
+) -> Result<Stored> {
+    let values = model_values(&model.vocabulary, &stored.attributes);
+    let mut guard = 0;
+    while let Some(t) = stored.next_check_at.filter(|&t| t <= until.0) {
+        update_contact(
+            conn,
+            model,
+            model_version,
+            stored.rowid,
+            &values,
+            &mut stored.hits,
+            (stored.band.as_deref(), stored.stage.as_deref()),
+            Timestamp(t),
+            &Cause::Decay,
+        )?;
+        stored = Stored::load_rowid(conn, stored.rowid)?;
+        guard += 1;
+        if guard > 10_000 {
+            break; // a pathological model flapping every second: stop here
+        }
+    }
+    Ok(stored)
+}
+
+/// Re-matches all of a contact's stored events under `model` (after its
+/// attributes or the model changed).
+pub fn rematch(
+    conn: &Connection,
+    model: &Model,
+    rowid: i64,
+    attributes: &[Option<Box<str>>],
+) -> Result<Vec<Hit<u64>>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, type, ts, properties FROM events WHERE contact = ?1")?;
+    let mut rows = stmt.query([rowid])?;
+    let mut hits = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let ty: String = r.get(1)?;
+        if !model.uses_event_type(&ty) {
+            continue;
+        }
+        let ts: i64 = r.get(2)?;
+        let props: String = r.get(3)?;
+        let map = parse_map(&props)?;
+        let props = Props::new(
+            &model.vocabulary,
+            map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        event_hits(
+            model,
+            attributes,
+            &id,
+            &ty,
+            Timestamp(ts),
+            &props,
+            &mut hits,
+        );
+    }
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_round_trip() {
+        let hits = vec![
+            Hit {
+                target: Target::Rule(3),
+                at: Timestamp(-5),
+                key: u64::MAX,
+            },
+            Hit {
+                target: Target::Requalify(7),
+                at: Timestamp(1_700_000_000_000_000_000),
+                key: 42,
+            },
+        ];
+        assert_eq!(unpack_hits(&pack_hits(&hits)).unwrap(), hits);
+        assert!(unpack_hits(&[1, 2, 3]).is_err());
+    }
+}

@@ -1,0 +1,152 @@
+//! The database layout, its version, and how a file is opened.
+//!
+//! One SQLite file in WAL mode with `synchronous = FULL`: a committed
+//! transaction survives a crash or power loss. Times are i64 nanoseconds
+//! since the epoch (UTC). `meta` records the schema version and the scoring
+//! contract version; a file of another version is refused with a message
+//! rather than misread.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::{Result, StoreError};
+
+/// Version of the table layout below.
+pub const SCHEMA_VERSION: i64 = 1;
+/// Version of the scoring contract (`docs/scoring-model.md`) the stored
+/// scores follow.
+pub const SPEC_VERSION: i64 = 1;
+
+const DDL: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE models (
+    version INTEGER PRIMARY KEY,       -- 1, 2, ... in order of `model set`
+    name TEXT NOT NULL,
+    author_version INTEGER NOT NULL,   -- `version =` inside the file
+    toml TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,            -- internal
+    ext_id TEXT NOT NULL UNIQUE,       -- the contact id users see
+    attributes TEXT NOT NULL,          -- JSON object of text values
+    hits BLOB NOT NULL,                -- rule matches under the current model
+    dims TEXT,                         -- live score: JSON array of dimension values
+    score REAL,
+    band TEXT,
+    stage TEXT,
+    disqualified INTEGER NOT NULL DEFAULT 0,
+    scored_at INTEGER,                 -- time the live score is for
+    next_check_at INTEGER              -- when time alone may change band or stage
+);
+CREATE INDEX contacts_next_check ON contacts(next_check_at) WHERE next_check_at IS NOT NULL;
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,           -- arrival order
+    id TEXT NOT NULL UNIQUE,           -- event id: a repeat is a duplicate
+    contact INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    properties TEXT NOT NULL           -- JSON object of text values
+);
+CREATE INDEX events_contact ON events(contact);
+CREATE TABLE transitions (
+    seq INTEGER PRIMARY KEY,
+    contact INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,                -- 'band' or 'stage'
+    from_value TEXT,
+    to_value TEXT,
+    cause TEXT NOT NULL,               -- 'event', 'decay', 'model', 'data'
+    detail TEXT,                       -- event id, model version, ...
+    model_version INTEGER NOT NULL
+);
+CREATE INDEX transitions_contact ON transitions(contact, at);
+";
+
+fn pragmas(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// Creates a new database file with the layout above.
+pub fn create(path: &Path) -> Result<Connection> {
+    if path.exists() {
+        return Err(StoreError::Exists(path.to_path_buf()));
+    }
+    let mut conn = Connection::open(path)?;
+    pragmas(&conn)?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(DDL)?;
+    for (k, v) in [
+        ("schema_version", SCHEMA_VERSION.to_string()),
+        ("spec_version", SPEC_VERSION.to_string()),
+        (
+            "created_by",
+            format!("leadscore {}", env!("CARGO_PKG_VERSION")),
+        ),
+    ] {
+        tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", (k, v))?;
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// Opens an existing database, checking that this program can read it.
+pub fn open(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(StoreError::Missing(path.to_path_buf()));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let schema_err = |message: String| StoreError::Schema {
+        path: path.to_path_buf(),
+        message,
+    };
+    let has_meta: Option<String> = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| schema_err(format!("not a leadscore database ({e})")))?;
+    if has_meta.is_none() {
+        return Err(schema_err(
+            "not a leadscore database (no meta table)".into(),
+        ));
+    }
+    let get = |key: &str| -> Result<i64> {
+        let v: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        v.and_then(|v| v.parse().ok())
+            .ok_or_else(|| schema_err(format!("meta has no valid {key}")))
+    };
+    let schema = get("schema_version")?;
+    if schema > SCHEMA_VERSION {
+        return Err(schema_err(format!(
+            "database schema version {schema} is newer than this leadscore understands ({SCHEMA_VERSION}); upgrade leadscore"
+        )));
+    }
+    if schema < SCHEMA_VERSION {
+        // No older layout has been released; a future version migrates here.
+        return Err(schema_err(format!(
+            "database schema version {schema} is older than {SCHEMA_VERSION} and cannot be migrated"
+        )));
+    }
+    let spec = get("spec_version")?;
+    if spec != SPEC_VERSION {
+        return Err(schema_err(format!(
+            "scores were computed under scoring contract version {spec}, this leadscore implements {SPEC_VERSION}; re-create the database and import again"
+        )));
+    }
+    pragmas(&conn)?;
+    Ok(conn)
+}

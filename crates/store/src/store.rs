@@ -1,0 +1,619 @@
+//! The database handle: opening, the current model, reading scores,
+//! explanations and history, model versions, time passing, deletion.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
+use leadscore_core::validate::compile_condition;
+use leadscore_core::{EventKey, Explanation, Hit, Model, ScoreCard, Timestamp, Trace, evaluate};
+use rayon::prelude::*;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{Result, StoreError};
+use crate::live::{
+    Cause, Props, STORED_COLUMNS, Stored, advance, event_hits, model_values, parse_map,
+    unpack_hits, update_contact,
+};
+use crate::schema;
+
+/// An open lead database.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) model: Model,
+    pub(crate) model_version: i64,
+}
+
+/// One contact's score, as listed by [`Store::scores`].
+#[derive(Clone, Debug)]
+pub struct ContactScore {
+    /// The contact id.
+    pub id: String,
+    /// Its score card at the requested time.
+    pub card: ScoreCard,
+}
+
+/// What to list.
+#[derive(Default)]
+pub struct ScoreFilter {
+    /// Only contacts in this band (`disqualified` included).
+    pub band: Option<String>,
+    /// Only contacts in this stage.
+    pub stage: Option<String>,
+    /// Only contacts for which this condition holds.
+    pub condition: Option<Filter>,
+}
+
+/// A compiled `--where` condition.
+pub struct Filter {
+    condition: Condition,
+    vocabulary: Vocabulary,
+}
+
+impl Filter {
+    /// Compiles a condition written as a TOML inline table, for example
+    /// `{ all = [{ attribute = "country", equals = "US" }, { score = true, gte = 50 }] }`.
+    pub fn parse(text: &str, model: &Model) -> Result<Filter> {
+        let dims: Vec<String> = model.dimensions.iter().map(|d| d.id.clone()).collect();
+        let (condition, vocabulary) =
+            compile_condition(text, &dims).map_err(|e| StoreError::Filter(e.to_string()))?;
+        Ok(Filter {
+            condition,
+            vocabulary,
+        })
+    }
+
+    fn holds(&self, attributes: &BTreeMap<String, String>, card: &ScoreCard) -> bool {
+        struct F<'a> {
+            names: &'a [String],
+            attributes: &'a BTreeMap<String, String>,
+            card: &'a ScoreCard,
+        }
+        impl Facts for F<'_> {
+            fn attribute(&self, id: AttrId) -> Option<&str> {
+                self.attributes
+                    .get(self.names.get(id.0 as usize)?)
+                    .map(String::as_str)
+                    .filter(|v| !v.is_empty())
+            }
+            fn dimension(&self, index: usize) -> Option<f64> {
+                self.card.dimensions.get(index).copied()
+            }
+            fn score(&self) -> Option<f64> {
+                Some(self.card.score)
+            }
+        }
+        self.condition.holds(&F {
+            names: &self.vocabulary.attributes,
+            attributes,
+            card,
+        })
+    }
+}
+
+/// A band or stage change, as `history` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransitionRow {
+    /// When it happened.
+    pub at: Timestamp,
+    /// `band` or `stage`.
+    pub kind: String,
+    /// Value before (none for a new contact).
+    pub from: Option<String>,
+    /// Value after.
+    pub to: Option<String>,
+    /// `event`, `decay`, `model` or `data`.
+    pub cause: String,
+    /// The event id, model version, ...
+    pub detail: Option<String>,
+    /// Model version in force.
+    pub model_version: i64,
+}
+
+/// One stored model version.
+#[derive(Clone, Debug)]
+pub struct ModelVersionRow {
+    /// Database version number (1, 2, ...).
+    pub version: i64,
+    /// The model's name.
+    pub name: String,
+    /// `version =` inside the file.
+    pub author_version: i64,
+    /// When it was set.
+    pub created_at: Timestamp,
+}
+
+/// What a model change moves.
+#[derive(Clone, Debug, Default)]
+pub struct ModelChange {
+    /// The new database model version (unchanged on a dry run).
+    pub version: Option<i64>,
+    /// Contacts per band, before and after (at the same time).
+    pub bands: BTreeMap<String, (u64, u64)>,
+    /// Contacts per stage, before and after.
+    pub stages: BTreeMap<String, (u64, u64)>,
+    /// Contacts whose band or stage changes.
+    pub moved: u64,
+    /// Largest score changes: (contact, before, after).
+    pub movers: Vec<(String, f64, f64)>,
+}
+
+/// What `tick` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickSummary {
+    /// Contacts looked at.
+    pub contacts: u64,
+    /// Transitions recorded.
+    pub transitions: u64,
+}
+
+fn score_one(
+    model: &Model,
+    id: String,
+    attrs: &str,
+    hits: &[u8],
+    as_of: Timestamp,
+    filter: &ScoreFilter,
+) -> Result<Option<ContactScore>> {
+    let map = parse_map(attrs)?;
+    let values = model_values(&model.vocabulary, &map);
+    let mut hits = unpack_hits(hits)?;
+    let card = evaluate(model, values.as_slice(), &mut hits, as_of, None);
+    if let Some(b) = &filter.band
+        && card.band_name(model) != Some(b.as_str())
+    {
+        return Ok(None);
+    }
+    if let Some(s) = &filter.stage
+        && card.stage_name(model) != Some(s.as_str())
+    {
+        return Ok(None);
+    }
+    if let Some(f) = &filter.condition
+        && !f.holds(&map, &card)
+    {
+        return Ok(None);
+    }
+    Ok(Some(ContactScore { id, card }))
+}
+
+pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
+    let (version, text): (i64, String) = conn.query_row(
+        "SELECT version, toml FROM models ORDER BY version DESC LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let model = Model::from_toml(&text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "stored model version {version} no longer validates: {e}"
+        ))
+    })?;
+    Ok((model, version))
+}
+
+impl Store {
+    /// Creates a database at `path` with a first model version.
+    pub fn create(path: &Path, model_text: &str, now: Timestamp) -> Result<Store> {
+        let model = Model::from_toml(model_text)?;
+        let conn = schema::create(path)?;
+        conn.execute(
+            "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![model.name, model.version, model_text, now.0],
+        )?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            model,
+            model_version: 1,
+        })
+    }
+
+    /// Opens an existing database.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = schema::open(path)?;
+        let (model, model_version) = current_model(&conn)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            model,
+            model_version,
+        })
+    }
+
+    /// The current model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The current model's database version number.
+    pub fn model_version(&self) -> i64 {
+        self.model_version
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of contacts and of events stored.
+    pub fn counts(&self) -> Result<(u64, u64)> {
+        let c: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?;
+        let e: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        Ok((c as u64, e as u64))
+    }
+
+    /// Every contact's score at `as_of`, in the order contacts were first
+    /// stored, computed from the stored rule matches by the core's
+    /// `evaluate` (so equal to `leadscore score` on the same data).
+    pub fn scores(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Vec<ContactScore>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ext_id, attributes, hits FROM contacts ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        let mut batch: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(50_000);
+        loop {
+            let row = rows.next()?;
+            let done = row.is_none();
+            if let Some(r) = row {
+                batch.push((r.get(0)?, r.get(1)?, r.get(2)?));
+            }
+            if batch.len() == 50_000 || (done && !batch.is_empty()) {
+                let model = &self.model;
+                let scored: Vec<Result<Option<ContactScore>>> = batch
+                    .par_drain(..)
+                    .map(|(id, attrs, hits)| score_one(model, id, &attrs, &hits, as_of, filter))
+                    .collect();
+                for s in scored {
+                    if let Some(s) = s? {
+                        out.push(s);
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Why a contact has its score at `as_of`.
+    pub fn explain(&self, id: &str, as_of: Timestamp) -> Result<Explanation> {
+        let stored =
+            Stored::load(&self.conn, id)?.ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let values = model_values(&self.model.vocabulary, &stored.attributes);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, type, ts, properties FROM events WHERE contact = ?1")?;
+        let mut rows = stmt.query([stored.rowid])?;
+        let mut hits: Vec<Hit<EventKey>> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let event_id: String = r.get(0)?;
+            let ty: String = r.get(1)?;
+            let ts: i64 = r.get(2)?;
+            let props = parse_map(&r.get::<_, String>(3)?)?;
+            let props = Props::new(
+                &self.model.vocabulary,
+                props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            let mut h = Vec::new();
+            event_hits(
+                &self.model,
+                &values,
+                &event_id,
+                &ty,
+                Timestamp(ts),
+                &props,
+                &mut h,
+            );
+            hits.extend(h.into_iter().map(|x| Hit {
+                target: x.target,
+                at: x.at,
+                key: EventKey {
+                    id: event_id.clone(),
+                    event_type: ty.clone(),
+                },
+            }));
+        }
+        let mut trace = Trace {
+            rules: Vec::new(),
+            raw: Vec::new(),
+        };
+        let card = evaluate(
+            &self.model,
+            values.as_slice(),
+            &mut hits,
+            as_of,
+            Some(&mut trace),
+        );
+        Ok(Explanation::new(&self.model, id, as_of, &card, &trace))
+    }
+
+    /// Every band and stage transition of a contact, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<TransitionRow>> {
+        let rowid: i64 = self
+            .conn
+            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT at, kind, from_value, to_value, cause, detail, model_version
+             FROM transitions WHERE contact = ?1 ORDER BY at, seq",
+        )?;
+        let rows = stmt.query_map([rowid], |r| {
+            Ok(TransitionRow {
+                at: Timestamp(r.get(0)?),
+                kind: r.get(1)?,
+                from: r.get(2)?,
+                to: r.get(3)?,
+                cause: r.get(4)?,
+                detail: r.get(5)?,
+                model_version: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Erases a contact: attributes, events, scores and history.
+    pub fn delete_contact(&mut self, id: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rowid: i64 = tx
+            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        tx.execute("DELETE FROM events WHERE contact = ?1", [rowid])?;
+        tx.execute("DELETE FROM transitions WHERE contact = ?1", [rowid])?;
+        tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stored model versions, oldest first.
+    pub fn model_log(&self) -> Result<Vec<ModelVersionRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT version, name, author_version, created_at FROM models ORDER BY version",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ModelVersionRow {
+                version: r.get(0)?,
+                name: r.get(1)?,
+                author_version: r.get(2)?,
+                created_at: Timestamp(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The TOML text of a stored model version.
+    pub fn model_text(&self, version: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT toml FROM models WHERE version = ?1",
+                [version],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Validates a new model, re-scores every contact under it at `now`
+    /// (re-matching every stored event), and, unless `dry_run`, stores it as
+    /// the next version with the transitions it causes.
+    pub fn set_model(&mut self, text: &str, now: Timestamp, dry_run: bool) -> Result<ModelChange> {
+        let new = Model::from_toml(text)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Every contact, with its state under the old model.
+        let mut contacts: Vec<Stored> = Vec::new();
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {STORED_COLUMNS} FROM contacts ORDER BY id"
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let s = Stored::decode(Stored::from_row(r)?)?;
+                index.insert(s.rowid, contacts.len());
+                contacts.push(s);
+            }
+        }
+        let new_values: Vec<Vec<Option<Box<str>>>> = contacts
+            .iter()
+            .map(|c| model_values(&new.vocabulary, &c.attributes))
+            .collect();
+        // Every event, matched under the new model.
+        let mut new_hits: Vec<Vec<Hit<u64>>> = vec![Vec::new(); contacts.len()];
+        {
+            let mut stmt =
+                tx.prepare("SELECT contact, id, type, ts, properties FROM events ORDER BY seq")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let ty: String = r.get(2)?;
+                if !new.uses_event_type(&ty) {
+                    continue;
+                }
+                let contact: i64 = r.get(0)?;
+                let Some(&i) = index.get(&contact) else {
+                    continue;
+                };
+                let id: String = r.get(1)?;
+                let ts: i64 = r.get(3)?;
+                let props = parse_map(&r.get::<_, String>(4)?)?;
+                let props = Props::new(
+                    &new.vocabulary,
+                    props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                event_hits(
+                    &new,
+                    &new_values[i],
+                    &id,
+                    &ty,
+                    Timestamp(ts),
+                    &props,
+                    &mut new_hits[i],
+                );
+            }
+        }
+        // Before and after, at the same time.
+        let old = &self.model;
+        let compared: Vec<(ScoreCard, ScoreCard)> = contacts
+            .par_iter()
+            .zip(new_hits.par_iter())
+            .zip(new_values.par_iter())
+            .map(|((c, nh), nv)| {
+                let ov = model_values(&old.vocabulary, &c.attributes);
+                let before = evaluate(old, ov.as_slice(), &mut c.hits.clone(), now, None);
+                let after = evaluate(&new, nv.as_slice(), &mut nh.clone(), now, None);
+                (before, after)
+            })
+            .collect();
+        let mut change = ModelChange::default();
+        let name = |n: Option<&str>| n.unwrap_or("none").to_string();
+        for (c, (before, after)) in contacts.iter().zip(&compared) {
+            change
+                .bands
+                .entry(name(before.band_name(old)))
+                .or_default()
+                .0 += 1;
+            change
+                .bands
+                .entry(name(after.band_name(&new)))
+                .or_default()
+                .1 += 1;
+            change
+                .stages
+                .entry(name(before.stage_name(old)))
+                .or_default()
+                .0 += 1;
+            change
+                .stages
+                .entry(name(after.stage_name(&new)))
+                .or_default()
+                .1 += 1;
+            if before.band_name(old) != after.band_name(&new)
+                || before.stage_name(old) != after.stage_name(&new)
+            {
+                change.moved += 1;
+            }
+            change
+                .movers
+                .push((c.ext_id.clone(), before.score, after.score));
+        }
+        change.movers.sort_by(|a, b| {
+            (b.2 - b.1)
+                .abs()
+                .total_cmp(&(a.2 - a.1).abs())
+                .then(a.0.cmp(&b.0))
+        });
+        change.movers.truncate(10);
+        if dry_run {
+            tx.rollback()?;
+            return Ok(change);
+        }
+        let version = self.model_version + 1;
+        tx.execute(
+            "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![version, new.name, new.version, text, now.0],
+        )?;
+        for ((c, mut hits), values) in contacts.into_iter().zip(new_hits).zip(&new_values) {
+            let stored = advance(&tx, old, self.model_version, c, now)?;
+            update_contact(
+                &tx,
+                &new,
+                version,
+                stored.rowid,
+                values,
+                &mut hits,
+                (stored.band.as_deref(), stored.stage.as_deref()),
+                now,
+                &Cause::Model(version),
+            )?;
+        }
+        tx.commit()?;
+        self.model = new;
+        self.model_version = version;
+        change.version = Some(version);
+        Ok(change)
+    }
+
+    /// Applies every change time alone brings up to `until` (decay, events
+    /// leaving their window or coming due), recording each transition at its
+    /// own time.
+    pub fn tick(&mut self, until: Timestamp) -> Result<TickSummary> {
+        let mut summary = TickSummary::default();
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let due: Vec<Stored> = {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at LIMIT 1000"
+                ))?;
+                let rows = stmt.query_map([until.0], Stored::from_row)?;
+                let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+                raw.into_iter().map(Stored::decode).collect::<Result<_>>()?
+            };
+            if due.is_empty() {
+                tx.commit()?;
+                return Ok(summary);
+            }
+            let before: i64 = tx.query_row("SELECT count(*) FROM transitions", [], |r| r.get(0))?;
+            for stored in due {
+                summary.contacts += 1;
+                advance(&tx, &self.model, self.model_version, stored, until)?;
+            }
+            let after: i64 = tx.query_row("SELECT count(*) FROM transitions", [], |r| r.get(0))?;
+            summary.transitions += (after - before) as u64;
+            tx.commit()?;
+        }
+    }
+
+    /// Checks that every contact's stored live state is what re-computing it
+    /// from its stored events gives. Returns the ids that differ.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let integrity: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if integrity != "ok" {
+            return Err(StoreError::Corrupt(format!(
+                "SQLite quick_check: {integrity}"
+            )));
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {STORED_COLUMNS}, scored_at, score FROM contacts ORDER BY id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        let mut bad = Vec::new();
+        while let Some(r) = rows.next()? {
+            let scored_at: Option<i64> = r.get(7)?;
+            let score: Option<f64> = r.get(8)?;
+            let s = Stored::decode(Stored::from_row(r)?)?;
+            let values = model_values(&self.model.vocabulary, &s.attributes);
+            let mut expected = crate::live::rematch(&self.conn, &self.model, s.rowid, &values)?;
+            let mut stored_hits = s.hits.clone();
+            let at = Timestamp(scored_at.unwrap_or(0));
+            let a = evaluate(&self.model, values.as_slice(), &mut expected, at, None);
+            let b = evaluate(&self.model, values.as_slice(), &mut stored_hits, at, None);
+            let live_ok = scored_at.is_some()
+                && score == Some(b.score)
+                && s.band.as_deref() == b.band_name(&self.model)
+                && s.stage.as_deref() == b.stage_name(&self.model);
+            if a != b || expected != stored_hits || !live_ok {
+                bad.push(s.ext_id);
+            }
+        }
+        Ok(bad)
+    }
+}
