@@ -161,8 +161,12 @@ where
                     lo = mid;
                 }
             }
-            // ...then confirm with the real evaluation, second by second.
-            let mut t = hi;
+            // ...then confirm with the real evaluation, second by second,
+            // on whole seconds.
+            let mut t = hi.div_euclid(1_000_000_000) * 1_000_000_000;
+            if t < hi {
+                t += 1_000_000_000;
+            }
             for _ in 0..5 {
                 if t >= end.0 {
                     break;

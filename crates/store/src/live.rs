@@ -215,7 +215,7 @@ pub fn pack_hits(hits: &[Hit<u64>]) -> Vec<u8> {
 
 /// Reads hits packed by [`pack_hits`].
 pub fn unpack_hits(blob: &[u8]) -> Result<Vec<Hit<u64>>> {
-    if blob.len() % 20 != 0 {
+    if !blob.len().is_multiple_of(20) {
         return Err(StoreError::Corrupt(format!(
             "hits blob of {} bytes",
             blob.len()
