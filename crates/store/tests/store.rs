@@ -1,0 +1,442 @@
+//! The lead database against the batch scorer, and its promises: imports
+//! are idempotent, rejects keep good rows, deletes erase, model versions
+//! re-score, files of another schema are refused.
+
+use std::path::{Path, PathBuf};
+
+use leadscore_batch::{ContactTable, score_files};
+use leadscore_core::{Model, ScoreCard, Timestamp};
+use leadscore_store::{ImportOptions, ScoreFilter, Store, StoreError};
+use proptest::prelude::*;
+
+const MODEL: &str = r#"
+name = "store-test"
+[[dimension]]
+id = "fit"
+min = -10
+max = 40
+[[dimension]]
+id = "engagement"
+min = -20
+max = 100
+half_life_days = 9.5
+window_days = 30
+[[band]]
+id = "hot"
+min_score = 50
+[[band]]
+id = "cold"
+min_score = 0
+[[stage]]
+id = "mql"
+when = { score = true, gte = 30 }
+[[rule]]
+id = "vp"
+dimension = "fit"
+points = 25
+when = { attribute = "title", matches = "(?i)vp|head" }
+[[rule]]
+id = "student"
+disqualify = true
+when = { attribute = "title", equals = "student" }
+[[rule]]
+id = "pricing"
+dimension = "engagement"
+on = "page_view"
+points = 30
+when = { property = "url", starts_with = "/pricing" }
+limit = { count = 2, per_days = 3 }
+[[rule]]
+id = "engineer-visits"
+dimension = "engagement"
+on = "page_view"
+points = -4
+when = { attribute = "title", equals = "engineer" }
+[[rule]]
+id = "click"
+dimension = "engagement"
+on = "email_click"
+points = 12
+limit = { count = 3 }
+[[rule]]
+id = "unsubscribed"
+on = "unsubscribe"
+disqualify = true
+requalify_on = "resubscribe"
+"#;
+
+const TITLES: [&str; 5] = ["VP Sales", "Engineer", "student", "Head of IT", ""];
+const TYPES: [&str; 5] = [
+    "page_view",
+    "email_click",
+    "unsubscribe",
+    "resubscribe",
+    "email_open",
+];
+const URLS: [&str; 3] = ["/pricing", "/blog", "/pricing/enterprise"];
+
+fn t(minutes: i64) -> Timestamp {
+    Timestamp(Timestamp::parse("2026-05-01T00:00:00Z").unwrap().0 + minutes * 60_000_000_000)
+}
+
+fn options(now: Timestamp, batch: usize) -> ImportOptions {
+    let mut o = ImportOptions::at(now);
+    o.batch_size = batch;
+    o
+}
+
+fn noop() -> impl FnMut(u64, u64, u64) {
+    |_, _, _| {}
+}
+
+/// One step of the scenario: contacts (id, title) or events
+/// (id, contact, type, minutes, url).
+#[derive(Clone, Debug)]
+enum Step {
+    Contacts(Vec<(usize, usize)>),
+    Events(Vec<(usize, usize, usize, i64, usize)>),
+}
+
+fn write_contacts(path: &Path, rows: &[(usize, usize)]) {
+    let mut s = String::from("id,title\n");
+    for (c, title) in rows {
+        s.push_str(&format!("c{c},{}\n", TITLES[*title]));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn write_events(path: &Path, rows: &[(usize, usize, usize, i64, usize)]) {
+    let mut s = String::from("id,contact_id,type,timestamp,url\n");
+    for (id, c, ty, m, url) in rows {
+        s.push_str(&format!(
+            "e{id},c{c},{},{},{}\n",
+            TYPES[*ty],
+            t(*m),
+            URLS[*url]
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn step_strategy() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        proptest::collection::vec((0usize..6, 0usize..TITLES.len()), 1..6).prop_map(Step::Contacts),
+        proptest::collection::vec(
+            (
+                0usize..40,
+                0usize..7,
+                0usize..TYPES.len(),
+                0i64..60 * 24 * 50,
+                0usize..URLS.len()
+            ),
+            1..25
+        )
+        .prop_map(Step::Events),
+    ]
+}
+
+/// Scores the same data with the batch scorer: the latest attributes per
+/// contact, every distinct event (first seen wins), contacts in the order
+/// the store first saw them.
+fn batch_scores(
+    dir: &Path,
+    order: &[usize],
+    titles: &[Option<usize>],
+    events: &[(usize, usize, usize, i64, usize)],
+    as_of: Timestamp,
+) -> Vec<(String, ScoreCard)> {
+    let model = Model::from_toml(MODEL).unwrap();
+    let contacts = dir.join("all-contacts.csv");
+    let mut s = String::from("id,title\n");
+    for &c in order {
+        s.push_str(&format!("c{c},{}\n", titles[c].map_or("", |t| TITLES[t])));
+    }
+    std::fs::write(&contacts, s).unwrap();
+    let ev = dir.join("all-events.csv");
+    write_events(&ev, events);
+    let table = ContactTable::load(&[contacts], &model.vocabulary).unwrap();
+    let scores = score_files(&model, &table, &[ev], as_of).unwrap();
+    (0..table.len())
+        .map(|i| (table.id(i).to_string(), scores.cards[i].clone()))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// After every step, the database's scores equal `leadscore score` over
+    /// the same contacts and distinct events at the same as-of, and every
+    /// stored live score matches its events.
+    #[test]
+    fn store_equals_batch_after_every_step(
+        steps in proptest::collection::vec(step_strategy(), 1..7),
+        batch in 1usize..8,
+        as_of_minutes in 0i64..60 * 24 * 60,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("test.db");
+        let now = t(60 * 24 * 25);
+        let mut store = Store::create(&db, MODEL, now).unwrap();
+        let mut order: Vec<usize> = Vec::new();
+        let mut titles: Vec<Option<usize>> = vec![None; 7];
+        let mut events = Vec::new();
+        let mut seen_ids = std::collections::HashSet::new();
+        for (k, step) in steps.iter().enumerate() {
+            let file = dir.path().join(format!("step{k}.csv"));
+            match step {
+                Step::Contacts(rows) => {
+                    write_contacts(&file, rows);
+                    store.import_contacts(&file, &options(now, batch), &mut noop()).unwrap();
+                    for (c, title) in rows {
+                        if !order.contains(c) { order.push(*c); }
+                        // Merge: an empty cell does not remove the title.
+                        if !TITLES[*title].is_empty() { titles[*c] = Some(*title); }
+                    }
+                }
+                Step::Events(rows) => {
+                    write_events(&file, rows);
+                    store.import_events(&file, &options(now, batch), &mut noop()).unwrap();
+                    for r in rows {
+                        if !order.contains(&r.1) { order.push(r.1); }
+                        if seen_ids.insert(r.0) { events.push(*r); }
+                    }
+                }
+            }
+            let as_of = t(as_of_minutes);
+            let got: Vec<(String, ScoreCard)> = store
+                .scores(as_of, &ScoreFilter::default())
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.id, s.card))
+                .collect();
+            let want = batch_scores(dir.path(), &order, &titles, &events, as_of);
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        }
+    }
+}
+
+fn fresh(dir: &Path) -> (Store, PathBuf) {
+    let db = dir.join("t.db");
+    (Store::create(&db, MODEL, t(0)).unwrap(), db)
+}
+
+#[test]
+fn importing_twice_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let contacts = dir.path().join("c.csv");
+    write_contacts(&contacts, &[(1, 0), (2, 1)]);
+    let events = dir.path().join("e.csv");
+    write_events(
+        &events,
+        &[(1, 1, 0, 10, 0), (2, 2, 1, 20, 1), (1, 1, 0, 10, 0)],
+    );
+    let o = options(t(100), 2);
+    let a = store.import_contacts(&contacts, &o, &mut noop()).unwrap();
+    assert_eq!((a.stored, a.unchanged), (2, 0));
+    let e = store.import_events(&events, &o, &mut noop()).unwrap();
+    assert_eq!((e.stored, e.unchanged), (2, 1));
+    let before = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    let h1 = store.history("c1").unwrap();
+    let a = store.import_contacts(&contacts, &o, &mut noop()).unwrap();
+    assert_eq!((a.stored, a.unchanged), (0, 2));
+    let e = store.import_events(&events, &o, &mut noop()).unwrap();
+    assert_eq!((e.stored, e.unchanged), (0, 3));
+    let after = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    assert_eq!(
+        before.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+        after.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+    );
+    assert_eq!(store.history("c1").unwrap(), h1);
+    assert_eq!(store.counts().unwrap(), (2, 2));
+}
+
+#[test]
+fn unknown_contacts_are_created_and_filled_in_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let events = dir.path().join("e.csv");
+    write_events(&events, &[(1, 5, 0, 10, 0)]);
+    let s = store
+        .import_events(&events, &options(t(100), 10), &mut noop())
+        .unwrap();
+    assert_eq!(s.contacts_created, 1);
+    let scores = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    assert_eq!(scores[0].id, "c5");
+    assert_eq!(scores[0].card.dimensions[0], 0.0);
+    let contacts = dir.path().join("c.csv");
+    write_contacts(&contacts, &[(5, 0)]);
+    store
+        .import_contacts(&contacts, &options(t(100), 10), &mut noop())
+        .unwrap();
+    let scores = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    assert_eq!(scores[0].card.dimensions[0], 25.0);
+    let causes: Vec<String> = store
+        .history("c5")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.cause)
+        .collect();
+    assert!(causes.contains(&"data".to_string()), "{causes:?}");
+}
+
+#[test]
+fn bad_rows_go_to_rejects_and_good_rows_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let events = dir.path().join("e.csv");
+    std::fs::write(
+        &events,
+        "id,contact_id,type,timestamp,url\n\
+         e1,c1,page_view,2026-05-01T00:00:00Z,/pricing\n\
+         e2,c1,page_view,yesterday,/pricing\n\
+         e3,c1,page_view\n\
+         ,c1,page_view,2026-05-01T00:00:00Z,/\n\
+         e5,c1,page_view,2026-05-02T00:00:00Z,/pricing\n",
+    )
+    .unwrap();
+    let s = store
+        .import_events(&events, &options(t(3000), 100), &mut noop())
+        .unwrap();
+    assert_eq!((s.rows, s.stored, s.rejected), (5, 2, 3));
+    let rejects = std::fs::read_to_string(s.rejects_path.unwrap()).unwrap();
+    assert!(rejects.starts_with("line,field,reason\n"));
+    assert!(rejects.contains("3,\"timestamp\","), "{rejects}");
+    assert!(
+        rejects.contains("4,\"\",\"3 columns where the header has 5\""),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("5,\"id\",\"missing or empty\""),
+        "{rejects}"
+    );
+    assert_eq!(store.counts().unwrap(), (1, 2));
+}
+
+#[test]
+fn delete_erases_everything_about_a_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let events = dir.path().join("e.csv");
+    write_events(
+        &events,
+        &[(1, 1, 0, 10, 0), (2, 2, 0, 10, 0), (3, 1, 1, 11, 0)],
+    );
+    store
+        .import_events(&events, &options(t(100), 10), &mut noop())
+        .unwrap();
+    store.delete_contact("c1").unwrap();
+    assert_eq!(store.counts().unwrap(), (1, 1));
+    assert!(matches!(
+        store.history("c1"),
+        Err(StoreError::UnknownContact(_))
+    ));
+    assert!(matches!(
+        store.explain("c1", t(100)),
+        Err(StoreError::UnknownContact(_))
+    ));
+    assert!(matches!(
+        store.delete_contact("c1"),
+        Err(StoreError::UnknownContact(_))
+    ));
+}
+
+#[test]
+fn a_new_model_version_rescores_and_old_versions_stay_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let contacts = dir.path().join("c.csv");
+    write_contacts(&contacts, &[(1, 0), (2, 1)]);
+    store
+        .import_contacts(&contacts, &options(t(100), 10), &mut noop())
+        .unwrap();
+    let stricter = MODEL.replace("min_score = 50", "min_score = 20");
+    let dry = store.set_model(&stricter, t(200), true).unwrap();
+    assert_eq!(dry.version, None);
+    assert_eq!(store.model_version(), 1);
+    assert!(dry.moved >= 1, "{dry:?}");
+    let change = store.set_model(&stricter, t(200), false).unwrap();
+    assert_eq!(change.version, Some(2));
+    assert_eq!(store.model_log().unwrap().len(), 2);
+    assert_eq!(store.model_text(1).unwrap().as_deref(), Some(MODEL));
+    let h = store.history("c1").unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(
+        (last.cause.as_str(), last.to.as_deref()),
+        ("model", Some("hot"))
+    );
+    assert!(
+        store
+            .set_model("[[dimension]]\nid = 1", t(300), false)
+            .is_err()
+    );
+    assert_eq!(store.model_version(), 2);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn time_passing_is_recorded_by_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let contacts = dir.path().join("c.csv");
+    write_contacts(&contacts, &[(1, 0)]);
+    store
+        .import_contacts(&contacts, &options(t(0), 10), &mut noop())
+        .unwrap();
+    let events = dir.path().join("e.csv");
+    // A VP with two pricing views and a click: hot at first, cooling with decay.
+    write_events(
+        &events,
+        &[(1, 1, 0, 0, 0), (2, 1, 0, 60, 0), (3, 1, 1, 120, 0)],
+    );
+    store
+        .import_events(&events, &options(t(200), 10), &mut noop())
+        .unwrap();
+    let hot = store.scores(t(200), &ScoreFilter::default()).unwrap();
+    assert_eq!(hot[0].card.band, Some(0), "{:?}", hot[0].card);
+    let s = store.tick(t(60 * 24 * 60)).unwrap();
+    assert!(s.transitions >= 1, "{s:?}");
+    let h = store.history("c1").unwrap();
+    let cooled = h
+        .iter()
+        .find(|r| r.cause == "decay" && r.kind == "band")
+        .unwrap();
+    assert_eq!(cooled.to.as_deref(), Some("cold"));
+    // The recorded time is when the score really crossed the threshold.
+    let just_before = Timestamp(cooled.at.0 - 1_000_000_000);
+    let before = store.scores(just_before, &ScoreFilter::default()).unwrap();
+    let after = store.scores(cooled.at, &ScoreFilter::default()).unwrap();
+    assert_eq!(before[0].card.band, Some(0));
+    assert_eq!(after[0].card.band, Some(1));
+    // Ticking again changes nothing.
+    assert_eq!(store.tick(t(60 * 24 * 60)).unwrap().transitions, 0);
+}
+
+#[test]
+fn other_schema_versions_are_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = fresh(dir.path());
+    drop(store);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = Store::open(&db).err().unwrap().to_string();
+    assert!(err.contains("newer than this leadscore"), "{err}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute("CREATE TABLE x(a)", [])
+        .unwrap();
+    let err = Store::open(&other).err().unwrap().to_string();
+    assert!(err.contains("not a leadscore database"), "{err}");
+    let err = Store::open(&dir.path().join("missing.db"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no leadscore database"), "{err}");
+}
