@@ -105,7 +105,7 @@ pub fn init(db: &Path, model: &Path) -> Result<(), Failure> {
         StoreError::Model(m) => Failure::input(format!("{}: {m}", model.display())),
         other => Failure::from(other),
     })?;
-    println!(
+    say!(
         "created {} with model '{}' (version 1)",
         db.display(),
         store.model().name
@@ -319,26 +319,26 @@ pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
                     other => Failure::from(other),
                 })?;
             match change.version {
-                Some(v) => println!(
+                Some(v) => say!(
                     "model version {v} set; everyone re-scored in {:.2} s",
                     started.elapsed().as_secs_f64()
                 ),
-                None => println!("dry run: nothing changed"),
+                None => say!("dry run: nothing changed"),
             }
-            println!("{:<14} {:>9} {:>9}", "band", "before", "after");
+            say!("{:<14} {:>9} {:>9}", "band", "before", "after");
             for (b, (x, y)) in &change.bands {
-                println!("{b:<14} {x:>9} {y:>9}");
+                say!("{b:<14} {x:>9} {y:>9}");
             }
-            println!("{:<14} {:>9} {:>9}", "stage", "before", "after");
+            say!("{:<14} {:>9} {:>9}", "stage", "before", "after");
             for (s, (x, y)) in &change.stages {
-                println!("{s:<14} {x:>9} {y:>9}");
+                say!("{s:<14} {x:>9} {y:>9}");
             }
-            println!(
+            say!(
                 "{} contact(s) change band or stage; biggest score moves:",
                 change.moved
             );
             for (id, before, after) in &change.movers {
-                println!("  {id:<16} {before:>6.1} -> {after:>6.1}");
+                say!("  {id:<16} {before:>6.1} -> {after:>6.1}");
             }
             Ok(())
         }
@@ -349,9 +349,12 @@ pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
                 } else {
                     ""
                 };
-                println!(
+                say!(
                     "{:>3}  {}  '{}' version {}{current}",
-                    v.version, v.created_at, v.name, v.author_version
+                    v.version,
+                    v.created_at,
+                    v.name,
+                    v.author_version
                 );
             }
             Ok(())
@@ -361,8 +364,7 @@ pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
             let text = store
                 .model_text(v)?
                 .ok_or_else(|| Failure::input(format!("no model version {v}")))?;
-            print!("{text}");
-            Ok(())
+            emit(|w| w.write_all(text.as_bytes()))
         }
     }
 }
@@ -374,9 +376,10 @@ pub fn tick(db: &Path, until: Option<&str>) -> Result<(), Failure> {
         None => now()?,
     };
     let s = store.tick(until)?;
-    println!(
+    say!(
         "applied time up to {until}: {} contact(s) looked at, {} transition(s) recorded",
-        s.contacts, s.transitions
+        s.contacts,
+        s.transitions
     );
     Ok(())
 }
@@ -384,7 +387,7 @@ pub fn tick(db: &Path, until: Option<&str>) -> Result<(), Failure> {
 pub fn delete(db: &Path, id: &str) -> Result<(), Failure> {
     let mut store = Store::open(db)?;
     store.delete_contact(id)?;
-    println!("deleted {id}: attributes, events, scores and history");
+    say!("deleted {id}: attributes, events, scores and history");
     Ok(())
 }
 
@@ -393,7 +396,7 @@ pub fn check(db: &Path) -> Result<(), Failure> {
     let bad = store.check()?;
     let (contacts, events) = store.counts()?;
     if bad.is_empty() {
-        println!(
+        say!(
             "{}: ok ({contacts} contacts, {events} events)",
             db.display()
         );

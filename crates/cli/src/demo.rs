@@ -34,7 +34,7 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
     .map_err(|e| Failure::other(format!("{}: {e}", dir.display())))?;
     std::fs::write(&model_path, STARTER_MODEL)
         .map_err(|e| Failure::other(format!("{}: {e}", model_path.display())))?;
-    println!(
+    say!(
         "Generated {} contacts and {} events in {}",
         written.contacts,
         written.events,
@@ -46,7 +46,7 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
     )?;
     let events = vec![written.events_path.clone()];
     let scores = score_files(&model, &table, &events, end)?;
-    println!(
+    say!(
         "Scored them with the starter model as of {end} in {:.2} s.\n",
         started.elapsed().as_secs_f64()
     );
@@ -67,18 +67,24 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("Bands:  {}", list(&bands));
-    println!("Stages: {}\n", list(&stages));
+    say!("Bands:  {}", list(&bands));
+    say!("Stages: {}\n", list(&stages));
 
-    println!("Top 10 leads:");
-    println!(
+    say!("Top 10 leads:");
+    say!(
         "{:>4}  {:<10} {:>6}  {:<9} {:<5} {:>5} {:>10}",
-        "rank", "contact", "score", "band", "stage", "fit", "engagement"
+        "rank",
+        "contact",
+        "score",
+        "band",
+        "stage",
+        "fit",
+        "engagement"
     );
     let top = by_score(&scores.cards, Some(10));
     for (rank, &i) in top.iter().enumerate() {
         let c = &scores.cards[i];
-        println!(
+        say!(
             "{:>4}  {:<10} {:>6.1}  {:<9} {:<5} {:>5.1} {:>10.1}",
             rank + 1,
             table.id(i),
@@ -90,12 +96,12 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
         );
     }
     if let Some(&best) = top.first() {
-        println!("\nWhy is {} on top?\n", table.id(best));
+        say!("\nWhy is {} on top?\n", table.id(best));
         let e = explain_files(&model, &table, best as u32, &events, end)?;
-        print!("{e}");
+        say!("{e}");
     }
-    println!("\nTry next:");
-    println!(
+    say!("\nTry next:");
+    say!(
         "  leadscore score --model {} --contacts {} --events {} --as-of {end} --top 20",
         model_path.display(),
         written.contacts_path.display(),

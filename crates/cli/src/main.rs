@@ -2,6 +2,15 @@
 //! crates, and turns their errors into messages and exit codes (2 for bad
 //! input or an invalid model, 1 for anything else).
 
+/// Prints a line on standard output; a closed pipe (`| head`) is not an
+/// error worth a crash, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod db;
 mod demo;
 
@@ -431,7 +440,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                 .iter()
                 .filter(|r| matches!(r.kind, leadscore_core::model::RuleKind::Event { .. }))
                 .count();
-            println!(
+            say!(
                 "{}: ok, model '{}' version {}: {} dimension(s), {} rule(s) ({} on events), {} band(s), {} stage(s)",
                 model.display(),
                 m.name,

@@ -15,14 +15,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use leadscore_batch::rows::{ContactRow, EventRow, Reject, read_contact_rows, read_event_rows};
-use leadscore_core::{Hit, Timestamp};
-use rusqlite::{Connection, TransactionBehavior, params};
+use leadscore_core::{Hit, Model, Timestamp};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::live::{
-    Cause, Props, Stored, advance, event_hits, model_values, rematch, update_contact,
+    Cause, Computed, Props, Stored, advance, compute_update, event_hits, model_values, rematch,
+    update_contact, write_update,
 };
 use crate::store::Store;
+use rayon::prelude::*;
 
 /// How an import runs.
 #[derive(Clone, Debug)]
@@ -277,87 +279,7 @@ impl Store {
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // New hits per touched contact, and the last event that touched it.
-            let mut touched: HashMap<i64, (Vec<Hit<u64>>, String)> = HashMap::new();
-            for row in pending.drain(..) {
-                let contact = match known.get(&row.contact_id) {
-                    Some(k) => k,
-                    None => {
-                        let rowid = insert_contact(&tx, &row.contact_id, &BTreeMap::new())?;
-                        summary.contacts_created += 1;
-                        touched
-                            .entry(rowid)
-                            .or_insert_with(|| (Vec::new(), row.id.clone()));
-                        known.entry(row.contact_id.clone()).or_insert(Known {
-                            rowid,
-                            values: model_values(&model.vocabulary, &BTreeMap::new()),
-                        })
-                    }
-                };
-                let props: BTreeMap<&str, &str> = row
-                    .properties
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let json = serde_json::to_string(&props)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO events(id, contact, type, ts, properties) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![row.id, contact.rowid, row.event_type, row.at.0, json])?;
-                if inserted == 0 {
-                    summary.unchanged += 1;
-                    continue;
-                }
-                summary.stored += 1;
-                if !model.uses_event_type(&row.event_type) {
-                    continue;
-                }
-                let entry = touched
-                    .entry(contact.rowid)
-                    .or_insert_with(|| (Vec::new(), String::new()));
-                let p = Props::new(&model.vocabulary, props.iter().map(|(k, v)| (*k, *v)));
-                let before = entry.0.len();
-                event_hits(
-                    model,
-                    &contact.values,
-                    &row.id,
-                    &row.event_type,
-                    row.at,
-                    &p,
-                    &mut entry.0,
-                );
-                if entry.0.len() > before || entry.1.is_empty() {
-                    entry.1 = row.id.clone();
-                }
-            }
-            let mut ids: Vec<i64> = touched.keys().copied().collect();
-            ids.sort_unstable();
-            for rowid in ids {
-                let Some((new_hits, last_event)) = touched.remove(&rowid) else {
-                    continue;
-                };
-                let stored = Stored::load_rowid(&tx, rowid)?;
-                let stored = advance(&tx, model, version, stored, now)?;
-                let values = model_values(&model.vocabulary, &stored.attributes);
-                let mut hits = stored.hits;
-                hits.extend(new_hits);
-                update_contact(
-                    &tx,
-                    model,
-                    version,
-                    rowid,
-                    &values,
-                    &mut hits,
-                    (stored.band.as_deref(), stored.stage.as_deref()),
-                    now,
-                    &Cause::Event(last_event),
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
+            ingest(conn, model, version, now, pending, &mut known, summary).map(|_| ())
         };
         read_event_rows(path, |chunk| {
             bytes = chunk.bytes_done;
@@ -382,6 +304,191 @@ impl Store {
         summary.rejects_path = rejects.finish()?;
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
+    }
+}
+
+/// Stores a batch of events and re-scores the contacts they touch, in one
+/// transaction. `known` maps contact ids to stored contacts and gains the
+/// bare contacts created for unknown ids. Returns, per row, whether it was
+/// stored (false: its id was already there).
+fn ingest(
+    conn: &mut Connection,
+    model: &Model,
+    version: i64,
+    now: Timestamp,
+    pending: &mut Vec<EventRow>,
+    known: &mut HashMap<String, Known>,
+    summary: &mut ImportSummary,
+) -> Result<Vec<bool>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut stored_flags = Vec::with_capacity(pending.len());
+    // 1. Every event's contact, creating bare contacts for unknown ids.
+    let mut created: Vec<i64> = Vec::new();
+    let mut contact_of: Vec<i64> = Vec::with_capacity(pending.len());
+    for row in pending.iter() {
+        let rowid = match known.get(&row.contact_id) {
+            Some(k) => k.rowid,
+            None => {
+                let rowid = insert_contact(&tx, &row.contact_id, &BTreeMap::new())?;
+                summary.contacts_created += 1;
+                created.push(rowid);
+                known.insert(
+                    row.contact_id.clone(),
+                    Known {
+                        rowid,
+                        values: model_values(&model.vocabulary, &BTreeMap::new()),
+                    },
+                );
+                rowid
+            }
+        };
+        contact_of.push(rowid);
+    }
+    // 2. Properties as JSON and rule matches, in parallel.
+    let known_ref: &HashMap<String, Known> = known;
+    let prepared: Vec<(String, Vec<Hit<u64>>)> = pending
+        .par_iter()
+        .map(|row| {
+            let props: BTreeMap<&str, &str> = row
+                .properties
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let json = serde_json::to_string(&props).unwrap_or_else(|_| "{}".into());
+            let mut hits = Vec::new();
+            if model.uses_event_type(&row.event_type)
+                && let Some(k) = known_ref.get(&row.contact_id)
+            {
+                let p = Props::new(&model.vocabulary, props.iter().map(|(k, v)| (*k, *v)));
+                event_hits(
+                    model,
+                    &k.values,
+                    &row.id,
+                    &row.event_type,
+                    row.at,
+                    &p,
+                    &mut hits,
+                );
+            }
+            (json, hits)
+        })
+        .collect();
+    // 3. Store the events; a repeated id changes nothing.
+    let mut touched: HashMap<i64, (Vec<Hit<u64>>, String)> = HashMap::new();
+    for rowid in created {
+        touched.entry(rowid).or_default();
+    }
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT OR IGNORE INTO events(id, contact, type, ts, properties) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for ((row, (json, hits)), rowid) in pending.drain(..).zip(prepared).zip(contact_of) {
+            if insert.execute(params![row.id, rowid, row.event_type, row.at.0, json])? == 0 {
+                summary.unchanged += 1;
+                stored_flags.push(false);
+                continue;
+            }
+            stored_flags.push(true);
+            summary.stored += 1;
+            if !model.uses_event_type(&row.event_type) {
+                continue;
+            }
+            let entry = touched.entry(rowid).or_default();
+            if !hits.is_empty() || entry.1.is_empty() {
+                entry.1 = row.id;
+            }
+            entry.0.extend(hits);
+        }
+    }
+    // 4. Re-score touched contacts: read, compute in parallel, write.
+    let mut ids: Vec<i64> = touched.keys().copied().collect();
+    ids.sort_unstable();
+    let mut work = Vec::with_capacity(ids.len());
+    for rowid in ids {
+        let Some((new_hits, last_event)) = touched.remove(&rowid) else {
+            continue;
+        };
+        let stored = Stored::load_rowid(&tx, rowid)?;
+        let stored = advance(&tx, model, version, stored, now)?;
+        work.push((stored, new_hits, last_event));
+    }
+    let computed: Vec<Computed> = work
+        .par_iter_mut()
+        .map(|(stored, new_hits, _)| {
+            let values = model_values(&model.vocabulary, &stored.attributes);
+            let mut hits = std::mem::take(&mut stored.hits);
+            hits.append(new_hits);
+            compute_update(model, &values, &mut hits, now)
+        })
+        .collect();
+    for ((stored, _, last_event), c) in work.iter().zip(&computed) {
+        let cause = if last_event.is_empty() {
+            Cause::Data
+        } else {
+            Cause::Event(last_event.clone())
+        };
+        write_update(
+            &tx,
+            model,
+            version,
+            stored.rowid,
+            c,
+            (stored.band.as_deref(), stored.stage.as_deref()),
+            now,
+            &cause,
+        )?;
+    }
+    tx.commit()?;
+    Ok(stored_flags)
+}
+
+/// Loads the stored contacts named by `rows` into `known`.
+fn load_known(
+    conn: &Connection,
+    model: &Model,
+    rows: &[EventRow],
+    known: &mut HashMap<String, Known>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT id, attributes FROM contacts WHERE ext_id = ?1")?;
+    for row in rows {
+        if known.contains_key(&row.contact_id) {
+            continue;
+        }
+        let found: Option<(i64, String)> = stmt
+            .query_row([&row.contact_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((rowid, attrs)) = found {
+            let map = crate::live::parse_map(&attrs)?;
+            known.insert(
+                row.contact_id.clone(),
+                Known {
+                    rowid,
+                    values: model_values(&model.vocabulary, &map),
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores events (as the service receives them) and re-scores the
+    /// contacts they touch, in one durable transaction. Returns, per event,
+    /// whether it was stored (`false`: an event with that id was already
+    /// there, so nothing changed).
+    pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
+        let mut known = HashMap::new();
+        load_known(&self.conn, &self.model, &rows, &mut known)?;
+        let mut summary = ImportSummary::default();
+        ingest(
+            &mut self.conn,
+            &self.model,
+            self.model_version,
+            now,
+            &mut rows,
+            &mut known,
+            &mut summary,
+        )
     }
 }
 

@@ -244,21 +244,49 @@ pub fn unpack_hits(blob: &[u8]) -> Result<Vec<Hit<u64>>> {
         .collect())
 }
 
-/// Re-evaluates a contact at `at`, records band and stage transitions
-/// against its stored live state, and writes the new live state.
+/// A contact's new live state, computed without touching the database (so
+/// many can be computed in parallel), ready for [`write_update`].
+pub struct Computed {
+    /// The score card at the update time.
+    pub card: ScoreCard,
+    /// When time alone may next change band or stage (ns).
+    pub next_check_at: Option<i64>,
+    /// The hits, sorted, packed.
+    pub packed: Vec<u8>,
+}
+
+/// Evaluates a contact at `at` and finds its next check time.
+pub fn compute_update(
+    model: &Model,
+    attributes: &[Option<Box<str>>],
+    hits: &mut Vec<Hit<u64>>,
+    at: Timestamp,
+) -> Computed {
+    let card = evaluate(model, attributes, hits, at, None);
+    let until = Timestamp(at.0.saturating_add(days_to_nanos(HORIZON_DAYS)));
+    let next_check_at = next_check(model, attributes, hits, at, until, MAX_SEGMENTS)
+        .map(|t| t.0.max(at.0 + 1_000_000_000));
+    Computed {
+        card,
+        next_check_at,
+        packed: pack_hits(hits),
+    }
+}
+
+/// Records band and stage transitions against the contact's previous live
+/// state and writes the new one.
 #[allow(clippy::too_many_arguments)]
-pub fn update_contact(
+pub fn write_update(
     conn: &Connection,
     model: &Model,
     model_version: i64,
     rowid: i64,
-    attributes: &[Option<Box<str>>],
-    hits: &mut Vec<Hit<u64>>,
+    computed: &Computed,
     previous: (Option<&str>, Option<&str>),
     at: Timestamp,
     cause: &Cause,
-) -> Result<ScoreCard> {
-    let card = evaluate(model, attributes, hits, at, None);
+) -> Result<()> {
+    let card = &computed.card;
     let band = card.band_name(model);
     let stage = card.stage_name(model);
     let (cause_name, detail) = cause.parts();
@@ -274,9 +302,6 @@ pub fn update_contact(
     };
     record("band", previous.0, band)?;
     record("stage", previous.1, stage)?;
-    let until = Timestamp(at.0.saturating_add(days_to_nanos(HORIZON_DAYS)));
-    let next = next_check(model, attributes, hits, at, until, MAX_SEGMENTS)
-        .map(|t| t.0.max(at.0 + 1_000_000_000));
     let dims = serde_json::to_string(&card.dimensions)
         .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
     conn.prepare_cached(
@@ -284,17 +309,45 @@ pub fn update_contact(
                 disqualified = ?6, scored_at = ?7, next_check_at = ?8 WHERE id = ?9",
     )?
     .execute(params![
-        pack_hits(hits),
+        computed.packed,
         dims,
         card.score,
         band,
         stage,
         card.disqualified,
         at.0,
-        next,
+        computed.next_check_at,
         rowid
     ])?;
-    Ok(card)
+    Ok(())
+}
+
+/// Re-evaluates a contact at `at`, records band and stage transitions
+/// against its stored live state, and writes the new live state.
+#[allow(clippy::too_many_arguments)]
+pub fn update_contact(
+    conn: &Connection,
+    model: &Model,
+    model_version: i64,
+    rowid: i64,
+    attributes: &[Option<Box<str>>],
+    hits: &mut Vec<Hit<u64>>,
+    previous: (Option<&str>, Option<&str>),
+    at: Timestamp,
+    cause: &Cause,
+) -> Result<ScoreCard> {
+    let computed = compute_update(model, attributes, hits, at);
+    write_update(
+        conn,
+        model,
+        model_version,
+        rowid,
+        &computed,
+        previous,
+        at,
+        cause,
+    )?;
+    Ok(computed.card)
 }
 
 /// Applies the changes time alone brings to a contact up to `until`

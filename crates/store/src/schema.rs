@@ -79,6 +79,8 @@ pub fn create(path: &Path) -> Result<Connection> {
         return Err(StoreError::Exists(path.to_path_buf()));
     }
     let mut conn = Connection::open(path)?;
+    // Larger pages: fewer B-tree levels and splits for millions of events.
+    conn.pragma_update(None, "page_size", 16_384)?;
     pragmas(&conn)?;
     let tx = conn.transaction()?;
     tx.execute_batch(DDL)?;

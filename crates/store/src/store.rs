@@ -282,6 +282,33 @@ impl Store {
         Ok(out)
     }
 
+    /// One contact's score at `as_of`.
+    pub fn contact_score(&self, id: &str, as_of: Timestamp) -> Result<ContactScore> {
+        let (attrs, hits): (String, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT attributes, hits FROM contacts WHERE ext_id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        score_one(
+            &self.model,
+            id.to_string(),
+            &attrs,
+            &hits,
+            as_of,
+            &ScoreFilter::default(),
+        )?
+        .ok_or_else(|| StoreError::UnknownContact(id.into()))
+    }
+
+    /// Whether commits wait for the disk (`synchronous = FULL`, the
+    /// default) or not (`OFF`: only for measuring what the wait costs).
+    pub fn set_durable(&self, durable: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
+        Ok(())
+    }
+
     /// Why a contact has its score at `as_of`.
     pub fn explain(&self, id: &str, as_of: Timestamp) -> Result<Explanation> {
         let stored =
