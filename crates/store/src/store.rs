@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::live::{
-    Cause, Props, STORED_COLUMNS, Stored, advance, event_hits, model_values, parse_map,
-    unpack_hits, update_contact,
+    Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_update, event_hits,
+    model_values, parse_map, unpack_hits, write_update,
 };
 use crate::schema;
 
@@ -439,11 +439,22 @@ impl Store {
     /// the next version with the transitions it causes.
     pub fn set_model(&mut self, text: &str, now: Timestamp, dry_run: bool) -> Result<ModelChange> {
         let new = Model::from_toml(text)?;
+        let old = &self.model;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Every contact, with its state under the old model.
-        let mut contacts: Vec<Stored> = Vec::new();
+        // Every contact: the attributes each model reads, and the old state.
+        struct Light {
+            rowid: i64,
+            ext_id: String,
+            old_values: Vec<Option<Box<str>>>,
+            new_values: Vec<Option<Box<str>>>,
+            old_hits: Vec<Hit<u64>>,
+            band: Option<String>,
+            stage: Option<String>,
+            due: bool,
+        }
+        let mut contacts: Vec<Light> = Vec::new();
         let mut index: HashMap<i64, usize> = HashMap::new();
         {
             let mut stmt = tx.prepare(&format!(
@@ -451,58 +462,86 @@ impl Store {
             ))?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let s = Stored::decode(Stored::from_row(r)?)?;
-                index.insert(s.rowid, contacts.len());
-                contacts.push(s);
+                let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
+                let map = parse_map(&attrs)?;
+                index.insert(rowid, contacts.len());
+                contacts.push(Light {
+                    rowid,
+                    ext_id,
+                    old_values: model_values(&old.vocabulary, &map),
+                    new_values: model_values(&new.vocabulary, &map),
+                    old_hits: unpack_hits(&hits)?,
+                    band,
+                    stage,
+                    due: next.is_some_and(|t| t <= now.0),
+                });
             }
         }
-        let new_values: Vec<Vec<Option<Box<str>>>> = contacts
-            .iter()
-            .map(|c| model_values(&new.vocabulary, &c.attributes))
-            .collect();
-        // Every event, matched under the new model.
+        // Every event, matched under the new model: read in batches,
+        // matched in parallel, gathered per contact.
         let mut new_hits: Vec<Vec<Hit<u64>>> = vec![Vec::new(); contacts.len()];
         {
             let mut stmt =
                 tx.prepare("SELECT contact, id, type, ts, properties FROM events ORDER BY seq")?;
             let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let ty: String = r.get(2)?;
-                if !new.uses_event_type(&ty) {
-                    continue;
+            let mut batch: Vec<(usize, String, String, i64, String)> = Vec::with_capacity(100_000);
+            loop {
+                let row = rows.next()?;
+                let done = row.is_none();
+                if let Some(r) = row {
+                    let ty: String = r.get(2)?;
+                    if new.uses_event_type(&ty) {
+                        let contact: i64 = r.get(0)?;
+                        if let Some(&i) = index.get(&contact) {
+                            batch.push((i, r.get(1)?, ty, r.get(3)?, r.get(4)?));
+                        }
+                    }
                 }
-                let contact: i64 = r.get(0)?;
-                let Some(&i) = index.get(&contact) else {
-                    continue;
-                };
-                let id: String = r.get(1)?;
-                let ts: i64 = r.get(3)?;
-                let props = parse_map(&r.get::<_, String>(4)?)?;
-                let props = Props::new(
-                    &new.vocabulary,
-                    props.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                );
-                event_hits(
-                    &new,
-                    &new_values[i],
-                    &id,
-                    &ty,
-                    Timestamp(ts),
-                    &props,
-                    &mut new_hits[i],
-                );
+                if batch.len() >= 100_000 || (done && !batch.is_empty()) {
+                    let matched: Vec<Result<(usize, Vec<Hit<u64>>)>> = batch
+                        .par_drain(..)
+                        .map(|(i, id, ty, ts, props)| {
+                            let map = parse_map(&props)?;
+                            let props = Props::new(
+                                &new.vocabulary,
+                                map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                            );
+                            let mut h = Vec::new();
+                            event_hits(
+                                &new,
+                                &contacts[i].new_values,
+                                &id,
+                                &ty,
+                                Timestamp(ts),
+                                &props,
+                                &mut h,
+                            );
+                            Ok((i, h))
+                        })
+                        .collect();
+                    for m in matched {
+                        let (i, h) = m?;
+                        new_hits[i].extend(h);
+                    }
+                }
+                if done {
+                    break;
+                }
             }
         }
         // Before and after, at the same time.
-        let old = &self.model;
         let compared: Vec<(ScoreCard, ScoreCard)> = contacts
             .par_iter()
             .zip(new_hits.par_iter())
-            .zip(new_values.par_iter())
-            .map(|((c, nh), nv)| {
-                let ov = model_values(&old.vocabulary, &c.attributes);
-                let before = evaluate(old, ov.as_slice(), &mut c.hits.clone(), now, None);
-                let after = evaluate(&new, nv.as_slice(), &mut nh.clone(), now, None);
+            .map(|(c, nh)| {
+                let before = evaluate(
+                    old,
+                    c.old_values.as_slice(),
+                    &mut c.old_hits.clone(),
+                    now,
+                    None,
+                );
+                let after = evaluate(&new, c.new_values.as_slice(), &mut nh.clone(), now, None);
                 (before, after)
             })
             .collect();
@@ -545,6 +584,7 @@ impl Store {
                 .then(a.0.cmp(&b.0))
         });
         change.movers.truncate(10);
+        drop(compared);
         if dry_run {
             tx.rollback()?;
             return Ok(change);
@@ -554,16 +594,31 @@ impl Store {
             "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![version, new.name, new.version, text, now.0],
         )?;
-        for ((c, mut hits), values) in contacts.into_iter().zip(new_hits).zip(&new_values) {
-            let stored = advance(&tx, old, self.model_version, c, now)?;
-            update_contact(
+        // Changes time brought under the old model come first, at their times.
+        for c in contacts.iter_mut().filter(|c| c.due) {
+            let stored = advance(
+                &tx,
+                old,
+                self.model_version,
+                Stored::load_rowid(&tx, c.rowid)?,
+                now,
+            )?;
+            c.band = stored.band;
+            c.stage = stored.stage;
+        }
+        let computed: Vec<Computed> = contacts
+            .par_iter()
+            .zip(new_hits.par_iter_mut())
+            .map(|(c, hits)| compute_update(&new, &c.new_values, hits, now))
+            .collect();
+        for (c, computed) in contacts.iter().zip(&computed) {
+            write_update(
                 &tx,
                 &new,
                 version,
-                stored.rowid,
-                values,
-                &mut hits,
-                (stored.band.as_deref(), stored.stage.as_deref()),
+                c.rowid,
+                computed,
+                (c.band.as_deref(), c.stage.as_deref()),
                 now,
                 &Cause::Model(version),
             )?;
