@@ -350,9 +350,60 @@ pub fn update_contact(
     Ok(computed.card)
 }
 
-/// Applies the changes time alone brings to a contact up to `until`
-/// (decay, windows, events coming due), recording each as a transition at
-/// its time. Returns the stored state afterwards.
+/// The live states time alone brings to a contact up to `until` (decay,
+/// windows, events coming due), each at its own time; computed without the
+/// database, so many contacts can be advanced in parallel.
+pub fn time_steps(
+    model: &Model,
+    values: &[Option<Box<str>>],
+    hits: &mut Vec<Hit<u64>>,
+    next_check_at: Option<i64>,
+    until: Timestamp,
+) -> Vec<(Timestamp, Computed)> {
+    let mut steps = Vec::new();
+    let mut next = next_check_at;
+    while let Some(t) = next.filter(|&t| t <= until.0) {
+        let c = compute_update(model, values, hits, Timestamp(t));
+        next = c.next_check_at;
+        steps.push((Timestamp(t), c));
+        if steps.len() >= 10_000 {
+            break; // a pathological model flapping every second: stop here
+        }
+    }
+    steps
+}
+
+/// Writes the steps of [`time_steps`] with cause `decay`; returns the band
+/// and stage after them.
+pub fn write_steps(
+    conn: &Connection,
+    model: &Model,
+    model_version: i64,
+    rowid: i64,
+    steps: &[(Timestamp, Computed)],
+    mut band: Option<String>,
+    mut stage: Option<String>,
+) -> Result<(Option<String>, Option<String>)> {
+    for (t, c) in steps {
+        write_update(
+            conn,
+            model,
+            model_version,
+            rowid,
+            c,
+            (band.as_deref(), stage.as_deref()),
+            *t,
+            &Cause::Decay,
+        )?;
+        band = c.card.band_name(model).map(str::to_string);
+        stage = c.card.stage_name(model).map(str::to_string);
+    }
+    Ok((band, stage))
+}
+
+/// Applies the changes time alone brings to a contact up to `until`,
+/// recording each as a transition at its time. Returns the stored state
+/// afterwards.
 pub fn advance(
     conn: &Connection,
     model: &Model,
@@ -360,26 +411,29 @@ pub fn advance(
     mut stored: Stored,
     until: Timestamp,
 ) -> Result<Stored> {
-    let values = model_values(&model.vocabulary, &stored.attributes);
-    let mut guard = 0;
-    while let Some(t) = stored.next_check_at.filter(|&t| t <= until.0) {
-        update_contact(
-            conn,
-            model,
-            model_version,
-            stored.rowid,
-            &values,
-            &mut stored.hits,
-            (stored.band.as_deref(), stored.stage.as_deref()),
-            Timestamp(t),
-            &Cause::Decay,
-        )?;
-        stored = Stored::load_rowid(conn, stored.rowid)?;
-        guard += 1;
-        if guard > 10_000 {
-            break; // a pathological model flapping every second: stop here
-        }
+    if stored.next_check_at.is_none_or(|t| t > until.0) {
+        return Ok(stored);
     }
+    let values = model_values(&model.vocabulary, &stored.attributes);
+    let steps = time_steps(
+        model,
+        &values,
+        &mut stored.hits,
+        stored.next_check_at,
+        until,
+    );
+    let (band, stage) = write_steps(
+        conn,
+        model,
+        model_version,
+        stored.rowid,
+        &steps,
+        stored.band.take(),
+        stored.stage.take(),
+    )?;
+    stored.band = band;
+    stored.stage = stage;
+    stored.next_check_at = steps.last().and_then(|(_, c)| c.next_check_at);
     Ok(stored)
 }
 

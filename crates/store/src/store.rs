@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::error::{Result, StoreError};
 use crate::live::{
     Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_update, event_hits,
-    model_values, parse_map, unpack_hits, write_update,
+    model_values, parse_map, time_steps, unpack_hits, write_steps, write_update,
 };
 use crate::schema;
 
@@ -176,6 +176,19 @@ fn score_one(
         return Ok(None);
     }
     Ok(Some(ContactScore { id, card }))
+}
+
+/// Whether two models match every event to the same rules: same rules in
+/// the same order with the same kind, `on`, `when` and `requalify_on`, and
+/// the same attribute and property names.
+fn same_matching(a: &Model, b: &Model) -> bool {
+    a.vocabulary == b.vocabulary
+        && a.rules.len() == b.rules.len()
+        && a.rules.iter().zip(&b.rules).all(|(x, y)| {
+            x.kind == y.kind
+                && x.requalify_on == y.requalify_on
+                && format!("{:?}", x.when) == format!("{:?}", y.when)
+        })
 }
 
 pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
@@ -478,9 +491,17 @@ impl Store {
             }
         }
         // Every event, matched under the new model: read in batches,
-        // matched in parallel, gathered per contact.
-        let mut new_hits: Vec<Vec<Hit<u64>>> = vec![Vec::new(); contacts.len()];
-        {
+        // matched in parallel, gathered per contact. When the new model
+        // matches events exactly as the old one (same rules, `on`, `when`
+        // and requalifications; only points, limits, decay, weights, bands
+        // or stages changed), the stored matches are still right.
+        let reuse = same_matching(old, &new);
+        let mut new_hits: Vec<Vec<Hit<u64>>> = if reuse {
+            contacts.iter().map(|c| c.old_hits.clone()).collect()
+        } else {
+            vec![Vec::new(); contacts.len()]
+        };
+        if !reuse {
             let mut stmt =
                 tx.prepare("SELECT contact, id, type, ts, properties FROM events ORDER BY seq")?;
             let mut rows = stmt.query([])?;
@@ -639,9 +660,9 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let due: Vec<Stored> = {
+            let mut due: Vec<Stored> = {
                 let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at LIMIT 1000"
+                    "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at, id LIMIT 10000"
                 ))?;
                 let rows = stmt.query_map([until.0], Stored::from_row)?;
                 let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -651,13 +672,33 @@ impl Store {
                 tx.commit()?;
                 return Ok(summary);
             }
-            let before: i64 = tx.query_row("SELECT count(*) FROM transitions", [], |r| r.get(0))?;
-            for stored in due {
+            let model = &self.model;
+            let steps: Vec<Vec<(Timestamp, Computed)>> = due
+                .par_iter_mut()
+                .map(|s| {
+                    let values = model_values(&model.vocabulary, &s.attributes);
+                    time_steps(model, &values, &mut s.hits, s.next_check_at, until)
+                })
+                .collect();
+            for (stored, steps) in due.into_iter().zip(&steps) {
                 summary.contacts += 1;
-                advance(&tx, &self.model, self.model_version, stored, until)?;
+                let (mut b, mut st) = (stored.band.clone(), stored.stage.clone());
+                for (_, c) in steps {
+                    let nb = c.card.band_name(model).map(str::to_string);
+                    let ns = c.card.stage_name(model).map(str::to_string);
+                    summary.transitions += u64::from(nb != b) + u64::from(ns != st);
+                    (b, st) = (nb, ns);
+                }
+                write_steps(
+                    &tx,
+                    model,
+                    self.model_version,
+                    stored.rowid,
+                    steps,
+                    stored.band,
+                    stored.stage,
+                )?;
             }
-            let after: i64 = tx.query_row("SELECT count(*) FROM transitions", [], |r| r.get(0))?;
-            summary.transitions += (after - before) as u64;
             tx.commit()?;
         }
     }

@@ -440,3 +440,45 @@ fn other_schema_versions_are_refused_with_a_message() {
         .to_string();
     assert!(err.contains("no leadscore database"), "{err}");
 }
+
+#[test]
+fn a_model_change_scores_as_a_database_built_with_that_model() {
+    let changed_points = MODEL.replace("points = 30", "points = 45");
+    let changed_matching = MODEL.replace("starts_with = \"/pricing\"", "contains = \"enterprise\"");
+    for new_model in [changed_points, changed_matching] {
+        let dir = tempfile::tempdir().unwrap();
+        let contacts = dir.path().join("c.csv");
+        write_contacts(&contacts, &[(1, 0), (2, 1), (3, 2)]);
+        let events = dir.path().join("e.csv");
+        write_events(
+            &events,
+            &[
+                (1, 1, 0, 10, 0),
+                (2, 1, 0, 20, 2),
+                (3, 2, 0, 30, 2),
+                (4, 3, 1, 40, 0),
+                (5, 2, 1, 50, 1),
+            ],
+        );
+        let build = |name: &str, model: &str| {
+            let mut s = Store::create(&dir.path().join(name), model, t(0)).unwrap();
+            s.import_contacts(&contacts, &options(t(100), 10), &mut noop())
+                .unwrap();
+            s.import_events(&events, &options(t(100), 10), &mut noop())
+                .unwrap();
+            s
+        };
+        let mut changed = build("a.db", MODEL);
+        changed.set_model(&new_model, t(200), false).unwrap();
+        let fresh = build("b.db", &new_model);
+        for at in [t(200), t(60 * 24 * 3)] {
+            let a = changed.scores(at, &ScoreFilter::default()).unwrap();
+            let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
+            assert_eq!(
+                a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(changed.check().unwrap(), Vec::<String>::new());
+    }
+}
