@@ -12,8 +12,8 @@
 //! with one decaying dimension, or decaying points of one sign, the scores
 //! are monotone within a segment and nothing is missed.
 
-use crate::model::{Model, Target};
-use crate::scoring::{AttributeLookup, Hit, ScoreCard, Trace, card_from_raw, evaluate};
+use crate::model::Model;
+use crate::scoring::{AttributeLookup, Fate, Hit, ScoreCard, Trace, card_from_raw, evaluate};
 use crate::timestamp::{NANOS_PER_DAY, Timestamp, days_to_nanos};
 
 /// What a transition is about: band (with disqualification) and stage.
@@ -24,29 +24,36 @@ pub fn class(card: &ScoreCard) -> Class {
     (card.band, card.stage, card.disqualified)
 }
 
-/// Times (after `from`, before `until`) at which the set of counted events
-/// can change: future events becoming due and events leaving a window.
-fn breakpoints<K>(model: &Model, hits: &[Hit<K>], from: Timestamp, until: Timestamp) -> Vec<i64> {
-    let mut out = Vec::new();
-    for h in hits {
-        if h.at > from {
-            out.push(h.at.0);
-        }
-        if let Target::Rule(i) = h.target
-            && let Some(w) = model.rules[i as usize]
-                .dimension
-                .and_then(|d| model.dimensions[d].window_days)
-        {
-            let expiry = h.at.0.saturating_add(days_to_nanos(w));
-            if expiry > from.0 {
-                out.push(expiry);
+/// The first time after `from` at which the set of counted events can
+/// change, given the trace at `from`: an event that counts (or
+/// disqualifies) leaving its window, or a future event coming due. An
+/// eligible event that was left out by a limit leaving its window changes
+/// nothing: limits only look at events that counted.
+fn next_breakpoint<K>(
+    model: &Model,
+    hits: &[Hit<K>],
+    trace: &Trace<K>,
+    from: Timestamp,
+) -> Option<i64> {
+    let mut next: Option<i64> = hits.iter().map(|h| h.at.0).filter(|&t| t > from.0).min();
+    for (rule, rt) in model.rules.iter().zip(&trace.rules) {
+        let Some(w) = rule.dimension.and_then(|d| model.dimensions[d].window_days) else {
+            continue;
+        };
+        let w = days_to_nanos(w);
+        for e in &rt.events {
+            if matches!(
+                e.fate,
+                Fate::Counted | Fate::Disqualifies | Fate::DisqualifiesLifted
+            ) {
+                let expiry = e.at.0.saturating_add(w);
+                if expiry > from.0 {
+                    next = Some(next.map_or(expiry, |n| n.min(expiry)));
+                }
             }
         }
     }
-    out.retain(|&t| t < until.0);
-    out.sort_unstable();
-    out.dedup();
-    out
+    next
 }
 
 /// The next time after `from` (and before `until`) at which the contact's
@@ -66,20 +73,38 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
+    // Events that already left their window can never count again at a
+    // later time: leave them out. One scratch copy of the rest: `evaluate`
+    // sorts it in place, and after the first call it is already in order.
+    let live: Vec<Hit<K>> = hits
+        .iter()
+        .filter(|h| match h.target {
+            crate::model::Target::Rule(i) => model.rules[i as usize]
+                .dimension
+                .and_then(|d| model.dimensions[d].window_days)
+                .is_none_or(|w| h.at.0.saturating_add(days_to_nanos(w)) > from.0),
+            crate::model::Target::Requalify(_) => true,
+        })
+        .cloned()
+        .collect();
+    let hits = live.as_slice();
+    let scratch = std::cell::RefCell::new(hits.to_vec());
     let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
-        let mut h = hits.to_vec();
-        evaluate(model, attributes, &mut h, t, trace)
+        evaluate(model, attributes, &mut scratch.borrow_mut(), t, trace)
     };
     let start = class(&at(from, None));
-    let points = breakpoints(model, hits, from, until);
     let mut seg_start = from;
-    for (n, end) in points
-        .iter()
-        .map(|&t| Timestamp(t))
-        .chain(std::iter::once(until))
-        .enumerate()
-    {
-        if let Some(t) = change_in_segment(model, attributes, &at, seg_start, end, start) {
+    for n in 0.. {
+        let mut trace = Trace {
+            rules: Vec::new(),
+            raw: Vec::new(),
+        };
+        let card = at(seg_start, Some(&mut trace));
+        let end = next_breakpoint(model, hits, &trace, seg_start)
+            .map_or(until, |b| Timestamp(b.min(until.0)));
+        if let Some(t) =
+            change_in_segment(model, attributes, &at, &card, &trace, seg_start, end, start)
+        {
             return Some(t);
         }
         if end >= until {
@@ -98,10 +123,13 @@ where
 
 /// Within `[from, end)`, the first time the class differs from `start`,
 /// using the closed form of the decay and confirming with `evaluate`.
+#[allow(clippy::too_many_arguments)]
 fn change_in_segment<K, A>(
     model: &Model,
     attributes: &A,
     at: &impl Fn(Timestamp, Option<&mut Trace<K>>) -> ScoreCard,
+    card0: &ScoreCard,
+    trace: &Trace<K>,
     from: Timestamp,
     end: Timestamp,
     start: Class,
@@ -110,11 +138,6 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
-    let mut trace = Trace {
-        rules: Vec::new(),
-        raw: Vec::new(),
-    };
-    let card0 = at(from, Some(&mut trace));
     let decaying = model.dimensions.iter().any(|d| d.half_life_days.is_some());
     if !decaying || card0.disqualified {
         return None; // nothing moves inside the segment

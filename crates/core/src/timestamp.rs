@@ -55,7 +55,10 @@ impl Timestamp {
     /// Age of `self` seen from `as_of`, in fractional days (86 400 s each).
     /// Negative when `self` is after `as_of`.
     pub fn days_before(self, as_of: Timestamp) -> f64 {
-        (as_of.0 as i128 - self.0 as i128) as f64 / NANOS_PER_DAY as f64
+        match as_of.0.checked_sub(self.0) {
+            Some(d) => d as f64 / NANOS_PER_DAY as f64,
+            None => (as_of.0 as i128 - self.0 as i128) as f64 / NANOS_PER_DAY as f64,
+        }
     }
 
     /// This instant moved by a number of (fractional) days, saturating at the

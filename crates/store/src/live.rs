@@ -251,8 +251,8 @@ pub struct Computed {
     pub card: ScoreCard,
     /// When time alone may next change band or stage (ns).
     pub next_check_at: Option<i64>,
-    /// The hits, sorted, packed.
-    pub packed: Vec<u8>,
+    /// The hits, sorted and packed, when they changed.
+    pub packed: Option<Vec<u8>>,
 }
 
 /// Evaluates a contact at `at` and finds its next check time.
@@ -269,7 +269,7 @@ pub fn compute_update(
     Computed {
         card,
         next_check_at,
-        packed: pack_hits(hits),
+        packed: Some(pack_hits(hits)),
     }
 }
 
@@ -304,12 +304,15 @@ pub fn write_update(
     record("stage", previous.1, stage)?;
     let dims = serde_json::to_string(&card.dimensions)
         .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
+    if let Some(packed) = &computed.packed {
+        conn.prepare_cached("UPDATE contacts SET hits = ?1 WHERE id = ?2")?
+            .execute(params![packed, rowid])?;
+    }
     conn.prepare_cached(
-        "UPDATE contacts SET hits = ?1, dims = ?2, score = ?3, band = ?4, stage = ?5,
-                disqualified = ?6, scored_at = ?7, next_check_at = ?8 WHERE id = ?9",
+        "UPDATE contacts SET dims = ?1, score = ?2, band = ?3, stage = ?4,
+                disqualified = ?5, scored_at = ?6, next_check_at = ?7 WHERE id = ?8",
     )?
     .execute(params![
-        computed.packed,
         dims,
         card.score,
         band,
@@ -363,7 +366,8 @@ pub fn time_steps(
     let mut steps = Vec::new();
     let mut next = next_check_at;
     while let Some(t) = next.filter(|&t| t <= until.0) {
-        let c = compute_update(model, values, hits, Timestamp(t));
+        let mut c = compute_update(model, values, hits, Timestamp(t));
+        c.packed = None; // time changes no rule match
         next = c.next_check_at;
         steps.push((Timestamp(t), c));
         if steps.len() >= 10_000 {
