@@ -302,4 +302,73 @@ points = 80
             None
         );
     }
+
+    proptest::proptest! {
+        /// With points of one sign, the first change found is the first
+        /// change: the class holds at every earlier sampled time, and has
+        /// changed at the time returned.
+        #[test]
+        fn the_first_change_is_found(
+            events in proptest::collection::vec((0i64..90 * 24, 0usize..2), 1..12),
+            samples in proptest::collection::vec(0.0f64..1.0, 40),
+        ) {
+            let m = Model::from_toml(
+                r#"
+[[dimension]]
+id = "engagement"
+half_life_days = 7
+window_days = 30
+[[band]]
+id = "hot"
+min_score = 60
+[[band]]
+id = "warm"
+min_score = 25
+[[band]]
+id = "cold"
+min_score = 0
+[[stage]]
+id = "mql"
+when = { dimension = "engagement", gte = 40 }
+[[rule]]
+id = "demo"
+dimension = "engagement"
+on = "demo_request"
+points = 35
+limit = { count = 2, per_days = 5 }
+[[rule]]
+id = "visit"
+dimension = "engagement"
+on = "page_view"
+points = 10
+"#,
+            )
+            .unwrap();
+            let none: Vec<Option<Box<str>>> = Vec::new();
+            let base = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            let mut hits = Vec::new();
+            for (k, (hours, kind)) in events.iter().enumerate() {
+                let ty = ["demo_request", "page_view"][*kind];
+                match_event(&m, ty, none.as_slice(), none.as_slice(), |target| {
+                    hits.push(Hit { target, at: Timestamp(base.0 + hours * 3_600_000_000_000), key: k as u64 })
+                });
+            }
+            let from = Timestamp(base.0 + 45 * 86_400_000_000_000);
+            let until = Timestamp(from.0 + 400 * 86_400_000_000_000);
+            let class_at = |t: Timestamp| {
+                let mut h = hits.clone();
+                class(&evaluate(&m, none.as_slice(), &mut h, t, None))
+            };
+            let start = class_at(from);
+            let found = next_check(&m, none.as_slice(), &hits, from, until, usize::MAX);
+            let end = found.unwrap_or(until);
+            if let Some(t) = found {
+                proptest::prop_assert_ne!(class_at(t), start);
+            }
+            for s in samples {
+                let t = Timestamp(from.0 + ((end.0 - from.0 - 1_000_000_000) as f64 * s) as i64);
+                proptest::prop_assert_eq!(class_at(t), start, "changed at {} before {:?}", t, found);
+            }
+        }
+    }
 }
