@@ -21,7 +21,13 @@ rm -f "$LEADSCORE_DB" "$LEADSCORE_DB-wal" "$LEADSCORE_DB-shm"
 /usr/bin/time -f "import contacts: %e s wall, %M KiB peak" "$bin" import contacts "$data/contacts.csv"
 /usr/bin/time -f "import events: %e s wall, %M KiB peak" "$bin" import events "$data/events.csv"
 ls -l "$LEADSCORE_DB"* | awk '{print $5, $9}'
-sed 's/half_life_days = 30 /half_life_days = 21 /' examples/starter-model.toml > bench-data/model-v2.toml
-/usr/bin/time -f "model set (re-score everyone): %e s wall, %M KiB peak" "$bin" model set bench-data/model-v2.toml | head -3
+sed 's/half_life_days = 30 /half_life_days = 21 /' examples/starter-model.toml > bench-data/model-decay.toml
+sed 's|when = { property = "url", contains = "/pricing" }|when = { property = "url", starts_with = "/pricing" }|' examples/starter-model.toml > bench-data/model-rule.toml
+/usr/bin/time -f "model set, decay changed (stored matches reused): %e s wall, %M KiB peak" "$bin" model set bench-data/model-decay.toml | head -1
+/usr/bin/time -f "model set, a rule condition changed (every event re-matched): %e s wall, %M KiB peak" "$bin" model set bench-data/model-rule.toml | head -1
 /usr/bin/time -f "scores --format json (all contacts): %e s wall, %M KiB peak" "$bin" scores --format json > bench-data/db-scores.jsonl
-/usr/bin/time -f "tick --until +30 days: %e s wall" "$bin" tick --until 2026-07-30T00:00:00Z
+/usr/bin/time -f "scores --band hot --top 20: %e s wall, %M KiB peak" "$bin" scores --band hot --top 20 > /dev/null
+/usr/bin/time -f "tick --until +30 days: %e s wall, %M KiB peak" "$bin" tick --until 2026-07-30T00:00:00Z
+examples=$(dirname "$bin")/examples/latency
+[[ -x $examples ]] || cargo build --release --quiet -p leadscore-store --example latency
+"$(dirname "$bin")/examples/latency" "$LEADSCORE_DB" 1000
