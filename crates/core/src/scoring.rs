@@ -240,6 +240,38 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
+    evaluate_with(model, attributes, None, hits, as_of, trace)
+}
+
+/// Which attribute rules match a contact's attributes, by rule index
+/// (`false` for event rules). Attributes do not change with time, so
+/// callers that evaluate one contact at many times compute this once and
+/// pass it to [`evaluate_with`].
+pub fn attribute_matches<A: AttributeLookup + ?Sized>(model: &Model, attributes: &A) -> Vec<bool> {
+    let contact = ContactFacts(attributes);
+    model
+        .rules
+        .iter()
+        .map(|rule| {
+            rule.kind == RuleKind::Attribute && rule.when.as_ref().is_none_or(|c| c.holds(&contact))
+        })
+        .collect()
+}
+
+/// [`evaluate`], with the attribute rules' results from
+/// [`attribute_matches`] when the caller has them.
+pub fn evaluate_with<K, A>(
+    model: &Model,
+    attributes: &A,
+    matches: Option<&[bool]>,
+    hits: &mut Vec<Hit<K>>,
+    as_of: Timestamp,
+    trace: Option<&mut Trace<K>>,
+) -> ScoreCard
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
     hits.sort_unstable_by(|a, b| (a.target, a.at, &a.key).cmp(&(b.target, b.at, &b.key)));
     hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
 
@@ -260,7 +292,10 @@ where
         };
         match &rule.kind {
             RuleKind::Attribute => {
-                let matched = rule.when.as_ref().is_none_or(|c| c.holds(&contact));
+                let matched = match matches {
+                    Some(m) => m[i],
+                    None => rule.when.as_ref().is_none_or(|c| c.holds(&contact)),
+                };
                 rt.matched = Some(matched);
                 if matched {
                     if rule.disqualify {

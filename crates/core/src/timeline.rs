@@ -13,7 +13,9 @@
 //! are monotone within a segment and nothing is missed.
 
 use crate::model::Model;
-use crate::scoring::{AttributeLookup, Fate, Hit, ScoreCard, Trace, card_from_raw, evaluate};
+use crate::scoring::{
+    AttributeLookup, Fate, Hit, ScoreCard, Trace, attribute_matches, card_from_raw, evaluate_with,
+};
 use crate::timestamp::{NANOS_PER_DAY, Timestamp, days_to_nanos};
 
 /// What a transition is about: band (with disqualification) and stage.
@@ -89,8 +91,16 @@ where
         .collect();
     let hits = live.as_slice();
     let scratch = std::cell::RefCell::new(hits.to_vec());
+    let matches = attribute_matches(model, attributes);
     let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
-        evaluate(model, attributes, &mut scratch.borrow_mut(), t, trace)
+        evaluate_with(
+            model,
+            attributes,
+            Some(&matches),
+            &mut scratch.borrow_mut(),
+            t,
+            trace,
+        )
     };
     let start = class(&at(from, None));
     let mut seg_start = from;
@@ -211,7 +221,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scoring::match_event;
+    use crate::scoring::{evaluate, match_event};
 
     const MODEL: &str = r#"
 [[dimension]]

@@ -630,7 +630,13 @@ impl Store {
         let computed: Vec<Computed> = contacts
             .par_iter()
             .zip(new_hits.par_iter_mut())
-            .map(|(c, hits)| compute_update(&new, &c.new_values, hits, now))
+            .map(|(c, hits)| {
+                let mut computed = compute_update(&new, &c.new_values, hits, now);
+                if reuse {
+                    computed.packed = None; // the stored matches stay as they are
+                }
+                computed
+            })
             .collect();
         for (c, computed) in contacts.iter().zip(&computed) {
             write_update(
