@@ -14,7 +14,9 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use leadscore_batch::rows::{ContactRow, EventRow, Reject, read_contact_rows, read_event_rows};
+use leadscore_batch::rows::{
+    ContactRow, EventRow, Reject, RowChunk, read_contact_rows, read_event_rows,
+};
 use leadscore_core::{Hit, Model, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -148,6 +150,49 @@ fn insert_contact(
     Ok(conn.last_insert_rowid())
 }
 
+/// Reads a file's rows, writing rejects, and hands them to `flush` in
+/// batches of `options.batch_size`, reporting progress after each.
+fn batched<T>(
+    path: &Path,
+    options: &ImportOptions,
+    progress: Progress<'_>,
+    read: impl FnOnce(
+        &Path,
+        &mut dyn FnMut(RowChunk<T>) -> leadscore_batch::error::Result<()>,
+    ) -> leadscore_batch::error::Result<()>,
+    flush: &mut dyn FnMut(&mut Vec<T>, &mut ImportSummary) -> Result<()>,
+) -> Result<ImportSummary> {
+    let started = Instant::now();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut summary = ImportSummary::default();
+    let mut rejects = Rejects::new(path, options.rejects.clone());
+    let mut pending: Vec<T> = Vec::new();
+    let mut bytes = 0;
+    read(path, &mut |chunk: RowChunk<T>| {
+        bytes = chunk.bytes_done;
+        for row in chunk.rows {
+            summary.rows += 1;
+            match row {
+                Ok(r) => pending.push(r),
+                Err(reject) => {
+                    summary.rejected += 1;
+                    rejects.add(&reject).map_err(to_input)?;
+                }
+            }
+            if pending.len() >= options.batch_size {
+                flush(&mut pending, &mut summary).map_err(to_input)?;
+                progress(bytes, size, summary.rows);
+            }
+        }
+        Ok(())
+    })?;
+    flush(&mut pending, &mut summary)?;
+    progress(bytes, size, summary.rows);
+    summary.rejects_path = rejects.finish()?;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
 impl Store {
     /// Imports a contacts file: new contacts are created, existing ones get
     /// the given attributes (or, with `replace`, exactly these attributes).
@@ -158,12 +203,6 @@ impl Store {
         options: &ImportOptions,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
-        let started = Instant::now();
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let mut summary = ImportSummary::default();
-        let mut rejects = Rejects::new(path, options.rejects.clone());
-        let mut pending: Vec<ContactRow> = Vec::new();
-        let mut bytes = 0;
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush =
@@ -217,29 +256,13 @@ impl Store {
                 tx.commit()?;
                 Ok(())
             };
-        read_contact_rows(path, |chunk| {
-            bytes = chunk.bytes_done;
-            for row in chunk.rows {
-                summary.rows += 1;
-                match row {
-                    Ok(r) => pending.push(r),
-                    Err(reject) => {
-                        summary.rejected += 1;
-                        rejects.add(&reject).map_err(to_input)?;
-                    }
-                }
-                if pending.len() >= options.batch_size {
-                    flush(&mut pending, &mut summary).map_err(to_input)?;
-                    progress(bytes, size, summary.rows);
-                }
-            }
-            Ok(())
-        })?;
-        flush(&mut pending, &mut summary)?;
-        progress(bytes, size, summary.rows);
-        summary.rejects_path = rejects.finish()?;
-        summary.seconds = started.elapsed().as_secs_f64();
-        Ok(summary)
+        batched(
+            path,
+            options,
+            progress,
+            |p, f| read_contact_rows(p, f),
+            &mut flush,
+        )
     }
 
     /// Imports an events file. An event id already stored is a duplicate and
@@ -252,10 +275,6 @@ impl Store {
         options: &ImportOptions,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
-        let started = Instant::now();
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let mut summary = ImportSummary::default();
-        let mut rejects = Rejects::new(path, options.rejects.clone());
         // Every stored contact with the attributes the model reads.
         let mut known: HashMap<String, Known> = HashMap::new();
         {
@@ -274,36 +293,18 @@ impl Store {
                 );
             }
         }
-        let mut pending: Vec<EventRow> = Vec::new();
-        let mut bytes = 0;
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
             ingest(conn, model, version, now, pending, &mut known, summary).map(|_| ())
         };
-        read_event_rows(path, |chunk| {
-            bytes = chunk.bytes_done;
-            for row in chunk.rows {
-                summary.rows += 1;
-                match row {
-                    Ok(r) => pending.push(r),
-                    Err(reject) => {
-                        summary.rejected += 1;
-                        rejects.add(&reject).map_err(to_input)?;
-                    }
-                }
-                if pending.len() >= options.batch_size {
-                    flush(&mut pending, &mut summary).map_err(to_input)?;
-                    progress(bytes, size, summary.rows);
-                }
-            }
-            Ok(())
-        })?;
-        flush(&mut pending, &mut summary)?;
-        progress(bytes, size, summary.rows);
-        summary.rejects_path = rejects.finish()?;
-        summary.seconds = started.elapsed().as_secs_f64();
-        Ok(summary)
+        batched(
+            path,
+            options,
+            progress,
+            |p, f| read_event_rows(p, f),
+            &mut flush,
+        )
     }
 }
 
