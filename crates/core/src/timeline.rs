@@ -194,12 +194,10 @@ where
                     lo = mid;
                 }
             }
-            // ...then confirm with the real evaluation, second by second,
-            // on whole seconds.
-            let mut t = hi.div_euclid(1_000_000_000) * 1_000_000_000;
-            if t < hi {
-                t += 1_000_000_000;
-            }
+            // ...then confirm with the real evaluation on whole seconds,
+            // from the first whole second after the last unchanged time:
+            // the answer is the first whole second at which it changed.
+            let mut t = lo.div_euclid(1_000_000_000) * 1_000_000_000 + 1_000_000_000;
             for _ in 0..5 {
                 if t >= end.0 {
                     break;

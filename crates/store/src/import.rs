@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::live::{
-    Cause, Computed, Props, Stored, advance, compute_update, event_hits, model_values, rematch,
-    update_contact, write_update,
+    Cause, Computed, Props, Stored, advance, compute_update, event_hits, event_range, model_values,
+    rematch, update_contact, write_update,
 };
 use crate::store::Store;
 use rayon::prelude::*;
@@ -147,7 +147,14 @@ fn insert_contact(
     let json = serde_json::to_string(attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     conn.prepare_cached("INSERT INTO contacts(ext_id, attributes, hits) VALUES (?1, ?2, x'')")?
         .execute(params![ext_id, json])?;
-    Ok(conn.last_insert_rowid())
+    let rowid = conn.last_insert_rowid();
+    if rowid > i64::from(i32::MAX) {
+        // Event sequence numbers are `contact << 32 | n`.
+        return Err(StoreError::Corrupt(
+            "more than 2^31 contacts in one database".into(),
+        ));
+    }
+    Ok(rowid)
 }
 
 /// Reads a file's rows, writing rejects, and hands them to `flush` in
@@ -295,8 +302,19 @@ impl Store {
         }
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
+        // Next `seq` per contact, learnt from the database once per import.
+        let mut next_seq: HashMap<i64, i64> = HashMap::new();
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
-            ingest(conn, model, version, now, pending, &mut known, summary).map(|_| ())
+            ingest(
+                conn,
+                model,
+                version,
+                now,
+                pending,
+                (&mut known, &mut next_seq),
+                summary,
+            )
+            .map(|_| ())
         };
         batched(
             path,
@@ -318,7 +336,7 @@ fn ingest(
     version: i64,
     now: Timestamp,
     pending: &mut Vec<EventRow>,
-    known: &mut HashMap<String, Known>,
+    (known, next_seq): (&mut HashMap<String, Known>, &mut HashMap<i64, i64>),
     summary: &mut ImportSummary,
 ) -> Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -381,14 +399,32 @@ fn ingest(
     }
     {
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events(id, contact, type, ts, properties) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO events(seq, id, contact, type, ts, properties) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut last =
+            tx.prepare_cached("SELECT max(seq) FROM events WHERE seq BETWEEN ?1 AND ?2")?;
         for ((row, (json, hits)), rowid) in pending.drain(..).zip(prepared).zip(contact_of) {
-            if insert.execute(params![row.id, rowid, row.event_type, row.at.0, json])? == 0 {
+            let seq = match next_seq.get(&rowid) {
+                Some(&s) => s,
+                None => {
+                    let (lo, hi) = event_range(rowid);
+                    let max: Option<i64> = last.query_row([lo, hi], |r| r.get(0))?;
+                    max.map_or(lo, |m| m + 1)
+                }
+            };
+            if seq > event_range(rowid).1 {
+                return Err(StoreError::Corrupt(format!(
+                    "more than 2^32 events for contact {}",
+                    row.contact_id
+                )));
+            }
+            if insert.execute(params![seq, row.id, rowid, row.event_type, row.at.0, json])? == 0 {
+                next_seq.insert(rowid, seq);
                 summary.unchanged += 1;
                 stored_flags.push(false);
                 continue;
             }
+            next_seq.insert(rowid, seq + 1);
             stored_flags.push(true);
             summary.stored += 1;
             if !model.uses_event_type(&row.event_type) {
@@ -487,7 +523,7 @@ impl Store {
             self.model_version,
             now,
             &mut rows,
-            &mut known,
+            (&mut known, &mut HashMap::new()),
             &mut summary,
         )
     }

@@ -133,6 +133,11 @@ impl Stored {
     }
 }
 
+/// The `seq` range of a contact's events: `contact << 32 | n`.
+pub fn event_range(contact: i64) -> (i64, i64) {
+    (contact << 32, (contact << 32) | 0xFFFF_FFFF)
+}
+
 /// Parses a stored JSON object of text values.
 pub fn parse_map(json: &str) -> Result<BTreeMap<String, String>> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
@@ -449,9 +454,11 @@ pub fn rematch(
     rowid: i64,
     attributes: &[Option<Box<str>>],
 ) -> Result<Vec<Hit<u64>>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, type, ts, properties FROM events WHERE contact = ?1")?;
-    let mut rows = stmt.query([rowid])?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2",
+    )?;
+    let (lo, hi) = event_range(rowid);
+    let mut rows = stmt.query([lo, hi])?;
     let mut hits = Vec::new();
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;

@@ -42,14 +42,14 @@ CREATE TABLE contacts (
 );
 CREATE INDEX contacts_next_check ON contacts(next_check_at) WHERE next_check_at IS NOT NULL;
 CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,           -- arrival order
+    seq INTEGER PRIMARY KEY,           -- contact << 32 | arrival number: a contact's
+                                       -- events are one range, no index needed
     id TEXT NOT NULL UNIQUE,           -- event id: a repeat is a duplicate
     contact INTEGER NOT NULL,
     type TEXT NOT NULL,
     ts INTEGER NOT NULL,
     properties TEXT NOT NULL           -- JSON object of text values
 );
-CREATE INDEX events_contact ON events(contact);
 CREATE TABLE transitions (
     seq INTEGER PRIMARY KEY,
     contact INTEGER NOT NULL,

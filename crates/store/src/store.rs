@@ -327,10 +327,11 @@ impl Store {
         let stored =
             Stored::load(&self.conn, id)?.ok_or_else(|| StoreError::UnknownContact(id.into()))?;
         let values = model_values(&self.model.vocabulary, &stored.attributes);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, type, ts, properties FROM events WHERE contact = ?1")?;
-        let mut rows = stmt.query([stored.rowid])?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2",
+        )?;
+        let (lo, hi) = crate::live::event_range(stored.rowid);
+        let mut rows = stmt.query([lo, hi])?;
         let mut hits: Vec<Hit<EventKey>> = Vec::new();
         while let Some(r) = rows.next()? {
             let event_id: String = r.get(0)?;
@@ -412,7 +413,8 @@ impl Store {
             })
             .optional()?
             .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
-        tx.execute("DELETE FROM events WHERE contact = ?1", [rowid])?;
+        let (lo, hi) = crate::live::event_range(rowid);
+        tx.execute("DELETE FROM events WHERE seq BETWEEN ?1 AND ?2", [lo, hi])?;
         tx.execute("DELETE FROM transitions WHERE contact = ?1", [rowid])?;
         tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
         tx.commit()?;
