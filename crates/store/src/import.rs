@@ -212,57 +212,65 @@ impl Store {
     ) -> Result<ImportSummary> {
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
-        let mut flush =
-            |pending: &mut Vec<ContactRow>, summary: &mut ImportSummary| -> Result<()> {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                for row in pending.drain(..) {
-                    let existing = Stored::load(&tx, &row.id)?;
-                    let (mut stored, created) = match existing {
-                        Some(s) => (s, false),
-                        None => {
-                            let empty = BTreeMap::new();
-                            let rowid = insert_contact(&tx, &row.id, &empty)?;
-                            (Stored::load_rowid(&tx, rowid)?, true)
-                        }
-                    };
-                    let mut attributes = if options.replace {
-                        BTreeMap::new()
-                    } else {
-                        stored.attributes.clone()
-                    };
-                    attributes.extend(row.attributes);
-                    if !created && attributes == stored.attributes {
-                        summary.unchanged += 1;
-                        continue;
-                    }
-                    summary.stored += 1;
-                    summary.contacts_created += u64::from(created);
-                    stored = advance(&tx, model, version, stored, now)?;
-                    let json = serde_json::to_string(&attributes)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    tx.prepare_cached("UPDATE contacts SET attributes = ?1 WHERE id = ?2")?
-                        .execute(params![json, stored.rowid])?;
+        let mut flush = |pending: &mut Vec<ContactRow>,
+                         summary: &mut ImportSummary|
+         -> Result<()> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for row in pending.drain(..) {
+                let Some(mut stored) = Stored::load(&tx, &row.id)? else {
+                    // A new contact: no events, no history yet.
+                    let attributes: BTreeMap<String, String> = row.attributes.into_iter().collect();
+                    let rowid = insert_contact(&tx, &row.id, &attributes)?;
                     let values = model_values(&model.vocabulary, &attributes);
-                    let mut hits = if created {
-                        Vec::new()
-                    } else {
-                        rematch(&tx, model, stored.rowid, &values)?
-                    };
-                    update_contact(
+                    let mut computed = compute_update(model, &values, &mut Vec::new(), now);
+                    computed.packed = None;
+                    write_update(
                         &tx,
                         model,
                         version,
-                        stored.rowid,
-                        &values,
-                        &mut hits,
-                        (stored.band.as_deref(), stored.stage.as_deref()),
+                        rowid,
+                        &computed,
+                        (None, None),
                         now,
                         &Cause::Data,
                     )?;
+                    summary.stored += 1;
+                    summary.contacts_created += 1;
+                    continue;
+                };
+                let mut attributes = if options.replace {
+                    BTreeMap::new()
+                } else {
+                    stored.attributes.clone()
+                };
+                attributes.extend(row.attributes);
+                if attributes == stored.attributes {
+                    summary.unchanged += 1;
+                    continue;
                 }
-                tx.commit()?;
-                Ok(())
-            };
+                summary.stored += 1;
+                stored = advance(&tx, model, version, stored, now)?;
+                let json = serde_json::to_string(&attributes)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                tx.prepare_cached("UPDATE contacts SET attributes = ?1 WHERE id = ?2")?
+                    .execute(params![json, stored.rowid])?;
+                let values = model_values(&model.vocabulary, &attributes);
+                let mut hits = rematch(&tx, model, stored.rowid, &values)?;
+                update_contact(
+                    &tx,
+                    model,
+                    version,
+                    stored.rowid,
+                    &values,
+                    &mut hits,
+                    (stored.band.as_deref(), stored.stage.as_deref()),
+                    now,
+                    &Cause::Data,
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        };
         batched(
             path,
             options,
