@@ -411,6 +411,7 @@ fn ingest(
         )?;
         let mut last =
             tx.prepare_cached("SELECT max(seq) FROM events WHERE seq BETWEEN ?1 AND ?2")?;
+        let mut exists = tx.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
         for ((row, (json, hits)), rowid) in pending.drain(..).zip(prepared).zip(contact_of) {
             let seq = match next_seq.get(&rowid) {
                 Some(&s) => s,
@@ -427,6 +428,15 @@ fn ingest(
                 )));
             }
             if insert.execute(params![seq, row.id, rowid, row.event_type, row.at.0, json])? == 0 {
+                // Ignored: the id is stored already (a duplicate). Make sure
+                // it was not the sequence number instead.
+                let known_id: Option<i64> = exists.query_row([&row.id], |r| r.get(0)).optional()?;
+                if known_id.is_none() {
+                    return Err(StoreError::Corrupt(format!(
+                        "event sequence {seq} of contact {} is taken",
+                        row.contact_id
+                    )));
+                }
                 next_seq.insert(rowid, seq);
                 summary.unchanged += 1;
                 stored_flags.push(false);
