@@ -340,6 +340,16 @@ fn delete_erases_everything_about_a_contact() {
         store.delete_contact("c1"),
         Err(StoreError::UnknownContact(_))
     ));
+    // Forgotten means forgotten: the same events arriving again are new.
+    let again = store
+        .import_events(&events, &options(t(100), 10), &mut noop())
+        .unwrap();
+    assert_eq!(
+        (again.stored, again.unchanged, again.contacts_created),
+        (2, 1, 1)
+    );
+    assert_eq!(store.counts().unwrap(), (2, 3));
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
 }
 
 #[test]
