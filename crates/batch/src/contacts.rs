@@ -4,20 +4,17 @@
 //! Only the attributes the model reads are kept: the others cannot change a
 //! score, and dropping them keeps memory proportional to what matters.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use compact_str::CompactString;
 use leadscore_core::condition::Vocabulary;
 use rustc_hash::FxHashMap;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use leadscore_core::condition::trim;
 
 use crate::error::{InputError, RecordFault, Result, line_of_offset};
-use crate::format::json_text;
+use crate::format::{JsonContact, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
 use crate::records::for_each_csv_record;
 
@@ -190,14 +187,6 @@ fn ndjson_chunk(
     base: u64,
     vocabulary: &Vocabulary,
 ) -> std::result::Result<ChunkContacts, RecordFault> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line<'a> {
-        #[serde(borrow)]
-        id: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        attributes: Option<HashMap<std::borrow::Cow<'a, str>, &'a RawValue>>,
-    }
     let mut out = ChunkContacts::default();
     let mut start = 0usize;
     while start < data.len() {
@@ -210,7 +199,7 @@ fn ndjson_chunk(
         if text.bytes().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let parsed: Line<'_> =
+        let parsed: JsonContact<'_> =
             serde_json::from_str(text).map_err(|e| fault(None, format!("invalid JSON: {e}")))?;
         let id = match parsed.id.map(json_text) {
             Some(Ok(Some(id))) if !id.trim().is_empty() => id,
@@ -218,7 +207,7 @@ fn ndjson_chunk(
             _ => return Err(fault(Some("id"), "missing or empty contact id".into())),
         };
         let mut values: Vec<Option<Box<str>>> = vec![None; vocabulary.attributes.len()];
-        for (name, raw) in parsed.attributes.iter().flatten() {
+        for (name, raw) in JsonFields::pairs(&parsed.attributes) {
             let value =
                 json_text(raw).map_err(|m| fault(Some(&format!("attributes.{name}")), m))?;
             if let Some(a) = vocabulary.attribute(name) {

@@ -4,17 +4,14 @@
 //! [`EventRecord`]; [`crate::pipeline`] feeds it chunks of a file.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use leadscore_core::Timestamp;
 use leadscore_core::condition::{PropId, Vocabulary};
 use leadscore_core::scoring::PropertyLookup;
-use serde::Deserialize;
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::RecordFault;
-use crate::format::json_text;
+use crate::format::{JsonEvent, JsonFields, json_text};
 use crate::records::for_each_csv_record;
 
 /// One event, as read from a file, with the properties the model reads.
@@ -119,44 +116,6 @@ impl PropertyLookup for FieldProps<'_> {
     }
 }
 
-/// Properties of an NDJSON event, in file order, borrowed from the line.
-struct JsonProps<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for JsonProps<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = JsonProps<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of properties")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(JsonProps(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonEvent<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    contact_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "type")]
-    event_type: Option<&'a RawValue>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    properties: Option<JsonProps<'a>>,
-}
-
 struct NdjsonProps<'a>(&'a [Option<Cow<'a, str>>]);
 
 impl PropertyLookup for NdjsonProps<'_> {
@@ -207,7 +166,7 @@ pub(crate) fn parse_ndjson_chunk(
             .map_err(|e| RecordFault::new(offset, None, format!("invalid JSON: {e}")))?;
         props.clear();
         props.resize(vocabulary.properties.len(), None);
-        for (name, raw) in ev.properties.iter().flat_map(|p| p.0.iter()) {
+        for (name, raw) in JsonFields::pairs(&ev.properties) {
             let value = json_text(raw)
                 .map_err(|m| RecordFault::new(offset, Some(&format!("properties.{name}")), m))?;
             if let Some(p) = vocabulary.property(name) {

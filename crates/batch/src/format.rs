@@ -1,8 +1,11 @@
 //! File formats: which one a path is, and how JSON scalars become text.
 
 use std::borrow::Cow;
+use std::fmt;
 use std::path::Path;
 
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::error::{InputError, Result};
@@ -57,6 +60,67 @@ pub(crate) fn json_text(raw: &RawValue) -> std::result::Result<Option<Cow<'_, st
         Some(b'[') => Err("expected a string, number or boolean, found an array".into()),
         _ => Err("expected a string, number or boolean".into()),
     }
+}
+
+/// A JSON object of text-like values (attributes, properties), in file
+/// order, borrowed from the line where possible.
+pub(crate) struct JsonFields<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonFields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = JsonFields<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of names and values")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(JsonFields(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> JsonFields<'a> {
+    /// The pairs of an optional object (none when absent).
+    pub(crate) fn pairs(
+        fields: &Option<Self>,
+    ) -> impl Iterator<Item = &(Cow<'a, str>, &'a RawValue)> {
+        fields.iter().flat_map(|f| f.0.iter())
+    }
+}
+
+/// One NDJSON contact line: `{"id": .., "attributes": {..}}`. Unknown keys
+/// are errors, so a typo cannot silently drop data.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JsonContact<'a> {
+    #[serde(borrow)]
+    pub id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub attributes: Option<JsonFields<'a>>,
+}
+
+/// One NDJSON event line: `{"id", "contact_id", "type", "timestamp",
+/// "properties": {..}}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JsonEvent<'a> {
+    #[serde(borrow)]
+    pub id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub contact_id: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    pub event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub timestamp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub properties: Option<JsonFields<'a>>,
 }
 
 #[cfg(test)]

@@ -6,16 +6,14 @@
 //! later) and keep going. Both share the chunked parallel reading of
 //! [`crate::pipeline`] and the CSV splitting of `records`.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use leadscore_core::Timestamp;
 use leadscore_core::condition::trim;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::{RecordFault, Result};
-use crate::format::json_text;
+use crate::format::{JsonContact, JsonEvent, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
 use crate::records::for_each_csv_record_or_fault;
 
@@ -322,53 +320,33 @@ fn required(raw: Option<&RawValue>, field: &str) -> std::result::Result<String, 
     }
 }
 
+/// The text values of a JSON object, by name (a repeated name: the last
+/// one wins); missing values left out.
 fn map_values(
-    map: Option<HashMap<String, &RawValue>>,
+    fields: &Option<JsonFields<'_>>,
     prefix: &str,
 ) -> std::result::Result<Vec<(String, String)>, RowError> {
-    let mut out = Vec::new();
-    for (k, raw) in map.into_iter().flatten() {
-        if let Some(v) = scalar(raw, &format!("{prefix}.{k}"))? {
-            out.push((k, v));
-        }
+    let mut out = std::collections::BTreeMap::new();
+    for (k, raw) in JsonFields::pairs(fields) {
+        match scalar(raw, &format!("{prefix}.{k}"))? {
+            Some(v) => out.insert(k.to_string(), v),
+            None => out.remove(k.as_ref()),
+        };
     }
-    out.sort();
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line<'a> {
-        #[serde(borrow)]
-        id: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        attributes: Option<HashMap<String, &'a RawValue>>,
-    }
-    let line: Line<'_> =
+    let line: JsonContact<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     Ok(ContactRow {
         id: required(line.id, "id")?,
-        attributes: map_values(line.attributes, "attributes")?,
+        attributes: map_values(&line.attributes, "attributes")?,
     })
 }
 
 fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line<'a> {
-        #[serde(borrow)]
-        id: Option<&'a RawValue>,
-        #[serde(borrow)]
-        contact_id: Option<&'a RawValue>,
-        #[serde(borrow, rename = "type")]
-        event_type: Option<&'a RawValue>,
-        #[serde(borrow)]
-        timestamp: Option<&'a RawValue>,
-        #[serde(borrow, default)]
-        properties: Option<HashMap<String, &'a RawValue>>,
-    }
-    let line: Line<'_> =
+    let line: JsonEvent<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     let ts = required(line.timestamp, "timestamp")?;
     Ok(EventRow {
@@ -376,6 +354,6 @@ fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
         contact_id: required(line.contact_id, "contact_id")?,
         event_type: required(line.event_type, "type")?,
         at: Timestamp::parse(&ts).map_err(|e| (Some("timestamp".to_string()), e.to_string()))?,
-        properties: map_values(line.properties, "properties")?,
+        properties: map_values(&line.properties, "properties")?,
     })
 }
