@@ -14,13 +14,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use leadscore_core::model::RuleKind;
 use leadscore_core::scoring::hit_in_time;
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, match_event,
 };
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::contacts::ContactTable;
 use crate::error::{RecordFault, Result};
@@ -62,32 +60,9 @@ pub fn event_key(id: &str) -> u64 {
     h.finish()
 }
 
-/// Which event types the model reads, for fast lookups on hot paths.
-struct TypeIndex<'a>(FxHashMap<&'a str, ()>);
-
-impl<'a> TypeIndex<'a> {
-    fn new(model: &'a Model) -> Self {
-        let mut m = FxHashMap::default();
-        for rule in &model.rules {
-            if let RuleKind::Event { on } = &rule.kind {
-                m.insert(on.as_str(), ());
-            }
-            if let Some(r) = &rule.requalify_on {
-                m.insert(r.as_str(), ());
-            }
-        }
-        TypeIndex(m)
-    }
-
-    fn uses(&self, event_type: &str) -> bool {
-        self.0.contains_key(event_type)
-    }
-}
-
 /// Collects the hits of one chunk.
 struct HitSink<'a, K, F> {
     model: &'a Model,
-    types: &'a TypeIndex<'a>,
     contacts: &'a ContactTable,
     as_of: Timestamp,
     /// Only this contact, when explaining one.
@@ -109,7 +84,6 @@ struct ChunkHits<K> {
 impl<'a, K, F> HitSink<'a, K, F> {
     fn new(
         model: &'a Model,
-        types: &'a TypeIndex<'a>,
         contacts: &'a ContactTable,
         as_of: Timestamp,
         only: Option<u32>,
@@ -118,7 +92,6 @@ impl<'a, K, F> HitSink<'a, K, F> {
     ) -> Self {
         HitSink {
             model,
-            types,
             contacts,
             as_of,
             only,
@@ -141,7 +114,7 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
             self.out.unknown += 1;
             return Ok(());
         };
-        if self.only.is_some_and(|o| o != contact) || !self.types.uses(e.event_type) {
+        if self.only.is_some_and(|o| o != contact) || !self.model.uses_event_type(e.event_type) {
             return Ok(());
         }
         let attributes = self.contacts.attributes(contact as usize);
@@ -182,7 +155,6 @@ pub fn score_files(
         ..BatchStats::default()
     };
     let started = Instant::now();
-    let types = TypeIndex::new(model);
     // Chunk hit buffers go back and forth between workers and the merge.
     let pool: Mutex<Vec<ContactHits<u64>>> = Mutex::new(Vec::new());
     scan(
@@ -192,7 +164,7 @@ pub fn score_files(
             let hits = pool.lock().ok().and_then(|mut p| p.pop());
             let hits = hits.unwrap_or_else(|| Vec::with_capacity(1 << 16));
             let key = |e: &EventRecord<'_>| event_key(e.id);
-            HitSink::new(model, &types, contacts, as_of, None, key, hits)
+            HitSink::new(model, contacts, as_of, None, key, hits)
         },
         |mut chunk: ChunkHits<u64>| {
             stats.events += chunk.events;
@@ -235,7 +207,6 @@ pub fn explain_files(
     as_of: Timestamp,
 ) -> Result<Explanation> {
     let mut hits: Vec<Hit<EventKey>> = Vec::new();
-    let types = TypeIndex::new(model);
     scan(
         events,
         &model.vocabulary,
@@ -244,15 +215,7 @@ pub fn explain_files(
                 id: e.id.to_string(),
                 event_type: e.event_type.to_string(),
             };
-            HitSink::new(
-                model,
-                &types,
-                contacts,
-                as_of,
-                Some(contact),
-                key,
-                Vec::new(),
-            )
+            HitSink::new(model, contacts, as_of, Some(contact), key, Vec::new())
         },
         |chunk: ChunkHits<EventKey>| hits.extend(chunk.hits.into_iter().map(|(_, h)| h)),
     )?;

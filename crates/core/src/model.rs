@@ -5,7 +5,7 @@
 //! into the types below, collecting *all* problems with their place before
 //! anything is scored. A [`Model`] value is therefore always evaluable.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::condition::{Condition, Vocabulary};
 use crate::timestamp::{Timestamp, days_to_nanos};
@@ -30,7 +30,8 @@ pub struct Model {
     /// The attribute and property names the model reads.
     pub vocabulary: Vocabulary,
     /// For each event type, the rules (and requalifications) it can feed.
-    pub(crate) targets_by_type: HashMap<String, Vec<Target>>,
+    /// (A fast hash: this is looked up once per event read.)
+    pub(crate) targets_by_type: FxHashMap<String, Vec<Target>>,
 }
 
 /// One score axis, such as profile `fit` or behavioural `engagement`.

@@ -7,7 +7,7 @@
 //! (with a suggestion for typos) and say which rule and field each problem
 //! is in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use regex::RegexBuilder;
@@ -301,7 +301,7 @@ pub fn compile(text: &str) -> Result<Model, ModelError> {
     if !c.problems.is_empty() {
         return Err(ModelError::Invalid(c.problems));
     }
-    let mut targets_by_type: HashMap<String, Vec<Target>> = HashMap::new();
+    let mut targets_by_type: rustc_hash::FxHashMap<String, Vec<Target>> = Default::default();
     for (i, rule) in rules.iter().enumerate() {
         if let RuleKind::Event { on } = &rule.kind {
             targets_by_type
