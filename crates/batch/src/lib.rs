@@ -1,7 +1,8 @@
 //! # leadscore-batch: scoring from files
 //!
 //! Everything between files on disk and the pure core:
-//! - [`format`]: which format a file is (CSV, NDJSON) and how JSON scalars read.
+//! - [`format`]: which format a file is (CSV, NDJSON), how JSON scalars read,
+//!   and the NDJSON line shapes.
 //! - [`contacts`]: contacts files into a [`ContactTable`].
 //! - [`events`]: one events record into an [`events::EventRecord`].
 //! - [`pipeline`]: an events file streamed through worker threads in chunks.
