@@ -13,6 +13,7 @@ macro_rules! say {
 
 mod db;
 mod demo;
+mod learn;
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -177,6 +178,11 @@ enum Command {
         #[arg(long, default_value = leadscore_batch::generate::DEFAULT_END)]
         end: String,
     },
+    /// Learn P(convert) from past leads and their outcomes (a CSV file),
+    /// report cross-validated and test measures, and save the model.
+    Train(learn::TrainArgs),
+    /// Predict P(convert) for every lead of a CSV file with a trained model.
+    Predict(learn::PredictArgs),
     /// Generate a demo database, score it with the starter model and show
     /// the hottest leads with their reasons.
     Demo {
@@ -408,6 +414,8 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                 }
             })
         }
+        Command::Train(args) => learn::run_train(args),
+        Command::Predict(args) => learn::run_predict(args),
         Command::Init { model } => db::init(db_path, &model),
         Command::Import { kind } => db::import(db_path, kind),
         Command::Scores {

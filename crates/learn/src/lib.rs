@@ -23,3 +23,11 @@ pub mod table;
 pub mod trees;
 
 pub use error::{LearnError, Result};
+pub mod calibration;
+pub mod cv;
+pub mod predictor;
+pub mod train;
+
+pub use predictor::Predictor;
+pub use table::Table;
+pub use train::{LearnerChoice, TrainOptions, train};

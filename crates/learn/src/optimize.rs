@@ -77,7 +77,7 @@ pub fn lbfgs(
             }
             step *= 0.5;
         }
-        if !(new_value <= value) {
+        if new_value.is_nan() || new_value > value {
             break;
         }
         let s: Vec<f64> = trial.iter().zip(&x).map(|(a, b)| a - b).collect();

@@ -99,10 +99,10 @@ pub fn synthetic_interaction(rows: usize, width: usize, seed: u64) -> (Matrix, V
             v.push(x);
             c.push(x as f32);
         }
-        if rng.unit() < 0.05 {
-            if let Some(x2) = columns[2].last_mut() {
-                *x2 = f32::NAN;
-            }
+        if rng.unit() < 0.05
+            && let Some(x2) = columns[2].last_mut()
+        {
+            *x2 = f32::NAN;
         }
         let p = if (v[0] > 0.5) != (v[1] > 0.5) {
             0.8

@@ -517,7 +517,9 @@ impl<'a> Booster<'a> {
             };
             let cuts = &self.bins.cuts[split.feature];
             let threshold = if split.bin == 0 {
-                f32::NEG_INFINITY
+                // Missing values alone against every value: f32::MIN
+                // (not -inf) keeps the threshold finite for JSON.
+                f32::MIN
             } else {
                 cuts[split.bin - 1]
             };
