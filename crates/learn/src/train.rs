@@ -422,7 +422,8 @@ fn importance(predictor: &Predictor, x: &Matrix) -> Vec<Importance> {
     let owner = predictor.feature_columns();
     let step = (x.rows / 1000).max(1);
     let rows: Vec<usize> = (0..x.rows).step_by(step).collect();
-    let totals = rows
+    // Collected, then summed in row order: the same totals on every run.
+    let per_row: Vec<Vec<f64>> = rows
         .par_iter()
         .map(|&r| {
             let (_, c) = predictor.contributions(&x.row(r));
@@ -430,12 +431,15 @@ fn importance(predictor: &Predictor, x: &Matrix) -> Vec<Importance> {
             for (&o, v) in owner.iter().zip(c) {
                 per[o] += v;
             }
-            per.into_iter().map(f64::abs).collect::<Vec<f64>>()
+            per
         })
-        .reduce(
-            || vec![0.0; columns.len()],
-            |a, b| a.iter().zip(b).map(|(x, y)| x + y).collect(),
-        );
+        .collect();
+    let mut totals = vec![0.0; columns.len()];
+    for per in per_row {
+        for (t, v) in totals.iter_mut().zip(per) {
+            *t += v.abs();
+        }
+    }
     let mut out: Vec<Importance> = columns
         .iter()
         .zip(totals)
