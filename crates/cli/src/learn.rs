@@ -47,6 +47,22 @@ pub struct TrainArgs {
     /// Weigh converters and non-converters equally while fitting.
     #[arg(long)]
     balance: bool,
+    /// Trees: leaves per tree.
+    #[arg(long, default_value_t = 31)]
+    leaves: usize,
+    /// Trees: fewest leads in a leaf.
+    #[arg(long, default_value_t = 20)]
+    min_leaf: usize,
+    /// Trees: shrinkage of each tree (the round count is chosen by
+    /// cross-validation).
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f64,
+    /// Trees: bins per feature (2 to 255).
+    #[arg(long, default_value_t = 63)]
+    max_bins: usize,
+    /// Trees: most boosting rounds.
+    #[arg(long, default_value_t = 2000)]
+    max_rounds: usize,
     /// Where to write the model file.
     #[arg(long, default_value = "predictive-model.json")]
     out: PathBuf,
@@ -142,8 +158,13 @@ pub fn run_train(args: TrainArgs) -> Result<(), Failure> {
         balance: args.balance,
         trees: leadscore_learn::trees::TreeParams {
             seed: args.seed,
+            max_leaves: args.leaves,
+            min_leaf: args.min_leaf,
+            learning_rate: args.learning_rate,
+            max_bins: args.max_bins,
             ..Default::default()
         },
+        max_rounds: args.max_rounds,
         ..TrainOptions::default()
     };
     let mut training = train(

@@ -19,7 +19,7 @@ use crate::linear::Linear;
 use crate::metrics::{Metrics, log_loss, roc_auc};
 use crate::predictor::{FORMAT, LearnerModel, Predictor, VERSION};
 use crate::table::Table;
-use crate::trees::{Bins, Booster, TreeParams, sigmoid};
+use crate::trees::{Binned, Bins, Booster, TreeParams, sigmoid};
 
 /// Fewest leads with an outcome to train on.
 pub const MIN_LEADS: usize = 200;
@@ -152,8 +152,10 @@ pub struct Report {
     pub test: Option<Metrics>,
     /// Columns by mean absolute contribution, largest first.
     pub importance: Vec<Importance>,
-    /// Wall-clock seconds spent training.
+    /// Wall-clock seconds spent training, cross-validation included.
     pub seconds: f64,
+    /// Of those, seconds spent fitting the final model on all the data.
+    pub fit_seconds: f64,
 }
 
 /// A trained model and its report.
@@ -254,6 +256,34 @@ pub fn train(
             message: format!("{} folds; use 2 to 20", options.folds),
         });
     }
+    let t = &options.trees;
+    let checks = [
+        (
+            "--leaves",
+            (2..=4096).contains(&t.max_leaves),
+            "use 2 to 4096",
+        ),
+        ("--min-leaf", t.min_leaf >= 1, "use 1 or more"),
+        (
+            "--learning-rate",
+            t.learning_rate > 0.0 && t.learning_rate <= 1.0,
+            "use more than 0, at most 1",
+        ),
+        (
+            "--max-bins",
+            (2..=255).contains(&t.max_bins),
+            "use 2 to 255",
+        ),
+        ("--max-rounds", options.max_rounds >= 1, "use 1 or more"),
+    ];
+    for (option, ok, message) in checks {
+        if !ok {
+            return Err(LearnError::Option {
+                option: option.into(),
+                message: message.into(),
+            });
+        }
+    }
     check_data(labels)?;
     let spec = FeatureSpec::fit(table, options.features);
     let x = spec.encode(table)?;
@@ -319,6 +349,7 @@ pub fn train(
         .map(|&m| calibration.probability(m))
         .collect();
     let cv_metrics = Metrics::of(&calibrated, labels);
+    let fit_started = std::time::Instant::now();
     let learner = match best.choice {
         Choice::Linear { l2 } => {
             LearnerModel::Linear(Linear::fit(&x, labels, weights.as_deref(), l2))
@@ -347,6 +378,7 @@ pub fn train(
         learner,
         calibration,
     };
+    let fit_seconds = fit_started.elapsed().as_secs_f64();
     let importance = importance(&predictor, &x);
     let report = Report {
         data: data.to_owned(),
@@ -366,6 +398,7 @@ pub fn train(
         test: None,
         importance,
         seconds: started.elapsed().as_secs_f64(),
+        fit_seconds,
     };
     Ok(Training { predictor, report })
 }
@@ -373,7 +406,7 @@ pub fn train(
 /// Boosts every fold in step; returns the round count with the lowest
 /// mean held-out log loss and each fold's held-out log-odds at it.
 fn cross_validate_trees(folds: &[Fold], options: &TrainOptions) -> (usize, Vec<Vec<f64>>) {
-    let prepared: Vec<(Bins, Vec<Vec<u8>>)> = folds
+    let prepared: Vec<(Bins, Binned)> = folds
         .par_iter()
         .map(|f| {
             let bins = Bins::fit(&f.x, options.trees.max_bins);

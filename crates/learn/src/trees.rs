@@ -45,7 +45,7 @@ impl Default for TreeParams {
             min_leaf: 20,
             min_hessian: 1e-3,
             l2: 1.0,
-            max_bins: 255,
+            max_bins: 63,
             row_fraction: 0.8,
             feature_fraction: 0.8,
             seed: 42,
@@ -108,13 +108,36 @@ impl Bins {
         Bins { cuts }
     }
 
-    /// The bin of every value, column by column.
-    pub fn codes(&self, x: &Matrix) -> Vec<Vec<u8>> {
-        x.columns
-            .iter()
-            .zip(&self.cuts)
-            .map(|(column, cuts)| column.iter().map(|&v| bin_of(cuts, v)).collect())
-            .collect()
+    /// The bin of every value, feature by feature.
+    pub fn codes(&self, x: &Matrix) -> Binned {
+        let mut codes = Vec::with_capacity(x.rows * x.width());
+        for (column, cuts) in x.columns.iter().zip(&self.cuts) {
+            codes.extend(column.iter().map(|&v| bin_of(cuts, v)));
+        }
+        Binned {
+            rows: x.rows,
+            codes,
+        }
+    }
+}
+
+/// Binned training data, feature by feature (one feature's histogram stays
+/// in the L1 cache while its column is summed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Binned {
+    /// Rows per feature.
+    pub rows: usize,
+    /// `codes[feature * rows + row]` is that value's bin.
+    pub codes: Vec<u8>,
+}
+
+impl Binned {
+    fn at(&self, row: usize, feature: usize) -> u8 {
+        self.codes[feature * self.rows + row]
+    }
+
+    fn column(&self, feature: usize) -> &[u8] {
+        &self.codes[feature * self.rows..(feature + 1) * self.rows]
     }
 }
 
@@ -130,6 +153,9 @@ fn bin_of(cuts: &[f32], v: f32) -> u8 {
         (1 + cuts.partition_point(|&c| c < v)) as u8
     }
 }
+
+/// Partial histograms summed side by side (see `Booster::histogram`).
+const LANES: usize = 4;
 
 /// One tree node. A node whose `left` is 0 is a leaf (the root is node 0,
 /// so no child is).
@@ -248,7 +274,7 @@ struct Split {
 pub struct Booster<'a> {
     params: TreeParams,
     bins: &'a Bins,
-    codes: &'a [Vec<u8>],
+    codes: &'a Binned,
     y: &'a [u8],
     weights: Option<&'a [f64]>,
     margin: Vec<f64>,
@@ -264,7 +290,7 @@ impl<'a> Booster<'a> {
     pub fn new(
         params: TreeParams,
         bins: &'a Bins,
-        codes: &'a [Vec<u8>],
+        codes: &'a Binned,
         y: &'a [u8],
         weights: Option<&'a [f64]>,
     ) -> Booster<'a> {
@@ -333,14 +359,16 @@ impl<'a> Booster<'a> {
     /// Adds one tree.
     pub fn round(&mut self) {
         let n = self.y.len();
-        let mut g = vec![0.0f64; n];
-        let mut h = vec![0.0f64; n];
-        for i in 0..n {
-            let p = sigmoid(self.margin[i]);
-            let w = self.weights.map_or(1.0, |w| w[i]);
-            g[i] = w * (p - f64::from(self.y[i]));
-            h[i] = (w * p * (1.0 - p)).max(1e-16);
-        }
+        let gh: Vec<(f64, f64)> = (0..n)
+            .map(|i| {
+                let p = sigmoid(self.margin[i]);
+                let w = self.weights.map_or(1.0, |w| w[i]);
+                (
+                    w * (p - f64::from(self.y[i])),
+                    (w * p * (1.0 - p)).max(1e-16),
+                )
+            })
+            .collect();
         let rows: Vec<u32> = if self.params.row_fraction < 1.0 {
             let mut rows: Vec<u32> = (0..n as u32)
                 .filter(|_| self.rng.unit() < self.params.row_fraction)
@@ -353,17 +381,14 @@ impl<'a> Booster<'a> {
             (0..n as u32).collect()
         };
         let features = self.bins.cuts.len();
-        let mut allowed = vec![true; features];
+        let mut allowed: Vec<usize> = (0..features).collect();
         if self.params.feature_fraction < 1.0 && features > 1 {
             let keep = ((features as f64 * self.params.feature_fraction).ceil() as usize).max(1);
-            let mut order: Vec<usize> = (0..features).collect();
-            self.rng.shuffle(&mut order);
-            allowed = vec![false; features];
-            for &f in &order[..keep] {
-                allowed[f] = true;
-            }
+            self.rng.shuffle(&mut allowed);
+            allowed.truncate(keep);
+            allowed.sort_unstable();
         }
-        let (tree, split_bins) = self.grow(rows, &g, &h, &allowed);
+        let (tree, split_bins) = self.grow(rows, &gh, &allowed);
         // Update the training margins with the binned tree.
         for i in 0..n {
             let mut k = 0;
@@ -374,7 +399,7 @@ impl<'a> Booster<'a> {
                     break;
                 }
                 let f = node.feature as usize;
-                k = if self.codes[f][i] <= split_bins[k] {
+                k = if self.codes.at(i, f) <= split_bins[k] {
                     node.left
                 } else {
                     node.right
@@ -390,70 +415,139 @@ impl<'a> Booster<'a> {
         self.split_bins.push(split_bins);
     }
 
-    fn histogram(&self, rows: &[u32], g: &[f64], h: &[f64], allowed: &[bool]) -> Vec<Cell> {
-        let mut hist = vec![Cell::default(); *self.offsets.last().unwrap_or(&0)];
-        for (f, codes) in self.codes.iter().enumerate() {
-            if !allowed[f] {
+    /// Sums the rows' gradients per bin of every allowed feature into a
+    /// histogram taken from `pool` (or a new one).
+    fn histogram(
+        &self,
+        rows: &[u32],
+        gh: &[(f64, f64)],
+        slots: &[(usize, usize)],
+        pool: &mut Vec<Vec<Cell>>,
+    ) -> Vec<Cell> {
+        let size = *self.offsets.last().unwrap_or(&0);
+        let mut hist = pool.pop().unwrap_or_default();
+        hist.clear();
+        hist.resize(size, Cell::default());
+        // The rows' gradients, gathered once in row order.
+        let ordered: Vec<(f64, f64)> = rows.iter().map(|&r| gh[r as usize]).collect();
+        // Four interleaved partial histograms per feature: consecutive rows
+        // often share a bin (one-hot features), and one running sum per
+        // cell would make every update wait for the previous one.
+        let mut lanes = [[Cell::default(); 32]; LANES];
+        let whole = rows.len() / LANES * LANES;
+        for &(f, offset) in slots {
+            let column = self.codes.column(f);
+            let bins = self.offsets[f + 1] - self.offsets[f];
+            let cells = &mut hist[offset..offset + bins];
+            // Lanes pay off where runs of rows share a bin: few bins, many
+            // rows. A feature with many bins rarely repeats a bin twice in a
+            // row, and clearing four copies of its histogram would cost more.
+            if bins > 32 || rows.len() < 64 {
+                for (&r, &(g, h)) in rows.iter().zip(&ordered) {
+                    let c = &mut cells[column[r as usize] as usize];
+                    c.g += g;
+                    c.h += h;
+                    c.n += 1.0;
+                }
                 continue;
             }
-            let cells = &mut hist[self.offsets[f]..self.offsets[f + 1]];
-            for &r in rows {
-                let r = r as usize;
-                let c = &mut cells[codes[r] as usize];
-                c.g += g[r];
-                c.h += h[r];
+            for lane in lanes.iter_mut() {
+                lane[..bins].fill(Cell::default());
+            }
+            for (chunk, grads) in rows[..whole]
+                .chunks_exact(LANES)
+                .zip(ordered[..whole].chunks_exact(LANES))
+            {
+                for (lane, (&r, &(g, h))) in chunk.iter().zip(grads).enumerate() {
+                    let c = &mut lanes[lane][column[r as usize] as usize];
+                    c.g += g;
+                    c.h += h;
+                    c.n += 1.0;
+                }
+            }
+            for (&r, &(g, h)) in rows[whole..].iter().zip(&ordered[whole..]) {
+                let c = &mut lanes[0][column[r as usize] as usize];
+                c.g += g;
+                c.h += h;
                 c.n += 1.0;
+            }
+            for (b, cell) in cells.iter_mut().enumerate() {
+                for lane in &lanes {
+                    cell.g += lane[b].g;
+                    cell.h += lane[b].h;
+                    cell.n += lane[b].n;
+                }
             }
         }
         hist
     }
 
-    fn best_split(&self, hist: &[Cell], allowed: &[bool]) -> Option<Split> {
+    fn best_split(&self, hist: &[Cell], allowed: &[usize]) -> Option<Split> {
         let p = &self.params;
         let mut best: Option<Split> = None;
-        for f in 0..self.codes.len() {
-            if !allowed[f] {
-                continue;
-            }
-            let cells = &hist[self.offsets[f]..self.offsets[f + 1]];
-            let total = cells.iter().fold(Cell::default(), |a, c| Cell {
+        // Every feature's bins hold the same leads: one total serves all.
+        let Some(&first) = allowed.first() else {
+            return None;
+        };
+        let total = hist[self.offsets[first]..self.offsets[first + 1]]
+            .iter()
+            .fold(Cell::default(), |a, c| Cell {
                 g: a.g + c.g,
                 h: a.h + c.h,
                 n: a.n + c.n,
             });
-            let parent = total.g * total.g / (total.h + p.l2);
+        let parent = total.g * total.g / (total.h + p.l2);
+        let min_leaf = p.min_leaf as f64;
+        // Two passes per feature: running sums, then every bin's gain with
+        // no branches (so the divisions vectorise), then the largest.
+        let (mut lg, mut lh, mut ln) = ([0f64; 256], [0f64; 256], [0f64; 256]);
+        let mut gains = [0f64; 256];
+        for &f in allowed {
+            let cells = &hist[self.offsets[f]..self.offsets[f + 1]];
+            let nb = cells.len() - 1;
             let mut left = Cell::default();
-            for (b, c) in cells[..cells.len() - 1].iter().enumerate() {
+            for (b, c) in cells[..nb].iter().enumerate() {
                 left.g += c.g;
                 left.h += c.h;
                 left.n += c.n;
-                let right = Cell {
-                    g: total.g - left.g,
-                    h: total.h - left.h,
-                    n: total.n - left.n,
-                };
-                if left.n < p.min_leaf as f64 || left.h < p.min_hessian {
-                    continue;
+                lg[b] = left.g;
+                lh[b] = left.h;
+                ln[b] = left.n;
+            }
+            for b in 0..nb {
+                let (rg, rh, rn) = (total.g - lg[b], total.h - lh[b], total.n - ln[b]);
+                let gain = lg[b] * lg[b] / (lh[b] + p.l2) + rg * rg / (rh + p.l2) - parent;
+                // An empty bin moves nothing: the same split as the bin before.
+                let ok = cells[b].n > 0.0
+                    && ln[b] >= min_leaf
+                    && rn >= min_leaf
+                    && lh[b] >= p.min_hessian
+                    && rh >= p.min_hessian;
+                gains[b] = if ok { gain } else { f64::NEG_INFINITY };
+            }
+            let (mut top, mut at) = (1e-12, usize::MAX);
+            for (b, &gain) in gains[..nb].iter().enumerate() {
+                if gain > top {
+                    top = gain;
+                    at = b;
                 }
-                if right.n < p.min_leaf as f64 || right.h < p.min_hessian {
-                    break;
-                }
-                let gain = left.g * left.g / (left.h + p.l2) + right.g * right.g / (right.h + p.l2)
-                    - parent;
-                if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
-                    best = Some(Split {
-                        gain,
-                        feature: f,
-                        bin: b,
-                    });
-                }
+            }
+            if at != usize::MAX && best.is_none_or(|s| top > s.gain) {
+                best = Some(Split {
+                    gain: top,
+                    feature: f,
+                    bin: at,
+                });
             }
         }
         best
     }
 
-    fn grow(&self, mut rows: Vec<u32>, g: &[f64], h: &[f64], allowed: &[bool]) -> (Tree, Vec<u8>) {
+    fn grow(&self, mut rows: Vec<u32>, gh: &[(f64, f64)], allowed: &[usize]) -> (Tree, Vec<u8>) {
         let p = self.params;
+        let slots: Vec<(usize, usize)> = allowed.iter().map(|&f| (f, self.offsets[f])).collect();
+        let mut pool: Vec<Vec<Cell>> = Vec::new();
+        let splittable = |n: usize| n >= 2 * p.min_leaf;
         let mut nodes = vec![Node {
             feature: 0,
             threshold: 0.0,
@@ -463,8 +557,12 @@ impl<'a> Booster<'a> {
             cover: rows.len() as f64,
         }];
         let mut split_bins = vec![0u8];
-        let root_hist = self.histogram(&rows, g, h, allowed);
-        let best = self.best_split(&root_hist, allowed);
+        let root_hist = self.histogram(&rows, gh, &slots, &mut pool);
+        let best = if splittable(rows.len()) {
+            self.best_split(&root_hist, allowed)
+        } else {
+            None
+        };
         let mut leaves = vec![Leaf {
             node: 0,
             start: 0,
@@ -484,12 +582,11 @@ impl<'a> Booster<'a> {
             };
             let leaf = leaves.swap_remove(li);
             // Partition the leaf's rows, stably: left then right.
-            let codes = &self.codes[split.feature];
             scratch.clear();
             let mut write = leaf.start;
             for i in leaf.start..leaf.end {
                 let r = rows[i];
-                if codes[r as usize] as usize <= split.bin {
+                if self.codes.at(r as usize, split.feature) as usize <= split.bin {
                     rows[write] = r;
                     write += 1;
                 } else {
@@ -503,7 +600,7 @@ impl<'a> Booster<'a> {
             } else {
                 ((mid, leaf.end), true)
             };
-            let small_hist = self.histogram(&rows[small.0..small.1], g, h, allowed);
+            let small_hist = self.histogram(&rows[small.0..small.1], gh, &slots, &mut pool);
             let mut large_hist = leaf.hist;
             for (l, s) in large_hist.iter_mut().zip(&small_hist) {
                 l.g -= s.g;
@@ -545,21 +642,38 @@ impl<'a> Booster<'a> {
                 (left_node, (leaf.start, mid), left_hist),
                 (left_node + 1, (mid, leaf.end), right_hist),
             ] {
-                let best = self.best_split(&hist, allowed);
-                leaves.push(Leaf {
-                    node,
-                    start,
-                    end,
-                    hist,
-                    best,
-                });
+                let best = if splittable(end - start) {
+                    self.best_split(&hist, allowed)
+                } else {
+                    None
+                };
+                if best.is_none() {
+                    // A leaf that will not split needs no histogram.
+                    pool.push(hist);
+                    leaves.push(Leaf {
+                        node,
+                        start,
+                        end,
+                        hist: Vec::new(),
+                        best,
+                    });
+                } else {
+                    leaves.push(Leaf {
+                        node,
+                        start,
+                        end,
+                        hist,
+                        best,
+                    });
+                }
             }
         }
         for leaf in &leaves {
             let (sg, sh) = rows[leaf.start..leaf.end]
                 .iter()
                 .fold((0.0, 0.0), |(a, b), &r| {
-                    (a + g[r as usize], b + h[r as usize])
+                    let (g, h) = gh[r as usize];
+                    (a + g, b + h)
                 });
             nodes[leaf.node].value = -sg / (sh + p.l2) * p.learning_rate;
         }
@@ -597,7 +711,7 @@ mod tests {
         };
         let bins = Bins::fit(&x, 255);
         assert_eq!(bins.cuts[0], vec![1.5, 2.5]);
-        assert_eq!(bins.codes(&x)[0], vec![3, 0, 1, 2, 3]);
+        assert_eq!(bins.codes(&x).codes, vec![3, 0, 1, 2, 3]);
         // Many distinct values: no more bins than asked.
         let many = Matrix {
             rows: 1000,
@@ -623,20 +737,18 @@ mod tests {
         let line = crate::linear::Linear::fit(&x, &y, None, 1e-3);
         let line_auc = roc_auc(&line.log_odds(&tx), &ty);
         assert!(auc > 0.82 && line_auc < 0.6, "trees {auc}, line {line_auc}");
-        // x0 and x1 are split on more than any noise feature.
-        let mut splits = [0usize; 5];
-        for node in forest
-            .trees
-            .iter()
-            .flat_map(|t| &t.nodes)
-            .filter(|n| !n.is_leaf())
-        {
-            splits[node.feature as usize] += 1;
+        // x0 and x1 matter more than any noise feature.
+        let mut effect = [0.0f64; 5];
+        for r in 0..500 {
+            for (e, c) in effect
+                .iter_mut()
+                .zip(crate::shap::contributions(&forest, &tx.row(r)))
+            {
+                *e += c.abs();
+            }
         }
-        assert!(
-            splits[0].min(splits[1]) > splits[2..].iter().copied().max().unwrap_or(0),
-            "{splits:?}"
-        );
+        let noise = effect[2..].iter().copied().fold(0.0, f64::max);
+        assert!(effect[0].min(effect[1]) > 2.0 * noise, "{effect:?}");
     }
 
     #[test]
