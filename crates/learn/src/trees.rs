@@ -486,9 +486,7 @@ impl<'a> Booster<'a> {
         let p = &self.params;
         let mut best: Option<Split> = None;
         // Every feature's bins hold the same leads: one total serves all.
-        let Some(&first) = allowed.first() else {
-            return None;
-        };
+        let &first = allowed.first()?;
         let total = hist[self.offsets[first]..self.offsets[first + 1]]
             .iter()
             .fold(Cell::default(), |a, c| Cell {
