@@ -221,10 +221,7 @@ pub fn explain_files(
     )?;
     keep_first_seen(&mut hits);
     let attributes = contacts.attributes(contact as usize);
-    let mut trace = Trace {
-        rules: Vec::new(),
-        raw: Vec::new(),
-    };
+    let mut trace = Trace::new();
     let card = evaluate(model, attributes, &mut hits, as_of, Some(&mut trace));
     Ok(Explanation::new(
         model,

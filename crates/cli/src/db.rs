@@ -98,10 +98,38 @@ pub fn now() -> Result<Timestamp, Failure> {
     }
 }
 
+/// Opens the database, saying so on standard error when an older layout
+/// was migrated.
+fn open(db: &Path) -> Result<Store, Failure> {
+    let store = Store::open(db)?;
+    if let Some(from) = store.migrated_from() {
+        eprintln!(
+            "note: {}: database layout migrated from schema version {from} to {}",
+            db.display(),
+            leadscore_store::schema::SCHEMA_VERSION
+        );
+    }
+    Ok(store)
+}
+
+/// The learned model files a model text's predictive dimensions name
+/// (none if it does not parse: the store then reports the model's
+/// problems).
+fn files_for(
+    model_path: &Path,
+    text: &str,
+) -> Result<Vec<leadscore_learn::predictor::ModelFile>, Failure> {
+    match leadscore_core::Model::from_toml(text) {
+        Ok(m) => crate::model_files(model_path, &m),
+        Err(_) => Ok(Vec::new()),
+    }
+}
+
 pub fn init(db: &Path, model: &Path) -> Result<(), Failure> {
     let text = std::fs::read_to_string(model)
         .map_err(|e| Failure::input(format!("{}: {e}", model.display())))?;
-    let store = Store::create(db, &text, now()?).map_err(|e| match e {
+    let files = files_for(model, &text)?;
+    let store = Store::create_with_files(db, &text, &files, now()?).map_err(|e| match e {
         StoreError::Model(m) => Failure::input(format!("{}: {m}", model.display())),
         other => Failure::from(other),
     })?;
@@ -143,7 +171,7 @@ fn report(what: &str, s: &ImportSummary) {
 }
 
 pub fn import(db: &Path, kind: ImportKind) -> Result<(), Failure> {
-    let mut store = Store::open(db)?;
+    let mut store = open(db)?;
     let mut options = ImportOptions::at(now()?);
     let (what, file, args) = match &kind {
         ImportKind::Contacts {
@@ -193,7 +221,7 @@ pub fn scores(
     top: Option<usize>,
     format: ScoresFormat,
 ) -> Result<(), Failure> {
-    let store = Store::open(db)?;
+    let store = open(db)?;
     let at = match as_of {
         Some(_) => crate::as_of(as_of)?,
         None => now()?,
@@ -261,7 +289,7 @@ pub fn scores(
 }
 
 pub fn explain(db: &Path, id: &str, as_of: Option<&str>, json: bool) -> Result<(), Failure> {
-    let store = Store::open(db)?;
+    let store = open(db)?;
     let at = match as_of {
         Some(_) => crate::as_of(as_of)?,
         None => now()?,
@@ -278,7 +306,7 @@ pub fn explain(db: &Path, id: &str, as_of: Option<&str>, json: bool) -> Result<(
 }
 
 pub fn history(db: &Path, id: &str) -> Result<(), Failure> {
-    let store = Store::open(db)?;
+    let store = open(db)?;
     let rows = store.history(id)?;
     emit(|w| {
         for r in &rows {
@@ -306,14 +334,15 @@ pub fn history(db: &Path, id: &str) -> Result<(), Failure> {
 }
 
 pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
-    let mut store = Store::open(db)?;
+    let mut store = open(db)?;
     match command {
         ModelCommand::Set { file, dry_run } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+            let files = files_for(&file, &text)?;
             let started = std::time::Instant::now();
             let change = store
-                .set_model(&text, now()?, dry_run)
+                .set_model_with_files(&text, &files, now()?, dry_run)
                 .map_err(|e| match e {
                     StoreError::Model(m) => Failure::input(format!("{}: {m}", file.display())),
                     other => Failure::from(other),
@@ -370,7 +399,7 @@ pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
 }
 
 pub fn tick(db: &Path, until: Option<&str>) -> Result<(), Failure> {
-    let mut store = Store::open(db)?;
+    let mut store = open(db)?;
     let until = match until {
         Some(_) => crate::as_of(until)?,
         None => now()?,
@@ -385,14 +414,14 @@ pub fn tick(db: &Path, until: Option<&str>) -> Result<(), Failure> {
 }
 
 pub fn delete(db: &Path, id: &str) -> Result<(), Failure> {
-    let mut store = Store::open(db)?;
+    let mut store = open(db)?;
     store.delete_contact(id)?;
     say!("deleted {id}: attributes, events, scores and history");
     Ok(())
 }
 
 pub fn check(db: &Path) -> Result<(), Failure> {
-    let store = Store::open(db)?;
+    let store = open(db)?;
     let bad = store.check()?;
     let (contacts, events) = store.counts()?;
     if bad.is_empty() {

@@ -289,11 +289,46 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads and validates a model file.
+/// Reads and validates a model file, with the learned models its
+/// predictive dimensions name.
 pub(crate) fn load_model(path: &Path) -> Result<Model, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-    Model::from_toml(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+    let mut model =
+        Model::from_toml(&text).map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let files = model_files(path, &model)?;
+    leadscore_learn::predictor::attach_model_files(&mut model, &files)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    Ok(model)
+}
+
+/// Reads the learned model files a scoring model's predictive dimensions
+/// name (paths relative to the scoring model's folder).
+pub(crate) fn model_files(
+    model_path: &Path,
+    model: &Model,
+) -> Result<Vec<leadscore_learn::predictor::ModelFile>, Failure> {
+    let folder = model_path.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for d in &model.dimensions {
+        if let Some(p) = &d.predictive {
+            let path = folder.join(&p.file);
+            let content = std::fs::read_to_string(&path).map_err(|e| {
+                Failure::input(format!(
+                    "{}: dimension '{}': {}: {e}",
+                    model_path.display(),
+                    d.id,
+                    path.display()
+                ))
+            })?;
+            files.push(leadscore_learn::predictor::ModelFile {
+                dimension: d.id.clone(),
+                file: p.file.clone(),
+                content,
+            });
+        }
+    }
+    Ok(files)
 }
 
 pub(crate) fn as_of(text: Option<&str>) -> Result<Timestamp, Failure> {

@@ -81,6 +81,62 @@ pub struct DimensionLine {
     pub weight: f64,
     /// Score points this dimension brings: 100 * w * (v - min) / (max - min) / sum(w).
     pub score_share: f64,
+    /// For a predictive dimension: the learned model and its reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<PredictedLine>,
+}
+
+/// A predictive dimension's value and the attributes behind it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PredictedLine {
+    /// The model file.
+    pub model_file: String,
+    /// Calibrated probability of converting (value / 100).
+    pub probability: f64,
+    /// Attributes that raise the chance most, strongest first (log-odds).
+    pub top_positive: Vec<FactorLine>,
+    /// Attributes that lower it most, strongest first (log-odds).
+    pub top_negative: Vec<FactorLine>,
+}
+
+/// One attribute's part in a prediction.
+#[derive(Clone, Debug, Serialize)]
+pub struct FactorLine {
+    /// The attribute.
+    pub attribute: String,
+    /// The contact's value, or null.
+    pub value: Option<String>,
+    /// Contribution to the log-odds.
+    pub contribution: f64,
+}
+
+/// How many factors each side of a prediction shows.
+const TOP_FACTORS: usize = 5;
+
+fn predicted_line(
+    d: &crate::model::Dimension,
+    raw: f64,
+    factors: Option<&Vec<crate::predict::PredictFactor>>,
+) -> Option<PredictedLine> {
+    let p = d.predictive.as_ref()?;
+    let factors = factors.map(Vec::as_slice).unwrap_or_default();
+    let line = |f: &crate::predict::PredictFactor| FactorLine {
+        attribute: f.column.clone(),
+        value: f.value.clone(),
+        contribution: f.contribution,
+    };
+    let mut positive: Vec<&crate::predict::PredictFactor> =
+        factors.iter().filter(|f| f.contribution > 0.0).collect();
+    let mut negative: Vec<&crate::predict::PredictFactor> =
+        factors.iter().filter(|f| f.contribution < 0.0).collect();
+    positive.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+    negative.sort_by(|a, b| a.contribution.total_cmp(&b.contribution));
+    Some(PredictedLine {
+        model_file: p.file.clone(),
+        probability: raw / 100.0,
+        top_positive: positive.into_iter().take(TOP_FACTORS).map(line).collect(),
+        top_negative: negative.into_iter().take(TOP_FACTORS).map(line).collect(),
+    })
 }
 
 /// One rule's part.
@@ -167,6 +223,7 @@ impl Explanation {
                     score_share: 100.0 * model.weights[i] * (value - d.min)
                         / (d.max - d.min)
                         / total_weight,
+                    predicted: predicted_line(d, raw, trace.factors.get(i)),
                 }
             })
             .collect();
@@ -408,6 +465,25 @@ impl fmt::Display for Explanation {
                 num(d.weight),
                 num(d.score_share)
             )?;
+            if let Some(p) = &d.predicted {
+                writeln!(
+                    f,
+                    "  predicted by {}: {}% chance of converting",
+                    p.model_file,
+                    num(100.0 * p.probability)
+                )?;
+                for (label, side) in [("raises", &p.top_positive), ("lowers", &p.top_negative)] {
+                    for x in side {
+                        writeln!(
+                            f,
+                            "    {label} it: {} = {} ({:+.3} log-odds)",
+                            x.attribute,
+                            x.value.as_deref().unwrap_or("(missing)"),
+                            x.contribution
+                        )?;
+                    }
+                }
+            }
             for r in self
                 .rules
                 .iter()

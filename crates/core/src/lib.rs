@@ -14,12 +14,14 @@
 //! - [`scoring`]: one contact's matched events to a [`ScoreCard`].
 //! - [`explain`]: why a contact has its score, as text and JSON.
 //! - [`timeline`]: when time alone will next change a contact's band or stage.
+//! - [`predict`]: dimensions given by a learned model (the interface only).
 
 pub mod condition;
 pub mod decay;
 pub mod explain;
 pub mod limits;
 pub mod model;
+pub mod predict;
 pub mod scoring;
 pub mod timeline;
 pub mod timestamp;
@@ -27,6 +29,7 @@ pub mod validate;
 
 pub use explain::{EventKey, Explanation};
 pub use model::{Model, Target};
+pub use predict::{Predict, PredictFactor};
 pub use scoring::{Hit, ScoreCard, Trace, evaluate, match_event};
 pub use timestamp::Timestamp;
 pub use validate::{ModelError, Problem};

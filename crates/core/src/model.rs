@@ -47,6 +47,9 @@ pub struct Dimension {
     pub half_life_days: Option<f64>,
     /// When set, events older than as-of minus this many days do not count.
     pub window_days: Option<f64>,
+    /// For a predictive dimension (`kind = "predictive"`), its learned
+    /// model; rules do not add points to such a dimension.
+    pub predictive: Option<crate::predict::Predictive>,
 }
 
 /// A score band such as hot / warm / cold.
@@ -155,6 +158,49 @@ impl Model {
             }
         }
         TimeFit::Inside
+    }
+
+    /// Attaches the loaded learned model of predictive dimension `dimension`
+    /// (an index into `dimensions`); the attributes it reads join the
+    /// model's vocabulary, so contacts loaded afterwards keep them.
+    /// Does nothing for a dimension that is not predictive.
+    pub fn attach_predictor(
+        &mut self,
+        dimension: usize,
+        predictor: std::sync::Arc<dyn crate::predict::Predict>,
+    ) {
+        let inputs = predictor
+            .columns()
+            .iter()
+            .map(|c| self.vocabulary.intern_attribute(c))
+            .collect();
+        if let Some(p) = self
+            .dimensions
+            .get_mut(dimension)
+            .and_then(|d| d.predictive.as_mut())
+        {
+            p.inputs = inputs;
+            p.predictor = Some(predictor);
+        }
+    }
+
+    /// The predictive dimensions still without a loaded model, as
+    /// (dimension id, model file).
+    pub fn unattached_predictors(&self) -> Vec<(String, String)> {
+        self.dimensions
+            .iter()
+            .filter_map(|d| {
+                let p = d.predictive.as_ref()?;
+                p.predictor
+                    .is_none()
+                    .then(|| (d.id.clone(), p.file.clone()))
+            })
+            .collect()
+    }
+
+    /// True if some dimension is predictive.
+    pub fn has_predictive(&self) -> bool {
+        self.dimensions.iter().any(|d| d.predictive.is_some())
     }
 
     /// Index of a dimension by id.

@@ -114,6 +114,26 @@ pub struct Trace<K> {
     pub rules: Vec<RuleTrace<K>>,
     /// Unclamped sum of each dimension (points).
     pub raw: Vec<f64>,
+    /// Per dimension, why a predictive dimension has its value (empty for
+    /// other dimensions).
+    pub factors: Vec<Vec<crate::predict::PredictFactor>>,
+}
+
+impl<K> Trace<K> {
+    /// An empty trace, for [`evaluate`] to fill.
+    pub fn new() -> Trace<K> {
+        Trace {
+            rules: Vec::new(),
+            raw: Vec::new(),
+            factors: Vec::new(),
+        }
+    }
+}
+
+impl<K> Default for Trace<K> {
+    fn default() -> Trace<K> {
+        Trace::new()
+    }
 }
 
 /// Facts about a contact and one of its events, for [`match_event`].
@@ -243,27 +263,51 @@ where
     evaluate_with(model, attributes, None, hits, as_of, trace)
 }
 
-/// Which attribute rules match a contact's attributes, by rule index
-/// (`false` for event rules). Attributes do not change with time, so
-/// callers that evaluate one contact at many times compute this once and
-/// pass it to [`evaluate_with`].
-pub fn attribute_matches<A: AttributeLookup + ?Sized>(model: &Model, attributes: &A) -> Vec<bool> {
+/// What a contact's score owes to its attributes alone: which attribute
+/// rules match (by rule index; `false` for event rules) and each
+/// predictive dimension's value (points, by dimension index; 0 for other
+/// dimensions). Attributes do not change with time, so callers that
+/// evaluate one contact at many times compute this once and pass it to
+/// [`evaluate_with`].
+#[derive(Clone, Debug, Default)]
+pub struct Prepared {
+    /// Per rule: whether it is an attribute rule that matches.
+    pub matches: Vec<bool>,
+    /// Per dimension: its predicted value in points (0 if not predictive).
+    pub predicted: Vec<f64>,
+}
+
+/// Computes [`Prepared`] for a contact's attributes.
+pub fn prepare<A: AttributeLookup + ?Sized>(model: &Model, attributes: &A) -> Prepared {
     let contact = ContactFacts(attributes);
+    Prepared {
+        matches: model
+            .rules
+            .iter()
+            .map(|rule| {
+                rule.kind == RuleKind::Attribute
+                    && rule.when.as_ref().is_none_or(|c| c.holds(&contact))
+            })
+            .collect(),
+        predicted: predicted(model, attributes),
+    }
+}
+
+/// Each dimension's predicted value (points; 0 if not predictive).
+fn predicted<A: AttributeLookup + ?Sized>(model: &Model, attributes: &A) -> Vec<f64> {
     model
-        .rules
+        .dimensions
         .iter()
-        .map(|rule| {
-            rule.kind == RuleKind::Attribute && rule.when.as_ref().is_none_or(|c| c.holds(&contact))
-        })
+        .map(|d| d.predictive.as_ref().map_or(0.0, |p| p.value(attributes)))
         .collect()
 }
 
-/// [`evaluate`], with the attribute rules' results from
-/// [`attribute_matches`] when the caller has them.
+/// [`evaluate`], with what the attributes alone decide ([`prepare`]) when
+/// the caller has it.
 pub fn evaluate_with<K, A>(
     model: &Model,
     attributes: &A,
-    matches: Option<&[bool]>,
+    prepared: Option<&Prepared>,
     hits: &mut Vec<Hit<K>>,
     as_of: Timestamp,
     trace: Option<&mut Trace<K>>,
@@ -276,7 +320,12 @@ where
     hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
 
     let n_rules = model.rules.len();
-    let mut raw = vec![0.0; model.dimensions.len()];
+    let matches = prepared.map(|p| p.matches.as_slice());
+    let mut raw = match prepared {
+        Some(p) => p.predicted.clone(),
+        None if model.has_predictive() => predicted(model, attributes),
+        None => vec![0.0; model.dimensions.len()],
+    };
     let mut disqualified = false;
     // Latest eligible event of each disqualifying event rule.
     let mut latest_disq: Vec<Option<Timestamp>> = Vec::new();
@@ -407,6 +456,16 @@ where
     if let Some(t) = trace {
         t.rules = rule_traces;
         t.raw = raw;
+        t.factors = model
+            .dimensions
+            .iter()
+            .map(|d| {
+                d.predictive
+                    .as_ref()
+                    .map(|p| p.factors(attributes))
+                    .unwrap_or_default()
+            })
+            .collect();
     }
     card
 }
@@ -558,10 +617,7 @@ requalify_on = "resubscribe"
             ],
         );
         let as_of = Timestamp::parse("2026-05-01T00:00:00Z").unwrap();
-        let mut trace = Trace {
-            rules: vec![],
-            raw: vec![],
-        };
+        let mut trace = Trace::new();
         let card = evaluate(&m, a.as_slice(), &mut h, as_of, Some(&mut trace));
         assert_eq!(card.dimensions[0], 20.0);
         assert!((card.dimensions[1] - 71.90157880759587).abs() < 1e-12);

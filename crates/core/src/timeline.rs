@@ -14,7 +14,7 @@
 
 use crate::model::Model;
 use crate::scoring::{
-    AttributeLookup, Fate, Hit, ScoreCard, Trace, attribute_matches, card_from_raw, evaluate_with,
+    AttributeLookup, Fate, Hit, ScoreCard, Trace, card_from_raw, evaluate_with, prepare,
 };
 use crate::timestamp::{NANOS_PER_DAY, Timestamp, days_to_nanos};
 
@@ -91,12 +91,12 @@ where
         .collect();
     let hits = live.as_slice();
     let scratch = std::cell::RefCell::new(hits.to_vec());
-    let matches = attribute_matches(model, attributes);
+    let prepared = prepare(model, attributes);
     let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
         evaluate_with(
             model,
             attributes,
-            Some(&matches),
+            Some(&prepared),
             &mut scratch.borrow_mut(),
             t,
             trace,
@@ -105,10 +105,7 @@ where
     let start = class(&at(from, None));
     let mut seg_start = from;
     for n in 0.. {
-        let mut trace = Trace {
-            rules: Vec::new(),
-            raw: Vec::new(),
-        };
+        let mut trace = Trace::new();
         let card = at(seg_start, Some(&mut trace));
         let end = next_breakpoint(model, hits, &trace, seg_start)
             .map_or(until, |b| Timestamp(b.min(until.0)));

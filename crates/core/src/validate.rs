@@ -285,6 +285,17 @@ pub fn compile(text: &str) -> Result<Model, ModelError> {
     let bands = bands(&mut top, &mut c);
     let stages = stages(&mut top, &dim_ids, &mut c);
     let rules = rules(&mut top, &dim_ids, &mut c);
+    for rule in &rules {
+        if let Some(d) = rule.dimension
+            && let Some(dim) = dimensions.get(d)
+            && dim.predictive.is_some()
+        {
+            c.problem(
+                &format!("rule '{}' field 'dimension'", rule.id),
+                format!("dimension '{}' is predictive: its learned model gives its value, rules cannot add points to it", dim.id),
+            );
+        }
+    }
     top.finish(
         &[
             "name",
@@ -421,13 +432,65 @@ fn dimensions(top: &mut Section<'_>, c: &mut Checker) -> Vec<Dimension> {
         }
         let half_life_days = positive(&mut s, "half_life_days", c);
         let window_days = positive(&mut s, "window_days", c);
-        s.finish(&["id", "min", "max", "half_life_days", "window_days"], c);
+        let predictive = match s.string("kind", c) {
+            None | Some("points") => None,
+            Some("predictive") => {
+                if half_life_days.is_some() || window_days.is_some() {
+                    c.problem(
+                        &s.place,
+                        "a predictive dimension has no half_life_days or window_days (its learned model gives its value)",
+                    );
+                }
+                match s.string("model", c) {
+                    Some(file) if !file.trim().is_empty() => Some(crate::predict::Predictive {
+                        file: file.to_string(),
+                        predictor: None,
+                        inputs: Vec::new(),
+                    }),
+                    _ => {
+                        c.problem(
+                            &s.field("model"),
+                            "a predictive dimension needs model = \"FILE\" (a model written by `leadscore train`)",
+                        );
+                        None
+                    }
+                }
+            }
+            Some(other) => {
+                c.problem(
+                    &s.field("kind"),
+                    format!(
+                        "unknown kind '{other}'; use \"points\" (the default) or \"predictive\""
+                    ),
+                );
+                None
+            }
+        };
+        if predictive.is_none() && s.table.get("model").is_some() {
+            c.problem(
+                &s.field("model"),
+                "only a kind = \"predictive\" dimension takes a model file",
+            );
+        }
+        s.finish(
+            &[
+                "id",
+                "min",
+                "max",
+                "half_life_days",
+                "window_days",
+                "kind",
+                "model",
+            ],
+            c,
+        );
         out.push(Dimension {
             id: id.unwrap_or_default(),
             min,
             max,
             half_life_days,
             window_days,
+            predictive,
         });
     }
     out

@@ -67,6 +67,14 @@ pub enum LearnError {
         /// What is wrong.
         message: String,
     },
+    /// A predictive dimension's learned model is missing or unreadable.
+    #[error("dimension '{dimension}': {message}")]
+    Predictive {
+        /// The predictive dimension.
+        dimension: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An option has a value that cannot work.
     #[error("option {option}: {message}")]
     Option {

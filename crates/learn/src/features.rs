@@ -200,12 +200,6 @@ impl Matrix {
                 .collect(),
         }
     }
-
-    fn push(&mut self, name: String, column: Vec<f32>) {
-        debug_assert_eq!(column.len(), self.rows);
-        self.names.push(name);
-        self.columns.push(column);
-    }
 }
 
 fn looks_like_title(name: &str) -> bool {
@@ -350,10 +344,10 @@ impl FeatureSpec {
                             .iter()
                             .map(|v| f32::from(u8::from(v.is_nan())))
                             .collect();
-                        m.push(column.clone(), values);
-                        m.push(format!("{column} (missing)"), flag);
+                        m.columns.push(values);
+                        m.columns.push(flag);
                     } else {
-                        m.push(column.clone(), values);
+                        m.columns.push(values);
                     }
                 }
                 Input::Category {
@@ -383,19 +377,7 @@ impl FeatureSpec {
                             cols[s][r] = 1.0;
                         }
                     }
-                    let mut names = levels
-                        .iter()
-                        .map(|l| format!("{column} = {l}"))
-                        .collect::<Vec<_>>();
-                    if *other {
-                        names.push(format!("{column} = (other)"));
-                    }
-                    if *missing {
-                        names.push(format!("{column} = (missing)"));
-                    }
-                    for (name, c) in names.into_iter().zip(cols) {
-                        m.push(name, c);
-                    }
+                    m.columns.extend(cols);
                 }
                 Input::Title { column } => {
                     let col = table.column(column)?;
@@ -414,16 +396,76 @@ impl FeatureSpec {
                             dep[d][r] = 1.0;
                         }
                     }
-                    for ((s, _), c) in SENIORITY.iter().zip(sen) {
-                        m.push(format!("{column} seniority = {s}"), c);
+                    m.columns.extend(sen);
+                    m.columns.extend(dep);
+                }
+            }
+        }
+        // Names come from one place: `names()` lists them in this order.
+        m.names = self.names();
+        debug_assert_eq!(m.names.len(), m.columns.len());
+        Ok(m)
+    }
+}
+
+impl FeatureSpec {
+    /// Encodes one lead whose column values `value_of` gives (`None` when
+    /// missing). A number column holding text reads as missing: scoring a
+    /// live contact never fails on one odd value.
+    pub fn encode_one<'a>(&self, value_of: impl Fn(&str) -> Option<&'a str>) -> Vec<f32> {
+        let mut out = Vec::new();
+        for input in &self.inputs {
+            match input {
+                Input::Number {
+                    column,
+                    missing_flag,
+                } => {
+                    let v = value_of(column)
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .filter(|v| v.is_finite())
+                        .map_or(f32::NAN, |v| v as f32);
+                    out.push(v);
+                    if *missing_flag {
+                        out.push(f32::from(u8::from(v.is_nan())));
                     }
-                    for ((d, _), c) in DEPARTMENTS.iter().zip(dep) {
-                        m.push(format!("{column} department = {d}"), c);
+                }
+                Input::Category {
+                    column,
+                    levels,
+                    other,
+                    missing,
+                } => {
+                    let start = out.len();
+                    out.resize(
+                        start + levels.len() + usize::from(*other) + usize::from(*missing),
+                        0.0,
+                    );
+                    let slot = match value_of(column) {
+                        None => missing.then(|| levels.len() + usize::from(*other)),
+                        Some(v) => match levels.iter().position(|l| l == v) {
+                            Some(i) => Some(i),
+                            None => other.then_some(levels.len()),
+                        },
+                    };
+                    if let Some(s) = slot {
+                        out[start + s] = 1.0;
+                    }
+                }
+                Input::Title { column } => {
+                    let (s, d) =
+                        value_of(column).map_or((SENIORITY.len(), DEPARTMENTS.len()), read_title);
+                    let start = out.len();
+                    out.resize(start + SENIORITY.len() + DEPARTMENTS.len(), 0.0);
+                    if s < SENIORITY.len() {
+                        out[start + s] = 1.0;
+                    }
+                    if d < DEPARTMENTS.len() {
+                        out[start + SENIORITY.len() + d] = 1.0;
                     }
                 }
             }
         }
-        Ok(m)
+        out
     }
 }
 

@@ -229,3 +229,122 @@ impl Predictor {
         serde_json::from_value(head).map_err(|e| bad(format!("damaged model file: {e}")))
     }
 }
+
+/// A trained model ready to serve as a predictive dimension of a scoring
+/// model (see `leadscore_core::predict`).
+#[derive(Debug)]
+pub struct DimensionModel {
+    predictor: Predictor,
+    columns: Vec<String>,
+    owners: Vec<usize>,
+}
+
+impl DimensionModel {
+    /// Wraps a loaded model.
+    pub fn new(predictor: Predictor) -> DimensionModel {
+        let columns = predictor
+            .spec
+            .columns()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let owners = predictor.feature_columns();
+        DimensionModel {
+            predictor,
+            columns,
+            owners,
+        }
+    }
+
+    fn encode(&self, values: &[Option<&str>]) -> Vec<f32> {
+        self.predictor.spec.encode_one(|name| {
+            self.columns
+                .iter()
+                .position(|c| c == name)
+                .and_then(|i| values.get(i).copied().flatten())
+        })
+    }
+}
+
+impl leadscore_core::Predict for DimensionModel {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn probability(&self, values: &[Option<&str>]) -> f64 {
+        let row = self.encode(values);
+        let log_odds = match &self.predictor.learner {
+            LearnerModel::Linear(m) => m.intercept + m.contributions(&row).iter().sum::<f64>(),
+            LearnerModel::Trees(f) => f.log_odds_row(&row),
+        };
+        self.predictor.calibration.probability(log_odds)
+    }
+
+    fn factors(&self, values: &[Option<&str>]) -> Vec<leadscore_core::PredictFactor> {
+        let (_, contributions) = self.predictor.contributions(&self.encode(values));
+        let mut per = vec![0.0; self.columns.len()];
+        for (&o, c) in self.owners.iter().zip(contributions) {
+            per[o] += c;
+        }
+        let mut out: Vec<leadscore_core::PredictFactor> = self
+            .columns
+            .iter()
+            .zip(per)
+            .enumerate()
+            .map(
+                |(i, (column, contribution))| leadscore_core::PredictFactor {
+                    column: column.clone(),
+                    value: values.get(i).copied().flatten().map(str::to_owned),
+                    contribution,
+                },
+            )
+            .collect();
+        out.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        out
+    }
+}
+
+/// A learned model file that a predictive dimension of a scoring model
+/// names, read into memory (the database keeps a copy with each model
+/// version).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelFile {
+    /// The predictive dimension's id.
+    pub dimension: String,
+    /// The file name, as the scoring model gives it (for messages).
+    pub file: String,
+    /// The file's content (JSON written by `leadscore train`).
+    pub content: String,
+}
+
+/// Attaches each predictive dimension's learned model from `files`; a
+/// dimension without its file, or with an unreadable one, is an error
+/// naming it.
+pub fn attach_model_files(model: &mut leadscore_core::Model, files: &[ModelFile]) -> Result<()> {
+    let wanted: Vec<(usize, String, String)> = model
+        .dimensions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| {
+            d.predictive
+                .as_ref()
+                .map(|p| (i, d.id.clone(), p.file.clone()))
+        })
+        .collect();
+    for (i, dimension, file) in wanted {
+        let Some(f) = files.iter().find(|f| f.dimension == dimension) else {
+            return Err(LearnError::Predictive {
+                dimension,
+                message: format!("its learned model {file:?} was not given"),
+            });
+        };
+        let predictor = Predictor::from_json(Path::new(&f.file), &f.content).map_err(|e| {
+            LearnError::Predictive {
+                dimension: dimension.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        model.attach_predictor(i, std::sync::Arc::new(DimensionModel::new(predictor)));
+    }
+    Ok(())
+}

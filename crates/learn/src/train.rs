@@ -580,6 +580,27 @@ mod tests {
         let total = p.base_log_odds + p.factors.iter().map(|f| f.contribution).sum::<f64>();
         assert!((total - p.log_odds).abs() < 1e-9);
         assert!((p.probability - back.probabilities(&table).unwrap()[7]).abs() < 1e-12);
+        // As a scoring dimension, one contact at a time: the same numbers
+        // as the whole-table path, and the same reasons.
+        use leadscore_core::Predict;
+        let dim = crate::predictor::DimensionModel::new(back.clone());
+        let all = back.probabilities(&table).unwrap();
+        for r in [0, 7, 500, 999] {
+            let values: Vec<Option<&str>> = dim
+                .columns()
+                .iter()
+                .map(|c| table.column(c).unwrap().get(r))
+                .collect();
+            assert!((dim.probability(&values) - all[r]).abs() < 1e-12);
+        }
+        let values: Vec<Option<&str>> = dim
+            .columns()
+            .iter()
+            .map(|c| table.column(c).unwrap().get(7))
+            .collect();
+        let factors = dim.factors(&values);
+        let total: f64 = factors.iter().map(|f| f.contribution).sum();
+        assert!((total + p.base_log_odds - p.log_odds).abs() < 1e-9);
     }
 
     #[test]

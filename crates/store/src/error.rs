@@ -45,6 +45,14 @@ pub enum StoreError {
     /// Stored data does not read back (a damaged or hand-edited database).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// A predictive dimension's learned model is missing or unreadable.
+    #[error("model: dimension '{dimension}': {message}")]
+    Predictive {
+        /// The predictive dimension.
+        dimension: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Result of store operations.

@@ -22,5 +22,6 @@ pub mod store;
 pub use error::{Result, StoreError};
 pub use import::{ImportOptions, ImportSummary};
 pub use store::{
-    ContactScore, Filter, ModelChange, ScoreFilter, Store, TickSummary, TransitionRow,
+    ContactScore, Filter, ModelChange, ModelFile, ScoreFilter, Store, TickSummary, TransitionRow,
+    attach_model_files,
 };

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -62,6 +62,25 @@ CREATE TABLE transitions (
     model_version INTEGER NOT NULL
 );
 CREATE INDEX transitions_contact ON transitions(contact, at);
+CREATE TABLE model_files (              -- schema 2: learned models of predictive dimensions
+    version INTEGER NOT NULL,          -- the model version they belong to
+    dimension TEXT NOT NULL,
+    file TEXT NOT NULL,                -- the file name the model gave
+    content TEXT NOT NULL,             -- the file itself (a model keeps working without it)
+    PRIMARY KEY (version, dimension)
+);
+";
+
+/// What schema 1 lacks: the learned models kept with each model version.
+const MIGRATE_1_TO_2: &str = "
+CREATE TABLE model_files (
+    version INTEGER NOT NULL,
+    dimension TEXT NOT NULL,
+    file TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (version, dimension)
+);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 ";
 
 fn pragmas(conn: &Connection) -> Result<()> {
@@ -98,8 +117,10 @@ pub fn create(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Opens an existing database, checking that this program can read it.
-pub fn open(path: &Path) -> Result<Connection> {
+/// Opens an existing database, checking that this program can read it and
+/// migrating an older layout; returns the schema version it was migrated
+/// from, if it was.
+pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
     if !path.exists() {
         return Err(StoreError::Missing(path.to_path_buf()));
     }
@@ -137,10 +158,9 @@ pub fn open(path: &Path) -> Result<Connection> {
             "database schema version {schema} is newer than this leadscore understands ({SCHEMA_VERSION}); upgrade leadscore"
         )));
     }
-    if schema < SCHEMA_VERSION {
-        // No older layout has been released; a future version migrates here.
+    if schema < 1 {
         return Err(schema_err(format!(
-            "database schema version {schema} is older than {SCHEMA_VERSION} and cannot be migrated"
+            "database schema version {schema} is older than any this leadscore can migrate"
         )));
     }
     let spec = get("spec_version")?;
@@ -150,5 +170,16 @@ pub fn open(path: &Path) -> Result<Connection> {
         )));
     }
     pragmas(&conn)?;
-    Ok(conn)
+    let mut conn = conn;
+    let migrated = if schema < SCHEMA_VERSION {
+        // Additive changes only, in one transaction: a crash leaves the old
+        // layout, which migrates again next time.
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATE_1_TO_2)?;
+        tx.commit()?;
+        Some(schema)
+    } else {
+        None
+    };
+    Ok((conn, migrated))
 }

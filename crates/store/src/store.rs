@@ -23,6 +23,56 @@ pub struct Store {
     pub(crate) path: PathBuf,
     pub(crate) model: Model,
     pub(crate) model_version: i64,
+    pub(crate) migrated_from: Option<i64>,
+}
+
+pub use leadscore_learn::predictor::ModelFile;
+
+/// Attaches each predictive dimension's learned model from `files`.
+pub fn attach_model_files(model: &mut Model, files: &[ModelFile]) -> Result<()> {
+    leadscore_learn::predictor::attach_model_files(model, files).map_err(|e| match e {
+        leadscore_learn::LearnError::Predictive { dimension, message } => {
+            StoreError::Predictive { dimension, message }
+        }
+        other => StoreError::Predictive {
+            dimension: String::new(),
+            message: other.to_string(),
+        },
+    })
+}
+
+fn store_model_files(
+    conn: &Connection,
+    version: i64,
+    files: &[ModelFile],
+    model: &Model,
+) -> Result<()> {
+    for f in files {
+        if model
+            .dimensions
+            .iter()
+            .any(|d| d.id == f.dimension && d.predictive.is_some())
+        {
+            conn.execute(
+                "INSERT INTO model_files(version, dimension, file, content) VALUES (?1, ?2, ?3, ?4)",
+                params![version, f.dimension, f.file, f.content],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn load_model_files(conn: &Connection, version: i64) -> Result<Vec<ModelFile>> {
+    let mut stmt =
+        conn.prepare("SELECT dimension, file, content FROM model_files WHERE version = ?1")?;
+    let rows = stmt.query_map([version], |r| {
+        Ok(ModelFile {
+            dimension: r.get(0)?,
+            file: r.get(1)?,
+            content: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// One contact's score, as listed by [`Store::scores`].
@@ -197,41 +247,66 @@ pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let model = Model::from_toml(&text).map_err(|e| {
+    let mut model = Model::from_toml(&text).map_err(|e| {
         StoreError::Corrupt(format!(
             "stored model version {version} no longer validates: {e}"
         ))
     })?;
+    attach_model_files(&mut model, &load_model_files(conn, version)?)?;
     Ok((model, version))
 }
 
 impl Store {
     /// Creates a database at `path` with a first model version.
     pub fn create(path: &Path, model_text: &str, now: Timestamp) -> Result<Store> {
-        let model = Model::from_toml(model_text)?;
-        let conn = schema::create(path)?;
-        conn.execute(
+        Store::create_with_files(path, model_text, &[], now)
+    }
+
+    /// Creates a database at `path` with a first model version whose
+    /// predictive dimensions' learned models are `files`.
+    pub fn create_with_files(
+        path: &Path,
+        model_text: &str,
+        files: &[ModelFile],
+        now: Timestamp,
+    ) -> Result<Store> {
+        let mut model = Model::from_toml(model_text)?;
+        attach_model_files(&mut model, files)?;
+        let mut conn = schema::create(path)?;
+        let tx = conn.transaction()?;
+        tx.execute(
             "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
             params![model.name, model.version, model_text, now.0],
         )?;
+        store_model_files(&tx, 1, files, &model)?;
+        tx.commit()?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             model,
             model_version: 1,
+            migrated_from: None,
         })
     }
 
-    /// Opens an existing database.
+    /// Opens an existing database (migrating an older layout: see
+    /// [`Store::migrated_from`]).
     pub fn open(path: &Path) -> Result<Store> {
-        let conn = schema::open(path)?;
+        let (conn, migrated_from) = schema::open(path)?;
         let (model, model_version) = current_model(&conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             model,
             model_version,
+            migrated_from,
         })
+    }
+
+    /// The schema version the database was migrated from when it was
+    /// opened, if it was.
+    pub fn migrated_from(&self) -> Option<i64> {
+        self.migrated_from
     }
 
     /// The current model.
@@ -361,10 +436,7 @@ impl Store {
                 },
             }));
         }
-        let mut trace = Trace {
-            rules: Vec::new(),
-            raw: Vec::new(),
-        };
+        let mut trace = Trace::new();
         let card = evaluate(
             &self.model,
             values.as_slice(),
@@ -453,7 +525,20 @@ impl Store {
     /// (re-matching every stored event), and, unless `dry_run`, stores it as
     /// the next version with the transitions it causes.
     pub fn set_model(&mut self, text: &str, now: Timestamp, dry_run: bool) -> Result<ModelChange> {
-        let new = Model::from_toml(text)?;
+        self.set_model_with_files(text, &[], now, dry_run)
+    }
+
+    /// [`Store::set_model`] for a model whose predictive dimensions'
+    /// learned models are `files`.
+    pub fn set_model_with_files(
+        &mut self,
+        text: &str,
+        files: &[ModelFile],
+        now: Timestamp,
+        dry_run: bool,
+    ) -> Result<ModelChange> {
+        let mut new = Model::from_toml(text)?;
+        attach_model_files(&mut new, files)?;
         let old = &self.model;
         let tx = self
             .conn
@@ -617,6 +702,7 @@ impl Store {
             "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![version, new.name, new.version, text, now.0],
         )?;
+        store_model_files(&tx, version, files, &new)?;
         // Changes time brought under the old model come first, at their times.
         for c in contacts.iter_mut().filter(|c| c.due) {
             let stored = advance(

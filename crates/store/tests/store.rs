@@ -492,3 +492,34 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
         assert_eq!(changed.check().unwrap(), Vec::<String>::new());
     }
 }
+
+#[test]
+fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, db) = fresh(dir.path());
+    let contacts = dir.path().join("c.csv");
+    write_contacts(&contacts, &[(1, 0), (2, 1)]);
+    store
+        .import_contacts(&contacts, &options(t(100), 2), &mut noop())
+        .unwrap();
+    let before = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    assert_eq!(before.len(), 2);
+    drop(store);
+    // Make it look like a database written by the first release.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "DROP TABLE model_files; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.migrated_from(), Some(1));
+    let after = store.scores(t(100), &ScoreFilter::default()).unwrap();
+    assert_eq!(
+        before.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+        after.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+    );
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.migrated_from(), None, "migrated once only");
+}
