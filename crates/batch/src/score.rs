@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use leadscore_core::scoring::hit_in_time;
+use leadscore_core::scoring::{Fate, hit_in_time};
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, match_event,
 };
@@ -148,6 +148,56 @@ pub fn score_files(
     events: &[PathBuf],
     as_of: Timestamp,
 ) -> Result<BatchScores> {
+    let (cards, stats) = score_each(model, contacts, events, as_of, |i, hits| {
+        evaluate(model, contacts.attributes(i), hits, as_of, None)
+    })?;
+    Ok(BatchScores { cards, stats })
+}
+
+/// Scores every contact and tells, per rule (model order), how much it
+/// fired: 1 or 0 for an attribute rule (matched or not), the number of
+/// counted events for an event rule (each weighed by its decay, so a
+/// half-faded click counts 0.5), and 1 or 0 for a disqualifying rule (it
+/// disqualifies or not). The raw material for learning point values.
+pub fn rule_values(
+    model: &Model,
+    contacts: &ContactTable,
+    events: &[PathBuf],
+    as_of: Timestamp,
+) -> Result<Vec<(ScoreCard, Vec<f64>)>> {
+    let (out, _) = score_each(model, contacts, events, as_of, |i, hits| {
+        let mut trace = Trace::new();
+        let card = evaluate(model, contacts.attributes(i), hits, as_of, Some(&mut trace));
+        let values = model
+            .rules
+            .iter()
+            .zip(&trace.rules)
+            .map(|(rule, rt)| {
+                if rule.disqualify {
+                    let fires = rt.matched == Some(true)
+                        || rt.events.iter().any(|e| e.fate == Fate::Disqualifies);
+                    return f64::from(u8::from(fires));
+                }
+                match rt.matched {
+                    Some(m) => f64::from(u8::from(m)),
+                    None if rule.points != 0.0 => rt.points / rule.points,
+                    None => rt.events.iter().filter(|e| e.fate == Fate::Counted).count() as f64,
+                }
+            })
+            .collect();
+        (card, values)
+    })?;
+    Ok(out)
+}
+
+/// Reads the events, then runs `each` on every contact's distinct hits.
+fn score_each<T: Send>(
+    model: &Model,
+    contacts: &ContactTable,
+    events: &[PathBuf],
+    as_of: Timestamp,
+    each: impl Fn(usize, &mut Vec<Hit<u64>>) -> T + Sync,
+) -> Result<(Vec<T>, BatchStats)> {
     let mut per_contact: Vec<Vec<Hit<u64>>> = Vec::new();
     per_contact.resize_with(contacts.len(), Vec::new);
     let mut stats = BatchStats {
@@ -180,7 +230,7 @@ pub fn score_files(
     )?;
     stats.read_time = started.elapsed();
     let duplicates = AtomicU64::new(0);
-    let cards: Vec<ScoreCard> = per_contact
+    let cards: Vec<T> = per_contact
         .par_iter_mut()
         .enumerate()
         .map(|(i, hits)| {
@@ -188,14 +238,14 @@ pub fn score_files(
             if dropped > 0 {
                 duplicates.fetch_add(dropped, Ordering::Relaxed);
             }
-            let card = evaluate(model, contacts.attributes(i), hits, as_of, None);
+            let out = each(i, hits);
             *hits = Vec::new();
-            card
+            out
         })
         .collect();
     stats.duplicate_hits = duplicates.into_inner();
     stats.score_time = started.elapsed() - stats.read_time;
-    Ok(BatchScores { cards, stats })
+    Ok((cards, stats))
 }
 
 /// Explains one contact's score from files.

@@ -358,3 +358,358 @@ fn csv_cell(s: &str) -> String {
         s.to_owned()
     }
 }
+
+/// Where outcomes come from, for backtest and calibrate.
+#[derive(Args)]
+pub struct OutcomeArgs {
+    /// Outcome column (1/0, yes/no, true/false) in the outcomes file.
+    #[arg(long, conflicts_with = "outcome_event")]
+    label: Option<String>,
+    /// The outcome value that means "converted" (with --label).
+    #[arg(long)]
+    positive: Option<String>,
+    /// CSV file with an `id` column and the --label column (default: the
+    /// first contacts file).
+    #[arg(long)]
+    outcomes: Option<PathBuf>,
+    /// Event type that means "converted" (e.g. deal_won): a lead converts
+    /// if it has one after --as-of and within --horizon-days; leads that
+    /// converted before --as-of are left out.
+    #[arg(long)]
+    outcome_event: Option<String>,
+    /// Days after --as-of in which an outcome event counts.
+    #[arg(long, default_value_t = 90.0)]
+    horizon_days: f64,
+}
+
+/// Options of `leadscore backtest`.
+#[derive(Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    inputs: crate::Inputs,
+    #[command(flatten)]
+    outcome: OutcomeArgs,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+}
+
+/// Options of `leadscore calibrate`.
+#[derive(Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    inputs: crate::Inputs,
+    #[command(flatten)]
+    outcome: OutcomeArgs,
+    /// L2 penalty of the fit (per lead; larger is smoother).
+    #[arg(long, default_value_t = 1e-3)]
+    l2: f64,
+    /// Where to write the model with learned points.
+    #[arg(long)]
+    out: PathBuf,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+}
+
+/// Which contacts have an outcome (their positions), the outcomes, and how
+/// many contacts were left out.
+struct Outcomes {
+    keep: Vec<usize>,
+    labels: Vec<u8>,
+    left_out: usize,
+}
+
+/// Collects (contact, time) of the outcome events in an events file.
+struct OutcomeSink<'a> {
+    event_type: &'a str,
+    found: Vec<(String, i64)>,
+}
+
+impl leadscore_batch::pipeline::EventSink for OutcomeSink<'_> {
+    type Output = Vec<(String, i64)>;
+    fn event(
+        &mut self,
+        event: &leadscore_batch::events::EventRecord<'_>,
+    ) -> Result<(), leadscore_batch::error::RecordFault> {
+        if event.event_type == self.event_type {
+            self.found.push((event.contact_id.to_owned(), event.at.0));
+        }
+        Ok(())
+    }
+    fn finish(self) -> Self::Output {
+        self.found
+    }
+}
+
+fn read_outcomes(
+    o: &OutcomeArgs,
+    inputs: &crate::Inputs,
+    model: &leadscore_core::Model,
+    at: leadscore_core::Timestamp,
+    contacts: &leadscore_batch::ContactTable,
+) -> Result<Outcomes, Failure> {
+    let mut keep: Vec<usize> = Vec::new();
+    let mut labels: Vec<u8> = Vec::new();
+    let mut left_out = 0usize;
+    match (&o.label, &o.outcome_event) {
+        (Some(label), None) => {
+            let path = o
+                .outcomes
+                .clone()
+                .unwrap_or_else(|| inputs.contacts[0].clone());
+            let mut table = Table::read_csv(&path, &missing_values(&[]))?;
+            let outcome = table.take_label(label, o.positive.as_deref())?;
+            let ids = table.column("id")?;
+            let mut by_id = std::collections::HashMap::new();
+            for (r, &y) in outcome.iter().enumerate() {
+                if let Some(id) = ids.get(r) {
+                    by_id.insert(id.to_owned(), y);
+                }
+            }
+            for i in 0..contacts.len() {
+                match by_id.get(contacts.id(i)) {
+                    Some(&y) => {
+                        keep.push(i);
+                        labels.push(y);
+                    }
+                    None => left_out += 1,
+                }
+            }
+        }
+        (None, Some(event_type)) => {
+            if o.horizon_days.is_nan() || o.horizon_days <= 0.0 {
+                return Err(Failure::input("--horizon-days: must be greater than 0"));
+            }
+            let mut found = Vec::new();
+            leadscore_batch::pipeline::scan(
+                &inputs.events,
+                &model.vocabulary,
+                || OutcomeSink {
+                    event_type,
+                    found: Vec::new(),
+                },
+                |chunk| found.extend(chunk),
+            )?;
+            let end = at.0.saturating_add((o.horizon_days * 86_400e9) as i64);
+            let mut before = std::collections::HashSet::new();
+            let mut within = std::collections::HashSet::new();
+            for (contact, t) in found {
+                if t <= at.0 {
+                    before.insert(contact);
+                } else if t <= end {
+                    within.insert(contact);
+                }
+            }
+            for i in 0..contacts.len() {
+                let id = contacts.id(i);
+                if before.contains(id) {
+                    left_out += 1;
+                } else {
+                    keep.push(i);
+                    labels.push(u8::from(within.contains(id)));
+                }
+            }
+        }
+        _ => {
+            return Err(Failure::input(
+                "give the outcome as --label COLUMN (an outcome column) or --outcome-event TYPE (an event after --as-of)",
+            ));
+        }
+    }
+    if labels.is_empty() {
+        return Err(Failure::input("no contact has an outcome"));
+    }
+    Ok(Outcomes {
+        keep,
+        labels,
+        left_out,
+    })
+}
+
+/// Runs `leadscore backtest`.
+pub fn run_backtest(args: BacktestArgs) -> Result<(), Failure> {
+    let (model, at, contacts) = args.inputs.load()?;
+    let scores = leadscore_batch::score_files(&model, &contacts, &args.inputs.events, at)?;
+    let Outcomes {
+        keep,
+        labels,
+        left_out,
+    } = read_outcomes(&args.outcome, &args.inputs, &model, at, &contacts)?;
+    let cards: Vec<leadscore_core::ScoreCard> =
+        keep.iter().map(|&i| scores.cards[i].clone()).collect();
+    let report = leadscore_learn::backtest::backtest(&model, &cards, &labels);
+    emit(|w| match args.format {
+        ReportFormat::Json => {
+            let mut doc = serde_json::to_value(&report).map_err(io::Error::other)?;
+            doc["as_of"] = serde_json::Value::String(at.to_string());
+            doc["left_out"] = serde_json::Value::from(left_out);
+            serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
+            writeln!(w)
+        }
+        ReportFormat::Table => write_backtest(w, &report, &model.name, at, left_out),
+    })
+}
+
+fn write_backtest(
+    w: &mut dyn Write,
+    b: &leadscore_learn::backtest::Backtest,
+    model: &str,
+    at: leadscore_core::Timestamp,
+    left_out: usize,
+) -> io::Result<()> {
+    writeln!(
+        w,
+        "Backtest of model '{model}' as of {at}: {} leads, {} converted ({:.1}%){}",
+        b.leads,
+        b.conversions,
+        100.0 * b.conversions as f64 / b.leads.max(1) as f64,
+        if left_out > 0 {
+            format!("; {left_out} left out (no outcome, or converted before)")
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(w, "  ROC AUC {:.4}   PR AUC {:.4}", b.roc_auc, b.pr_auc)?;
+    for (title, groups) in [("band", &b.bands), ("stage", &b.stages)] {
+        if groups.is_empty() {
+            continue;
+        }
+        writeln!(
+            w,
+            "\n  {title:<14} {:>8} {:>10} {:>7} {:>6} {:>10}",
+            "leads", "converted", "rate", "lift", "of all"
+        )?;
+        for g in groups.iter() {
+            writeln!(
+                w,
+                "  {:<14} {:>8} {:>10} {:>6.1}% {:>6.2} {:>9.1}%",
+                g.name,
+                g.leads,
+                g.conversions,
+                100.0 * g.conversion_rate,
+                g.lift,
+                100.0 * g.share_of_conversions
+            )?;
+        }
+    }
+    writeln!(w, "\n  threshold: converters caught and missed")?;
+    for t in &b.thresholds {
+        writeln!(
+            w,
+            "  {:<48} flags {:>7}, catches {:>6}, misses {:>6} (precision {:.1}%, recall {:.1}%)",
+            t.rule,
+            t.flagged,
+            t.caught,
+            t.missed,
+            100.0 * t.precision,
+            100.0 * t.recall
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `leadscore calibrate`.
+pub fn run_calibrate(args: CalibrateArgs) -> Result<(), Failure> {
+    let (model, at, contacts) = args.inputs.load()?;
+    let values = leadscore_batch::score::rule_values(&model, &contacts, &args.inputs.events, at)?;
+    let Outcomes { keep, labels, .. } =
+        read_outcomes(&args.outcome, &args.inputs, &model, at, &contacts)?;
+    let positives = labels.iter().filter(|&&y| y == 1).count();
+    if labels.len() < leadscore_learn::train::MIN_LEADS
+        || positives < leadscore_learn::train::MIN_CONVERSIONS
+        || labels.len() - positives < leadscore_learn::train::MIN_CONVERSIONS
+    {
+        return Err(LearnError::TooLittleData {
+            rows: labels.len(),
+            positives,
+            min_rows: leadscore_learn::train::MIN_LEADS,
+            min_positives: leadscore_learn::train::MIN_CONVERSIONS,
+        }
+        .into());
+    }
+    let rows: Vec<Vec<f64>> = keep.iter().map(|&i| values[i].1.clone()).collect();
+    let before: Vec<leadscore_core::ScoreCard> =
+        keep.iter().map(|&i| values[i].0.clone()).collect();
+    let learned = leadscore_learn::points::learn_points(&model, &rows, &labels, args.l2);
+    let text = std::fs::read_to_string(&args.inputs.model)
+        .map_err(|e| Failure::input(format!("{}: {e}", args.inputs.model.display())))?;
+    let changes: Vec<(String, f64)> = learned
+        .rules
+        .iter()
+        .map(|r| (r.rule.clone(), r.new_points))
+        .collect();
+    let new_text = leadscore_learn::points::rewrite_model(&text, &changes, model.version + 1)
+        .map_err(|e| Failure::input(format!("{}: {e}", args.inputs.model.display())))?;
+    let mut new_model = leadscore_core::Model::from_toml(&new_text)
+        .map_err(|e| Failure::other(format!("the rewritten model does not validate: {e}")))?;
+    let files = crate::model_files(&args.inputs.model, &new_model)?;
+    leadscore_learn::predictor::attach_model_files(&mut new_model, &files)?;
+    let after_scores =
+        leadscore_batch::score_files(&new_model, &contacts, &args.inputs.events, at)?;
+    let after: Vec<f64> = keep
+        .iter()
+        .map(|&i| {
+            let c = &after_scores.cards[i];
+            if c.disqualified { 0.0 } else { c.score }
+        })
+        .collect();
+    let before: Vec<f64> = before
+        .iter()
+        .map(|c| if c.disqualified { 0.0 } else { c.score })
+        .collect();
+    let auc_before = leadscore_learn::metrics::roc_auc(&before, &labels);
+    let auc_after = leadscore_learn::metrics::roc_auc(&after, &labels);
+    std::fs::write(&args.out, &new_text)
+        .map_err(|e| Failure::other(format!("{}: {e}", args.out.display())))?;
+    emit(|w| match args.format {
+        ReportFormat::Json => {
+            let doc = serde_json::json!({
+                "leads": labels.len(),
+                "conversions": positives,
+                "roc_auc_before": auc_before,
+                "roc_auc_after": auc_after,
+                "rules": learned.rules,
+                "dimension_spans": learned.dimension_spans,
+                "model_file": args.out.display().to_string(),
+            });
+            serde_json::to_writer_pretty(&mut *w, &doc).map_err(io::Error::other)?;
+            writeln!(w)
+        }
+        ReportFormat::Table => {
+            writeln!(
+                w,
+                "Learned points for model '{}' from {} leads ({} converted):",
+                model.name,
+                labels.len(),
+                positives
+            )?;
+            writeln!(
+                w,
+                "  {:<28} {:<12} {:>8} {:>8} {:>12} {:>8}",
+                "rule", "dimension", "before", "after", "log-odds/hit", "fired"
+            )?;
+            for r in &learned.rules {
+                writeln!(
+                    w,
+                    "  {:<28} {:<12} {:>8} {:>8} {:>12.3} {:>8}{}",
+                    r.rule,
+                    r.dimension,
+                    r.old_points,
+                    r.new_points,
+                    r.log_odds_per_match,
+                    r.leads_fired,
+                    r.kept_because
+                        .as_ref()
+                        .map(|k| format!("  (kept: {k})"))
+                        .unwrap_or_default()
+                )?;
+            }
+            writeln!(
+                w,
+                "ROC AUC of the score on these leads: {auc_before:.4} before, {auc_after:.4} after (measured on the data the points were fitted to)"
+            )?;
+            writeln!(w, "New model written to {}", args.out.display())
+        }
+    })
+}

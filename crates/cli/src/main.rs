@@ -183,6 +183,13 @@ enum Command {
     Train(learn::TrainArgs),
     /// Predict P(convert) for every lead of a CSV file with a trained model.
     Predict(learn::PredictArgs),
+    /// Measure how well a points model ranks the leads that converted:
+    /// AUC, conversion and lift per band and stage, converters caught and
+    /// missed by each threshold.
+    Backtest(learn::BacktestArgs),
+    /// Learn point values for a model's rules from outcomes and write a new
+    /// model file with them (AUC before and after).
+    Calibrate(learn::CalibrateArgs),
     /// Generate a demo database, score it with the starter model and show
     /// the hottest leads with their reasons.
     Demo {
@@ -451,6 +458,8 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
         }
         Command::Train(args) => learn::run_train(args),
         Command::Predict(args) => learn::run_predict(args),
+        Command::Backtest(args) => learn::run_backtest(args),
+        Command::Calibrate(args) => learn::run_calibrate(args),
         Command::Init { model } => db::init(db_path, &model),
         Command::Import { kind } => db::import(db_path, kind),
         Command::Scores {

@@ -17,12 +17,14 @@ pub mod features;
 pub mod linear;
 pub mod metrics;
 pub mod optimize;
+pub mod points;
 pub mod sample;
 pub mod shap;
 pub mod table;
 pub mod trees;
 
 pub use error::{LearnError, Result};
+pub mod backtest;
 pub mod calibration;
 pub mod cv;
 pub mod predictor;
