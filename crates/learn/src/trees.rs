@@ -226,12 +226,20 @@ pub struct Forest {
 impl Forest {
     /// Log-odds of every row, from the first `rounds` trees.
     pub fn log_odds(&self, x: &Matrix, rounds: usize) -> Vec<f64> {
+        use rayon::prelude::*;
+        const ROWS: usize = 4096;
         let mut out = vec![self.base; x.rows];
-        for tree in self.trees.iter().take(rounds) {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o += tree.value(|f| x.columns[f][r]);
-            }
-        }
+        // Blocks of rows on all cores; each row still sums its trees in order.
+        out.par_chunks_mut(ROWS)
+            .enumerate()
+            .for_each(|(block, chunk)| {
+                let start = block * ROWS;
+                for tree in self.trees.iter().take(rounds) {
+                    for (k, o) in chunk.iter_mut().enumerate() {
+                        *o += tree.value(|f| x.columns[f][start + k]);
+                    }
+                }
+            });
         out
     }
 
