@@ -49,6 +49,25 @@ pub struct GenerateOptions {
     pub end: Timestamp,
     /// File format.
     pub format: GenerateFormat,
+    /// Also generate outcomes: `deal_won` events drawn from a hidden, known
+    /// formula of fit and recent behaviour (see [`OUTCOME_FORMULA`]), and
+    /// `outcomes-truth.csv` with each contact's true probability.
+    pub outcomes: bool,
+}
+
+/// The formula behind generated `deal_won` events, for documentation and
+/// tests: each contact gets an outcome time uniform in the 90 days before
+/// the end; with `demo` and `pricing` the demo requests and pricing-page
+/// views in the 90 days before that time, it converts then with probability
+/// 1 / (1 + e^-z).
+pub const OUTCOME_FORMULA: &str = "z = -3.0 + 1.0 [senior title: CEO, CTO, VP, Director, Head] + 0.7 [industry software] + 0.6 [company_size >= 200] + 0.8 min(demo, 2) + 0.5 min(pricing, 2)";
+
+/// What the outcome formula reads of a contact's profile.
+#[derive(Clone, Copy, Debug, Default)]
+struct Profile {
+    senior: bool,
+    software: bool,
+    big: bool,
 }
 
 /// What was written.
@@ -62,6 +81,8 @@ pub struct Written {
     pub contacts_path: PathBuf,
     /// The events file.
     pub events_path: PathBuf,
+    /// Contacts that converted (with outcomes).
+    pub conversions: u64,
 }
 
 /// A small, fast, well-mixed generator (SplitMix64), reproducible across
@@ -207,7 +228,7 @@ const CAMPAIGNS: &[(&str, u32)] = &[
     ("case-study-drip", 3),
 ];
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     PageView,
     EmailOpen,
@@ -285,11 +306,20 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> io::Result<Written> {
         cw.write_all(b"id,email,first_name,job_title,company,company_size,industry,country,lead_source,years_experience,phone\n")?;
         ew.write_all(b"id,contact_id,type,timestamp,url,duration_s,campaign,form,asset\n")?;
     }
+    let mut truth = match options.outcomes {
+        true => {
+            let mut w = BufWriter::new(File::create(dir.join("outcomes-truth.csv"))?);
+            w.write_all(b"id,probability,converted\n")?;
+            Some(w)
+        }
+        false => None,
+    };
     const SHARD: u64 = 4096;
     let shards: Vec<u64> = (0..n.div_ceil(SHARD)).collect();
     let mut events_written = 0u64;
+    let mut conversions = 0u64;
     for group in shards.chunks(16) {
-        let parts: Vec<(Vec<u8>, Vec<u8>, u64)> = group
+        let parts: Vec<Shard> = group
             .par_iter()
             .map(|&s| {
                 let lo = s * SHARD;
@@ -297,37 +327,63 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> io::Result<Written> {
                 shard(options, width, lo..hi, &counts[lo as usize..hi as usize])
             })
             .collect();
-        for (c, e, k) in parts {
-            cw.write_all(&c)?;
-            ew.write_all(&e)?;
-            events_written += k;
+        for part in parts {
+            cw.write_all(&part.contacts)?;
+            ew.write_all(&part.events)?;
+            events_written += part.written;
+            conversions += part.conversions;
+            if let Some(t) = truth.as_mut() {
+                t.write_all(&part.truth)?;
+            }
         }
     }
     cw.flush()?;
     ew.flush()?;
+    if let Some(t) = truth.as_mut() {
+        t.flush()?;
+    }
     Ok(Written {
         contacts: n,
         events: events_written,
         contacts_path,
         events_path,
+        conversions,
     })
 }
 
-fn shard(
-    o: &GenerateOptions,
-    width: usize,
-    range: std::ops::Range<u64>,
-    counts: &[u32],
-) -> (Vec<u8>, Vec<u8>, u64) {
+/// One shard's output.
+struct Shard {
+    contacts: Vec<u8>,
+    events: Vec<u8>,
+    written: u64,
+    truth: Vec<u8>,
+    conversions: u64,
+}
+
+fn shard(o: &GenerateOptions, width: usize, range: std::ops::Range<u64>, counts: &[u32]) -> Shard {
     let mut contacts = Vec::with_capacity(counts.len() * 140);
     let mut events: Vec<(Ev, u64)> = Vec::new();
+    let mut truth = Vec::new();
+    let mut conversions = 0;
     for (i, &k) in range.clone().zip(counts) {
         let mut rng = Rng::new(o.seed, i * 2);
         let id = format!("c{i:0width$}");
-        let profile = contact_line(&mut rng, o.format, &id, i);
-        contacts.extend_from_slice(profile.as_bytes());
+        let (line, profile) = contact_line(&mut rng, o.format, &id, i);
+        contacts.extend_from_slice(line.as_bytes());
         let start = events.len();
         contact_events(&mut rng, o, k, &mut events, i);
+        if o.outcomes {
+            // Its own random stream: every other line is the same with or
+            // without outcomes.
+            let mut orng = Rng::new(o.seed ^ 0x0DEA_1000, i);
+            let (p, won) = outcome(&mut orng, o, profile, &events[start..]);
+            truth
+                .extend_from_slice(format!("{id},{p:.6},{}\n", u8::from(won.is_some())).as_bytes());
+            if let Some(e) = won {
+                events.push((e, 0));
+                conversions += 1;
+            }
+        }
         for e in &mut events[start..] {
             e.1 = i;
         }
@@ -340,12 +396,54 @@ fn shard(
         let line = event_line(o, width, *c, e);
         out.extend_from_slice(line.as_bytes());
         written += 1;
-        if dup.chance(0.002) {
+        // Outcomes draw nothing here, so every other line is the same with
+        // or without them.
+        if e.special != Some("deal_won") && dup.chance(0.002) {
             out.extend_from_slice(line.as_bytes());
             written += 1;
         }
     }
-    (contacts, out, written)
+    Shard {
+        contacts,
+        events: out,
+        written,
+        truth,
+        conversions,
+    }
+}
+
+/// Draws one contact's outcome from [`OUTCOME_FORMULA`]: its probability,
+/// and the `deal_won` event if it converts.
+fn outcome(
+    rng: &mut Rng,
+    o: &GenerateOptions,
+    profile: Profile,
+    events: &[(Ev, u64)],
+) -> (f64, Option<Ev>) {
+    const WINDOW: i64 = 90 * NANOS_PER_DAY;
+    let at = o.end.0 - (rng.unit() * WINDOW as f64) as i64;
+    let recent = events
+        .iter()
+        .map(|(e, _)| e)
+        .filter(|e| e.at < at && e.at >= at - WINDOW && e.special.is_none());
+    let (mut demo, mut pricing) = (0u32, 0u32);
+    for e in recent {
+        demo += u32::from(e.kind == Kind::DemoRequest);
+        pricing += u32::from(e.url == "/pricing");
+    }
+    let z = -3.0
+        + 1.0 * f64::from(u8::from(profile.senior))
+        + 0.7 * f64::from(u8::from(profile.software))
+        + 0.6 * f64::from(u8::from(profile.big))
+        + 0.8 * f64::from(demo.min(2))
+        + 0.5 * f64::from(pricing.min(2));
+    let p = 1.0 / (1.0 + (-z).exp());
+    if !rng.chance(p) {
+        return (p, None);
+    }
+    let seq = events.iter().map(|(e, _)| e.seq + 1).max().unwrap_or(0);
+    let offset = events.first().map_or(0, |(e, _)| e.offset_minutes);
+    (p, Some(special_event(at, seq, "deal_won", offset)))
 }
 
 fn csv_text(s: &str) -> String {
@@ -356,7 +454,7 @@ fn csv_text(s: &str) -> String {
     }
 }
 
-fn contact_line(rng: &mut Rng, format: GenerateFormat, id: &str, i: u64) -> String {
+fn contact_line(rng: &mut Rng, format: GenerateFormat, id: &str, i: u64) -> (String, Profile) {
     let first = FIRST[rng.below(FIRST.len() as u64) as usize];
     let competitor = rng.chance(0.004);
     let company = if competitor {
@@ -375,12 +473,20 @@ fn contact_line(rng: &mut Rng, format: GenerateFormat, id: &str, i: u64) -> Stri
     let email = format!("{first}{i}@{domain}");
     let title = *rng.pick(TITLES);
     let size = (rng.unit() * 9.0).exp().round() as u64;
+    let size_number = size;
     let size = if rng.chance(0.08) {
         String::new()
     } else {
         size.max(1).to_string()
     };
     let industry = *rng.pick(INDUSTRIES);
+    let profile = Profile {
+        senior: ["CEO", "CTO", "VP", "Director", "Head"]
+            .iter()
+            .any(|w| title.contains(w)),
+        software: industry == "software",
+        big: !size.is_empty() && size_number >= 200,
+    };
     let country = *rng.pick(COUNTRIES);
     let source = *rng.pick(SOURCES);
     let years = if rng.chance(0.25) {
@@ -402,7 +508,7 @@ fn contact_line(rng: &mut Rng, format: GenerateFormat, id: &str, i: u64) -> Stri
         }
         format!("{c} Inc")
     };
-    match format {
+    let line = match format {
         GenerateFormat::Csv => format!(
             "{id},{email},{first},{},{},{size},{industry},{country},{source},{years},{phone}\n",
             csv_text(title),
@@ -429,7 +535,8 @@ fn contact_line(rng: &mut Rng, format: GenerateFormat, id: &str, i: u64) -> Stri
             let obj = serde_json::json!({"id": id, "attributes": attrs});
             format!("{obj}\n")
         }
-    }
+    };
+    (line, profile)
 }
 
 fn contact_events(rng: &mut Rng, o: &GenerateOptions, k: u32, out: &mut Vec<(Ev, u64)>, _i: u64) {
@@ -633,6 +740,7 @@ mod tests {
             seed: 7,
             end: Timestamp::parse(DEFAULT_END).unwrap(),
             format: GenerateFormat::Csv,
+            outcomes: false,
         };
         let wa = generate(&o, a.path()).unwrap();
         generate(&o, b.path()).unwrap();

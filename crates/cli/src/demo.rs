@@ -28,6 +28,7 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
             seed: 42,
             end,
             format: GenerateFormat::Csv,
+            outcomes: false,
         },
         &dir,
     )

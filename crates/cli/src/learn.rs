@@ -15,12 +15,27 @@ use crate::{Failure, emit};
 /// Options of `leadscore train`.
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Training data: a CSV file, one row per lead, with an outcome column.
-    #[arg(long)]
-    data: PathBuf,
+    /// Training data: a CSV file, one row per lead, with an outcome column
+    /// (tabular mode; without it, the lead database is read: see
+    /// --outcome-event).
+    #[arg(long, required_unless_present = "outcome_event", requires = "label")]
+    data: Option<PathBuf>,
     /// The outcome column (1/0, yes/no, true/false; or see --positive).
     #[arg(long)]
-    label: String,
+    label: Option<String>,
+    /// Database mode: the event type that means "converted" (e.g.
+    /// deal_won). Contacts converting within --horizon-days before --as-of
+    /// are described as of the moment before it; the others as of a moment
+    /// drawn inside the horizon; nothing later is read.
+    #[arg(long, conflicts_with_all = ["data", "test"])]
+    outcome_event: Option<String>,
+    /// Database mode: the horizon, in days.
+    #[arg(long, default_value_t = 90.0)]
+    horizon_days: f64,
+    /// Database mode: the end of the observed time (default: now, or
+    /// LEADSCORE_NOW).
+    #[arg(long)]
+    as_of: Option<String>,
     /// The outcome value that means "converted" (default: 1/yes/true/y).
     #[arg(long)]
     positive: Option<String>,
@@ -137,11 +152,107 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// The training table of database mode: point-in-time features of every
+/// contact (see `leadscore_learn::history`).
+fn database_table(
+    db: &Path,
+    outcome: &str,
+    horizon_days: f64,
+    as_of: Option<&str>,
+) -> Result<(Table, Vec<u8>, String), Failure> {
+    use leadscore_learn::history::{LeadEvent, OutcomeWindow, PointInTimeTable};
+    if horizon_days.is_nan() || horizon_days <= 0.0 {
+        return Err(Failure::input("--horizon-days: must be greater than 0"));
+    }
+    let at = match as_of {
+        Some(t) => crate::as_of(Some(t))?,
+        None => crate::db::now()?,
+    };
+    let store = leadscore_store::Store::open(db)?;
+    let types = store.event_types()?;
+    if !types.iter().any(|t| t == outcome) {
+        return Err(Failure::input(format!(
+            "--outcome-event: no {outcome:?} event in {}; its event types are: {}",
+            db.display(),
+            types.join(", ")
+        )));
+    }
+    let model = store.model();
+    let window = OutcomeWindow {
+        outcome_type: outcome.to_owned(),
+        as_of: at.0,
+        horizon_days,
+    };
+    let mut builder = PointInTimeTable::new(
+        window,
+        &types,
+        model.rules.iter().map(|r| r.id.clone()).collect(),
+    );
+    store.histories(|h| {
+        let events: Vec<LeadEvent> = h
+            .events
+            .iter()
+            .map(|e| LeadEvent {
+                event_type: &e.event_type,
+                at: e.at.0,
+                page: e.page.as_deref(),
+            })
+            .collect();
+        builder.add(&h.id, &h.attributes, &events, |cut| {
+            // The model's rules as of just before the cutoff, from the
+            // events before it only.
+            let mut hits: Vec<leadscore_core::Hit<u64>> =
+                h.hits.iter().filter(|x| x.at.0 < cut).cloned().collect();
+            let mut trace = leadscore_core::Trace::new();
+            leadscore_core::evaluate(
+                model,
+                h.values.as_slice(),
+                &mut hits,
+                leadscore_core::Timestamp(cut - 1),
+                Some(&mut trace),
+            );
+            trace.rules.iter().map(|r| r.points).collect()
+        });
+        Ok(())
+    })?;
+    let left_out = builder.left_out;
+    let name = format!(
+        "{} (outcome {outcome}, horizon {horizon_days} days before {at}{})",
+        db.display(),
+        if left_out > 0 {
+            format!("; {left_out} converted earlier, left out")
+        } else {
+            String::new()
+        }
+    );
+    let (table, labels) = builder.finish(&db.display().to_string());
+    Ok((table, labels, name))
+}
+
 /// Runs `leadscore train`.
-pub fn run_train(args: TrainArgs) -> Result<(), Failure> {
+pub fn run_train(args: TrainArgs, db: &Path) -> Result<(), Failure> {
     let missing = missing_values(&args.missing);
-    let mut table = Table::read_csv(&args.data, &missing)?;
-    let labels = table.take_label(&args.label, args.positive.as_deref())?;
+    let (mut table, labels, data_name, label_name) = match (
+        &args.outcome_event,
+        &args.data,
+        &args.label,
+    ) {
+        (Some(event), _, _) => {
+            let (table, labels, name) =
+                database_table(db, event, args.horizon_days, args.as_of.as_deref())?;
+            (table, labels, name, event.clone())
+        }
+        (None, Some(data), Some(label)) => {
+            let mut table = Table::read_csv(data, &missing)?;
+            let labels = table.take_label(label, args.positive.as_deref())?;
+            (table, labels, file_name(data), label.clone())
+        }
+        _ => {
+            return Err(Failure::input(
+                "train: give --data FILE.csv --label COLUMN, or --outcome-event TYPE to learn from the database",
+            ));
+        }
+    };
     for column in &args.drop {
         table
             .take(column.trim())
@@ -167,16 +278,16 @@ pub fn run_train(args: TrainArgs) -> Result<(), Failure> {
         max_rounds: args.max_rounds,
         ..TrainOptions::default()
     };
-    let mut training = train(
-        &table,
-        &labels,
-        &file_name(&args.data),
-        &args.label,
-        &options,
-    )?;
+    let mut training = train(&table, &labels, &data_name, &label_name, &options)?;
+    if let Some(event) = &args.outcome_event {
+        training.predictor.history = Some(leadscore_learn::predictor::HistorySource {
+            outcome_event: event.clone(),
+            horizon_days: args.horizon_days,
+        });
+    }
     if let Some(test) = &args.test {
         let mut test_table = Table::read_csv(test, &missing)?;
-        let test_labels = test_table.take_label(&args.label, args.positive.as_deref())?;
+        let test_labels = test_table.take_label(&label_name, args.positive.as_deref())?;
         training.report.test = Some(evaluate(&training.predictor, &test_table, &test_labels)?);
     }
     training.predictor.save(&args.out)?;

@@ -177,6 +177,11 @@ enum Command {
         /// Time of the last event window's end (RFC 3339).
         #[arg(long, default_value = leadscore_batch::generate::DEFAULT_END)]
         end: String,
+        /// Also generate outcomes: `deal_won` events drawn from a known
+        /// formula of fit and recent behaviour, with the true probabilities
+        /// in outcomes-truth.csv (to check learning end to end).
+        #[arg(long)]
+        outcomes: bool,
     },
     /// Learn P(convert) from past leads and their outcomes (a CSV file),
     /// report cross-validated and test measures, and save the model.
@@ -456,7 +461,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                 }
             })
         }
-        Command::Train(args) => learn::run_train(args),
+        Command::Train(args) => learn::run_train(args, db_path),
         Command::Predict(args) => learn::run_predict(args),
         Command::Backtest(args) => learn::run_backtest(args),
         Command::Calibrate(args) => learn::run_calibrate(args),
@@ -512,6 +517,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
             out,
             format,
             end,
+            outcomes,
         } => {
             let end = Timestamp::parse(&end).map_err(|e| Failure::input(format!("--end: {e}")))?;
             let options = GenerateOptions {
@@ -523,6 +529,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                     GenFmt::Csv => GenerateFormat::Csv,
                     GenFmt::Ndjson => GenerateFormat::Ndjson,
                 },
+                outcomes,
             };
             let started = Instant::now();
             let written = leadscore_batch::generate::generate(&options, &out)
@@ -536,6 +543,13 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                 started.elapsed().as_secs_f64(),
                 end
             );
+            if outcomes {
+                eprintln!(
+                    "{} contacts converted (deal_won events); true probabilities in {}",
+                    written.conversions,
+                    out.join("outcomes-truth.csv").display()
+                );
+            }
             Ok(())
         }
         Command::Demo { contacts, out } => demo::run(contacts, out),

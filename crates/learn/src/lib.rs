@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod features;
+pub mod history;
 pub mod linear;
 pub mod metrics;
 pub mod optimize;

@@ -64,6 +64,20 @@ pub struct Predictor {
     pub learner: LearnerModel,
     /// Log-odds to calibrated probability.
     pub calibration: Platt,
+    /// For a model trained from the lead database: the outcome event it
+    /// predicts and the horizon (its features include event aggregates and
+    /// rule points, not only contact attributes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistorySource>,
+}
+
+/// Where a database-trained model's outcomes came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistorySource {
+    /// The outcome event type.
+    pub outcome_event: String,
+    /// The horizon, in days.
+    pub horizon_days: f64,
 }
 
 /// One column's part in a lead's prediction.
@@ -344,6 +358,15 @@ pub fn attach_model_files(model: &mut leadscore_core::Model, files: &[ModelFile]
                 message: e.to_string(),
             }
         })?;
+        if let Some(h) = &predictor.history {
+            return Err(LearnError::Predictive {
+                dimension,
+                message: format!(
+                    "{}: this model was trained from the database on {} outcomes and reads event aggregates; a predictive dimension reads contact attributes only (train one with --data on a table of attributes)",
+                    f.file, h.outcome_event
+                ),
+            });
+        }
         model.attach_predictor(i, std::sync::Arc::new(DimensionModel::new(predictor)));
     }
     Ok(())

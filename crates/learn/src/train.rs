@@ -377,6 +377,7 @@ pub fn train(
         spec: spec.clone(),
         learner,
         calibration,
+        history: None,
     };
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let importance = importance(&predictor, &x);

@@ -14,6 +14,7 @@
 //!   rejects file.
 
 pub mod error;
+pub mod history;
 pub mod import;
 pub mod live;
 pub mod schema;
