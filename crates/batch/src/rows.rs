@@ -222,7 +222,8 @@ impl Lines {
     }
 }
 
-type RowError = (Option<String>, String);
+/// Why a row was refused: the field at fault (if one is) and the reason.
+pub type RowError = (Option<String>, String);
 
 fn csv_rows<T>(
     data: &[u8],
@@ -336,7 +337,9 @@ fn map_values(
     Ok(out.into_iter().collect())
 }
 
-fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
+/// One NDJSON contact object (as a file line or an API item) to a row, or
+/// the field at fault and why.
+pub fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
     let line: JsonContact<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     Ok(ContactRow {
@@ -345,7 +348,9 @@ fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
     })
 }
 
-fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
+/// One NDJSON event object (as a file line or an API item) to a row, or
+/// the field at fault and why.
+pub fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
     let line: JsonEvent<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     let ts = required(line.timestamp, "timestamp")?;

@@ -100,7 +100,7 @@ pub fn now() -> Result<Timestamp, Failure> {
 
 /// Opens the database, saying so on standard error when an older layout
 /// was migrated.
-fn open(db: &Path) -> Result<Store, Failure> {
+pub fn open(db: &Path) -> Result<Store, Failure> {
     let store = Store::open(db)?;
     if let Some(from) = store.migrated_from() {
         eprintln!(

@@ -14,6 +14,7 @@ macro_rules! say {
 mod db;
 mod demo;
 mod learn;
+mod serve;
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -195,6 +196,18 @@ enum Command {
     /// Learn point values for a model's rules from outcomes and write a new
     /// model file with them (AUC before and after).
     Calibrate(learn::CalibrateArgs),
+    /// Serve the JSON API on the database (stop with SIGTERM or Ctrl-C:
+    /// requests in flight are finished first).
+    Serve {
+        /// Address to listen on (port 0: any free port, printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Create, list and revoke the service's API keys.
+    Keys {
+        #[command(subcommand)]
+        command: serve::KeysCommand,
+    },
     /// Generate a demo database, score it with the starter model and show
     /// the hottest leads with their reasons.
     Demo {
@@ -462,6 +475,8 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
             })
         }
         Command::Train(args) => learn::run_train(args, db_path),
+        Command::Serve { bind } => serve::serve(db_path, &bind),
+        Command::Keys { command } => serve::keys(db_path, command),
         Command::Predict(args) => learn::run_predict(args),
         Command::Backtest(args) => learn::run_backtest(args),
         Command::Calibrate(args) => learn::run_calibrate(args),

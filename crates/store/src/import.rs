@@ -212,65 +212,20 @@ impl Store {
     ) -> Result<ImportSummary> {
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
-        let mut flush = |pending: &mut Vec<ContactRow>,
-                         summary: &mut ImportSummary|
-         -> Result<()> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for row in pending.drain(..) {
-                let Some(mut stored) = Stored::load(&tx, &row.id)? else {
-                    // A new contact: no events, no history yet.
-                    let attributes: BTreeMap<String, String> = row.attributes.into_iter().collect();
-                    let rowid = insert_contact(&tx, &row.id, &attributes)?;
-                    let values = model_values(&model.vocabulary, &attributes);
-                    let mut computed = compute_update(model, &values, &mut Vec::new(), now);
-                    computed.packed = None;
-                    write_update(
-                        &tx,
-                        model,
-                        version,
-                        rowid,
-                        &computed,
-                        (None, None),
-                        now,
-                        &Cause::Data,
-                    )?;
-                    summary.stored += 1;
-                    summary.contacts_created += 1;
-                    continue;
-                };
-                let mut attributes = if options.replace {
-                    BTreeMap::new()
-                } else {
-                    stored.attributes.clone()
-                };
-                attributes.extend(row.attributes);
-                if attributes == stored.attributes {
-                    summary.unchanged += 1;
-                    continue;
-                }
-                summary.stored += 1;
-                stored = advance(&tx, model, version, stored, now)?;
-                let json = serde_json::to_string(&attributes)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                tx.prepare_cached("UPDATE contacts SET attributes = ?1 WHERE id = ?2")?
-                    .execute(params![json, stored.rowid])?;
-                let values = model_values(&model.vocabulary, &attributes);
-                let mut hits = rematch(&tx, model, stored.rowid, &values)?;
-                update_contact(
+        let mut flush =
+            |pending: &mut Vec<ContactRow>, summary: &mut ImportSummary| -> Result<()> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                store_contacts(
                     &tx,
-                    model,
-                    version,
-                    stored.rowid,
-                    &values,
-                    &mut hits,
-                    (stored.band.as_deref(), stored.stage.as_deref()),
+                    (model, version),
+                    pending.drain(..),
+                    options.replace,
                     now,
-                    &Cause::Data,
+                    summary,
                 )?;
-            }
-            tx.commit()?;
-            Ok(())
-        };
+                tx.commit()?;
+                Ok(())
+            };
         batched(
             path,
             options,
@@ -526,7 +481,112 @@ fn load_known(
     Ok(())
 }
 
+/// What an upsert did to one contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upsert {
+    /// A new contact.
+    Created,
+    /// Its attributes changed (it was re-scored).
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+}
+
+/// Creates or updates contacts inside a transaction, re-scoring the ones
+/// that change; returns what happened to each.
+fn store_contacts(
+    tx: &rusqlite::Transaction<'_>,
+    (model, version): (&Model, i64),
+    rows: impl Iterator<Item = ContactRow>,
+    replace: bool,
+    now: Timestamp,
+    summary: &mut ImportSummary,
+) -> Result<Vec<Upsert>> {
+    let mut out = Vec::new();
+    for row in rows {
+        let Some(mut stored) = Stored::load(tx, &row.id)? else {
+            // A new contact: no events, no history yet.
+            let attributes: BTreeMap<String, String> = row.attributes.into_iter().collect();
+            let rowid = insert_contact(tx, &row.id, &attributes)?;
+            let values = model_values(&model.vocabulary, &attributes);
+            let mut computed = compute_update(model, &values, &mut Vec::new(), now);
+            computed.packed = None;
+            write_update(
+                tx,
+                model,
+                version,
+                rowid,
+                &computed,
+                (None, None),
+                now,
+                &Cause::Data,
+            )?;
+            summary.stored += 1;
+            summary.contacts_created += 1;
+            out.push(Upsert::Created);
+            continue;
+        };
+        let mut attributes = if replace {
+            BTreeMap::new()
+        } else {
+            stored.attributes.clone()
+        };
+        attributes.extend(row.attributes);
+        if attributes == stored.attributes {
+            summary.unchanged += 1;
+            out.push(Upsert::Unchanged);
+            continue;
+        }
+        summary.stored += 1;
+        stored = advance(tx, model, version, stored, now)?;
+        let json =
+            serde_json::to_string(&attributes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        tx.prepare_cached("UPDATE contacts SET attributes = ?1 WHERE id = ?2")?
+            .execute(params![json, stored.rowid])?;
+        let values = model_values(&model.vocabulary, &attributes);
+        let mut hits = rematch(tx, model, stored.rowid, &values)?;
+        update_contact(
+            tx,
+            model,
+            version,
+            stored.rowid,
+            &values,
+            &mut hits,
+            (stored.band.as_deref(), stored.stage.as_deref()),
+            now,
+            &Cause::Data,
+        )?;
+        out.push(Upsert::Updated);
+    }
+    Ok(out)
+}
+
 impl Store {
+    /// Creates or updates contacts (as the service receives them) in one
+    /// durable transaction: new contacts are created, existing ones get the
+    /// given attributes (or, with `replace`, exactly these). Returns what
+    /// happened to each.
+    pub fn upsert_contacts(
+        &mut self,
+        rows: Vec<ContactRow>,
+        replace: bool,
+        now: Timestamp,
+    ) -> Result<Vec<Upsert>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = store_contacts(
+            &tx,
+            (&self.model, self.model_version),
+            rows.into_iter(),
+            replace,
+            now,
+            &mut ImportSummary::default(),
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Stores events (as the service receives them) and re-scores the
     /// contacts they touch, in one durable transaction. Returns, per event,
     /// whether it was stored (`false`: an event with that id was already

@@ -16,12 +16,14 @@
 pub mod error;
 pub mod history;
 pub mod import;
+pub mod keys;
 pub mod live;
 pub mod schema;
 pub mod store;
 
 pub use error::{Result, StoreError};
-pub use import::{ImportOptions, ImportSummary};
+pub use import::{ImportOptions, ImportSummary, Upsert};
+pub use keys::{ApiKey, Scope};
 pub use store::{
     ContactScore, Filter, ModelChange, ModelFile, ScoreFilter, Store, TickSummary, TransitionRow,
     attach_model_files,

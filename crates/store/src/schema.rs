@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -69,6 +69,15 @@ CREATE TABLE model_files (              -- schema 2: learned models of predictiv
     content TEXT NOT NULL,             -- the file itself (a model keeps working without it)
     PRIMARY KEY (version, dimension)
 );
+CREATE TABLE api_keys (                -- schema 3: keys of the HTTP service
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,               -- 'read', 'write' or 'admin'
+    hash TEXT NOT NULL UNIQUE,         -- SHA-256 of the key, hex; the key itself is never stored
+    prefix TEXT NOT NULL,              -- its first characters, to tell keys apart
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
 ";
 
 /// What schema 1 lacks: the learned models kept with each model version.
@@ -82,6 +91,23 @@ CREATE TABLE model_files (
 );
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 ";
+
+/// What schema 2 lacks: the service's API keys.
+const MIGRATE_2_TO_3: &str = "
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+";
+
+/// Each migration, from the version it starts at.
+const MIGRATIONS: [(i64, &str); 2] = [(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3)];
 
 fn pragmas(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -175,7 +201,11 @@ pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
         // Additive changes only, in one transaction: a crash leaves the old
         // layout, which migrates again next time.
         let tx = conn.transaction()?;
-        tx.execute_batch(MIGRATE_1_TO_2)?;
+        for (from, sql) in MIGRATIONS {
+            if schema <= from {
+                tx.execute_batch(sql)?;
+            }
+        }
         tx.commit()?;
         Some(schema)
     } else {

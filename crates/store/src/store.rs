@@ -397,6 +397,14 @@ impl Store {
         Ok(())
     }
 
+    /// A contact's attributes, if the contact exists.
+    pub fn attributes(
+        &self,
+        id: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        Ok(Stored::load(&self.conn, id)?.map(|s| s.attributes))
+    }
+
     /// Why a contact has its score at `as_of`.
     pub fn explain(&self, id: &str, as_of: Timestamp) -> Result<Explanation> {
         let stored =

@@ -1,0 +1,140 @@
+//! `leadscore serve` and `leadscore keys`: the HTTP service on the
+//! database, and its API keys.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use leadscore_core::Timestamp;
+use leadscore_store::Scope;
+
+use crate::Failure;
+
+/// `leadscore keys ...`.
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line, and only
+    /// its hash is stored.
+    Create {
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        scope: ScopeArg,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "key")]
+        name: String,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key, by number or name.
+    Revoke {
+        /// The key's number or name.
+        key: String,
+    },
+}
+
+/// A key's scope.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ScopeArg {
+    /// Read scores, contacts and leads.
+    Read,
+    /// Also send events and contacts, delete contacts.
+    Write,
+    /// Everything.
+    Admin,
+}
+
+/// Runs `leadscore keys`.
+pub fn keys(db: &Path, command: KeysCommand) -> Result<(), Failure> {
+    let mut store = crate::db::open(db)?;
+    let now = crate::db::now()?;
+    match command {
+        KeysCommand::Create { scope, name } => {
+            let scope = match scope {
+                ScopeArg::Read => Scope::Read,
+                ScopeArg::Write => Scope::Write,
+                ScopeArg::Admin => Scope::Admin,
+            };
+            let (key, secret) = store.create_key(&name, scope, now)?;
+            eprintln!(
+                "created key {} '{}' with scope {}; it is shown once, below, and cannot be shown again",
+                key.id,
+                key.name,
+                key.scope.name()
+            );
+            say!("{secret}");
+        }
+        KeysCommand::List => {
+            say!(
+                "{:>4}  {:<20} {:<6} {:<12} {:<22} revoked",
+                "id",
+                "name",
+                "scope",
+                "starts with",
+                "created"
+            );
+            for k in store.keys()? {
+                say!(
+                    "{:>4}  {:<20} {:<6} {:<12} {:<22} {}",
+                    k.id,
+                    k.name,
+                    k.scope.name(),
+                    k.prefix,
+                    k.created_at,
+                    k.revoked_at
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => {
+            if !store.revoke_key(&key, now)? {
+                return Err(Failure::input(format!(
+                    "no live key with number or name {key:?}"
+                )));
+            }
+            say!(
+                "revoked {key}; a running service stops accepting it within {} s",
+                leadscore_server::state::KEY_CACHE.as_secs()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs `leadscore serve`.
+pub fn serve(db: &Path, bind: &str) -> Result<(), Failure> {
+    let store = crate::db::open(db)?;
+    let fixed = match std::env::var("LEADSCORE_NOW") {
+        Ok(t) => {
+            Some(Timestamp::parse(&t).map_err(|e| Failure::input(format!("LEADSCORE_NOW: {e}")))?)
+        }
+        Err(_) => None,
+    };
+    let clock: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(move || {
+        fixed.unwrap_or_else(|| {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            Timestamp(d.as_nanos() as i64)
+        })
+    });
+    let state = leadscore_server::AppState::new(store, clock);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::other(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| Failure::input(format!("--bind {bind}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Failure::other(format!("--bind {bind}: {e}")))?;
+        say!("listening on http://{addr}");
+        leadscore_server::serve(listener, state, leadscore_server::termination())
+            .await
+            .map_err(|e| Failure::other(format!("serving: {e}")))?;
+        eprintln!("stopped: every request in flight was answered");
+        Ok(())
+    })
+}

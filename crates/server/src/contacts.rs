@@ -1,0 +1,203 @@
+//! Contacts: upsert (merge or replace attributes), get (attributes and
+//! score), delete (events and history too), and one contact's score with
+//! its explanation.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use leadscore_batch::output::json_line;
+use leadscore_batch::rows::contact_from_json;
+use leadscore_core::{Model, ScoreCard, Timestamp};
+use leadscore_store::{Scope, Upsert};
+use serde::Deserialize;
+
+use crate::auth::require;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::wire::{ItemResult, MAX_ID, items};
+
+/// The object `leadscore score` prints for a contact.
+pub fn score_object(model: &Model, id: &str, card: &ScoreCard) -> serde_json::Value {
+    let mut line = Vec::new();
+    json_line(&mut line, model, id, card);
+    serde_json::from_slice(&line).unwrap_or(serde_json::Value::Null)
+}
+
+/// `?replace=true`: the given attributes become the whole set.
+#[derive(Deserialize)]
+pub struct UpsertQuery {
+    #[serde(default)]
+    replace: bool,
+}
+
+/// Creates or updates contacts.
+pub async fn upsert(
+    State(state): State<AppState>,
+    Query(q): Query<UpsertQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Write).await?;
+    let texts = items(&headers, &body)?;
+    let mut results: Vec<Option<ItemResult>> = Vec::new();
+    let mut rows = Vec::new();
+    let mut positions = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, text) in texts.iter().enumerate() {
+        match contact_from_json(text) {
+            Err((field, message)) => results.push(Some(ItemResult::rejected(
+                i,
+                None,
+                "invalid_contact",
+                message,
+                field,
+            ))),
+            Ok(row) if row.id.len() > MAX_ID => results.push(Some(ItemResult::rejected(
+                i,
+                None,
+                "too_long",
+                format!("longer than {MAX_ID} bytes"),
+                Some("id".into()),
+            ))),
+            Ok(row) => {
+                if let Some(first) = seen.get(&row.id) {
+                    results.push(Some(ItemResult::rejected(
+                        i,
+                        Some(row.id.clone()),
+                        "duplicate_in_batch",
+                        format!("contact id {:?} is also item {first} of this batch", row.id),
+                        Some("id".into()),
+                    )));
+                } else {
+                    seen.insert(row.id.clone(), i);
+                    results.push(None);
+                    positions.push(i);
+                    rows.push(row);
+                }
+            }
+        }
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let now = state.now();
+    let replace = q.replace;
+    let done = if rows.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .with_store(move |s| Ok(s.upsert_contacts(rows, replace, now)?))
+            .await?
+    };
+    let mut counts: HashMap<&'static str, u64> = HashMap::new();
+    for ((i, id), what) in positions.into_iter().zip(ids).zip(done) {
+        let status = match what {
+            Upsert::Created => "created",
+            Upsert::Updated => "updated",
+            Upsert::Unchanged => "unchanged",
+        };
+        *counts.entry(status).or_default() += 1;
+        results[i] = Some(ItemResult {
+            index: i,
+            id: Some(id),
+            status,
+            error: None,
+        });
+    }
+    let items: Vec<ItemResult> = results.into_iter().flatten().collect();
+    let rejected = items.iter().filter(|r| r.status == "rejected").count();
+    Ok(Json(serde_json::json!({
+        "created": counts.get("created").copied().unwrap_or(0),
+        "updated": counts.get("updated").copied().unwrap_or(0),
+        "unchanged": counts.get("unchanged").copied().unwrap_or(0),
+        "rejected": rejected,
+        "items": items,
+    })))
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.len() > MAX_ID {
+        return Err(ApiError::bad(
+            "invalid_id",
+            format!("a contact id has 1 to {MAX_ID} bytes"),
+            Some("path.id"),
+        ));
+    }
+    Ok(())
+}
+
+/// A contact's attributes and current score.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    check_id(&id)?;
+    let now = state.now();
+    state
+        .with_store(move |s| {
+            let Some(attributes) = s.attributes(&id)? else {
+                return Err(leadscore_store::StoreError::UnknownContact(id).into());
+            };
+            let score = s.contact_score(&id, now)?;
+            Ok(Json(serde_json::json!({
+                "id": id,
+                "attributes": attributes,
+                "score": score_object(s.model(), &score.id, &score.card),
+            })))
+        })
+        .await
+}
+
+/// Erases a contact: attributes, events, scores and history.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    require(&state, &headers, Scope::Write).await?;
+    check_id(&id)?;
+    state
+        .with_store(move |s| Ok(s.delete_contact(&id)?))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `?as_of=RFC3339&explain=true`.
+#[derive(Deserialize)]
+pub struct ScoreQuery {
+    as_of: Option<String>,
+    #[serde(default)]
+    explain: bool,
+}
+
+/// A contact's score at a time (default now), optionally with the
+/// explanation `leadscore explain` gives.
+pub async fn score(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ScoreQuery>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    check_id(&id)?;
+    let at = match &q.as_of {
+        Some(t) => Timestamp::parse(t)
+            .map_err(|e| ApiError::bad("invalid_time", e.to_string(), Some("query.as_of")))?,
+        None => state.now(),
+    };
+    let explain = q.explain;
+    state
+        .with_store(move |s| {
+            let score = s.contact_score(&id, at)?;
+            let mut object = score_object(s.model(), &score.id, &score.card);
+            if explain {
+                let e = s.explain(&id, at)?;
+                object["explanation"] = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
+            }
+            Ok(Json(object))
+        })
+        .await
+}

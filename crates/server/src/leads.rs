@@ -1,0 +1,107 @@
+//! `GET /v1/leads`: the list sales work from, filtered by band and stage,
+//! sorted, paged with a cursor.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use leadscore_store::{Scope, ScoreFilter};
+use serde::Deserialize;
+
+use crate::auth::require;
+use crate::contacts::score_object;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Most leads in one page.
+pub const MAX_LIMIT: usize = 1000;
+
+/// The list's options.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadsQuery {
+    band: Option<String>,
+    stage: Option<String>,
+    #[serde(rename = "where")]
+    condition: Option<String>,
+    sort: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// Lists leads.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LeadsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad(
+            "invalid_limit",
+            format!("limit is 1 to {MAX_LIMIT}"),
+            Some("query.limit"),
+        ));
+    }
+    let offset: usize = match &q.cursor {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("o")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "invalid_cursor",
+                    "not a cursor this service gave",
+                    Some("query.cursor"),
+                )
+            })?,
+    };
+    let sort = q.sort.clone().unwrap_or_else(|| "-score".into());
+    if !["-score", "score", "id"].contains(&sort.as_str()) {
+        return Err(ApiError::bad(
+            "invalid_sort",
+            "sort is -score, score or id",
+            Some("query.sort"),
+        ));
+    }
+    let now = state.now();
+    state
+        .with_store(move |s| {
+            let filter = ScoreFilter {
+                band: q.band,
+                stage: q.stage,
+                condition: q
+                    .condition
+                    .map(|w| leadscore_store::Filter::parse(&w, s.model()))
+                    .transpose()?,
+            };
+            let mut all = s.scores(now, &filter)?;
+            match sort.as_str() {
+                "-score" => all.sort_by(|a, b| {
+                    b.card
+                        .score
+                        .total_cmp(&a.card.score)
+                        .then_with(|| a.id.cmp(&b.id))
+                }),
+                "score" => all.sort_by(|a, b| {
+                    a.card
+                        .score
+                        .total_cmp(&b.card.score)
+                        .then_with(|| a.id.cmp(&b.id))
+                }),
+                _ => all.sort_by(|a, b| a.id.cmp(&b.id)),
+            }
+            let total = all.len();
+            let page: Vec<serde_json::Value> = all
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|c| score_object(s.model(), &c.id, &c.card))
+                .collect();
+            let next = (offset + limit < total).then(|| format!("o{}", offset + limit));
+            Ok(Json(
+                serde_json::json!({"items": page, "total": total, "next_cursor": next}),
+            ))
+        })
+        .await
+}

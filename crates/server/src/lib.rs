@@ -1,0 +1,116 @@
+//! # leadscore-server: the HTTP service
+//!
+//! A JSON API over the lead database (`leadscore serve`):
+//! - [`events`]: `POST /v1/events`, batches answered after a durable commit;
+//! - [`contacts`]: upsert, get, delete, and `GET /v1/contacts/{id}/score`;
+//! - [`leads`]: `GET /v1/leads`, the sorted, filtered, paged list;
+//! - [`health`]: `/healthz` and `/metrics`;
+//! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
+//!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
+//!   [`state`]: the database behind one mutex, used from blocking threads.
+//!
+//! One process writes the database at a time: the service holds it open;
+//! CLI commands that write wait for SQLite's lock (30 s) between the
+//! service's transactions.
+
+pub mod auth;
+pub mod contacts;
+pub mod error;
+pub mod events;
+pub mod health;
+pub mod leads;
+pub mod metrics;
+pub mod state;
+pub mod wire;
+
+use std::future::Future;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+pub use state::AppState;
+
+use crate::error::ApiError;
+
+async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state.metrics.request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route",
+    )
+}
+
+/// The service's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/events", post(events::post))
+        .route("/v1/contacts", post(contacts::upsert))
+        .route(
+            "/v1/contacts/{id}",
+            get(contacts::get).delete(contacts::delete),
+        )
+        .route("/v1/contacts/{id}/score", get(contacts::score))
+        .route("/v1/leads", get(leads::list))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(DefaultBodyLimit::max(wire::MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting,
+/// finishes the requests in flight, and returns.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,137 @@
+//! Prometheus text metrics: requests by route and status with their
+//! latencies, events ingested, the database queue depth.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Latency bucket bounds, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+#[derive(Default, Clone)]
+struct Route {
+    count: u64,
+    sum: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// The service's counters.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, String, u16), Route>>,
+    events_accepted: AtomicU64,
+    events_duplicate: AtomicU64,
+    events_rejected: AtomicU64,
+    queue: AtomicI64,
+}
+
+impl Metrics {
+    /// Records one answered request.
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        if let Ok(mut routes) = self.routes.lock() {
+            let r = routes
+                .entry((method.to_owned(), route.to_owned(), status))
+                .or_default();
+            r.count += 1;
+            r.sum += seconds;
+            for (b, bound) in r.buckets.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *b += 1;
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of an events batch.
+    pub fn events(&self, accepted: u64, duplicate: u64, rejected: u64) {
+        self.events_accepted.fetch_add(accepted, Ordering::Relaxed);
+        self.events_duplicate
+            .fetch_add(duplicate, Ordering::Relaxed);
+        self.events_rejected.fetch_add(rejected, Ordering::Relaxed);
+    }
+
+    /// A database task starts waiting.
+    pub fn queue_enter(&self) {
+        self.queue.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A database task is done.
+    pub fn queue_leave(&self) {
+        self.queue.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP leadscore_http_requests_total Requests answered, by method, route and status.\n");
+        out.push_str("# TYPE leadscore_http_requests_total counter\n");
+        let routes = self.routes.lock().map(|r| r.clone()).unwrap_or_default();
+        for ((m, r, s), v) in &routes {
+            let _ = writeln!(
+                out,
+                "leadscore_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {}",
+                v.count
+            );
+        }
+        out.push_str(
+            "# HELP leadscore_http_request_duration_seconds Time to answer, by method and route.\n",
+        );
+        out.push_str("# TYPE leadscore_http_request_duration_seconds histogram\n");
+        let mut by_route: BTreeMap<(String, String), Route> = BTreeMap::new();
+        for ((m, r, _), v) in &routes {
+            let e = by_route.entry((m.clone(), r.clone())).or_default();
+            e.count += v.count;
+            e.sum += v.sum;
+            for (a, b) in e.buckets.iter_mut().zip(v.buckets) {
+                *a += b;
+            }
+        }
+        for ((m, r), v) in &by_route {
+            for (b, bound) in v.buckets.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "leadscore_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"{bound}\"}} {b}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "leadscore_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"+Inf\"}} {}",
+                v.count
+            );
+            let _ = writeln!(
+                out,
+                "leadscore_http_request_duration_seconds_sum{{method=\"{m}\",route=\"{r}\"}} {}",
+                v.sum
+            );
+            let _ = writeln!(
+                out,
+                "leadscore_http_request_duration_seconds_count{{method=\"{m}\",route=\"{r}\"}} {}",
+                v.count
+            );
+        }
+        out.push_str("# HELP leadscore_events_total Events received, by outcome.\n");
+        out.push_str("# TYPE leadscore_events_total counter\n");
+        for (what, n) in [
+            ("accepted", &self.events_accepted),
+            ("duplicate", &self.events_duplicate),
+            ("rejected", &self.events_rejected),
+        ] {
+            let _ = writeln!(
+                out,
+                "leadscore_events_total{{outcome=\"{what}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP leadscore_database_queue_depth Database tasks running or waiting.\n");
+        out.push_str("# TYPE leadscore_database_queue_depth gauge\n");
+        let _ = writeln!(
+            out,
+            "leadscore_database_queue_depth {}",
+            self.queue.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
