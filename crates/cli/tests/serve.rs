@@ -1,0 +1,470 @@
+//! `leadscore serve` as a real child process, spoken to over TCP: keys and
+//! scopes on every route, the numbers of `leadscore score`, a catalogue of
+//! bad requests (never a 500), a SIGKILL mid-stream that loses no
+//! acknowledged event, and a graceful SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{fixtures, leadscore, stderr, stdout};
+use serde_json::Value;
+
+const NOW: &str = "2026-05-01T00:00:00Z";
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(db: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("LEADSCORE_DB", db)
+            .env("LEADSCORE_NOW", NOW)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_owned();
+        Server { child, addr }
+    }
+
+    /// One request; (status, body).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(k) = key {
+            req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status: u16 = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("{text}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, key: &str, body: &str) -> (u16, Value) {
+        let (status, text) = self.call(
+            method,
+            path,
+            Some(key),
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn db_cmd(db: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(args)
+        .env("LEADSCORE_DB", db)
+        .env("LEADSCORE_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
+/// A database with the spec example's model and three keys.
+fn setup(dir: &Path) -> (PathBuf, [String; 3]) {
+    let db = dir.join("l.db");
+    let model = fixtures().join("spec-example/model.toml");
+    db_cmd(&db, &["init", "--model", &model.display().to_string()]);
+    let key = |scope: &str| {
+        db_cmd(&db, &["keys", "create", "--scope", scope])
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned()
+    };
+    let keys = [key("read"), key("write"), key("admin")];
+    (db, keys)
+}
+
+#[test]
+fn every_route_wants_a_key_of_the_right_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _admin]) = setup(dir.path());
+    let server = Server::start(&db);
+    let routes: [(&str, &str, &str); 7] = [
+        ("GET", "/metrics", "read"),
+        ("POST", "/v1/events", "write"),
+        ("POST", "/v1/contacts", "write"),
+        ("GET", "/v1/contacts/ana", "read"),
+        ("DELETE", "/v1/contacts/ana", "write"),
+        ("GET", "/v1/contacts/ana/score", "read"),
+        ("GET", "/v1/leads", "read"),
+    ];
+    for (method, path, needs) in routes {
+        let (status, body) = server.call(method, path, None, &[], b"");
+        assert_eq!(status, 401, "{method} {path} without a key: {body}");
+        let (status, _) = server.call(method, path, Some("lsk_wrong"), &[], b"");
+        assert_eq!(status, 401, "{method} {path} with an unknown key");
+        if needs == "write" {
+            let (status, body) = server.call(method, path, Some(&read), &[], b"");
+            assert_eq!(status, 403, "{method} {path} with a read key: {body}");
+            let e: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(e["error"]["code"], "forbidden");
+        }
+    }
+    assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
+    // A revoked key stops working (within the cache's 10 s; this one was
+    // never used, so at once).
+    let fresh = db_cmd(&db, &["keys", "create", "--scope", "admin", "--name", "temp"]);
+    let fresh = fresh.lines().last().unwrap();
+    db_cmd(&db, &["keys", "revoke", "temp"]);
+    assert_eq!(server.call("GET", "/v1/leads", Some(fresh), &[], b"").0, 401);
+    let db_keys = db_cmd(&db, &["keys", "list"]);
+    assert!(
+        db_keys.contains("read") && !db_keys.contains(&write),
+        "keys list never shows a key"
+    );
+}
+
+#[test]
+fn the_service_gives_the_numbers_of_leadscore_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let ex = fixtures().join("spec-example");
+    // Contacts as NDJSON objects, events as the import files' objects.
+    let contacts = "[{\"id\": \"ana\", \"attributes\": {\"email\": \"ana@gmail.com\", \"job_title\": \"VP Sales\"}}]";
+    let (status, r) = server.json("POST", "/v1/contacts", &write, contacts);
+    assert_eq!((status, r["created"].as_u64()), (200, Some(1)));
+    let events_csv = std::fs::read_to_string(ex.join("events.csv")).unwrap();
+    let mut lines = events_csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut ndjson = String::new();
+    for l in lines {
+        let cells: Vec<&str> = l.split(',').collect();
+        let get = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .map(|i| cells[i])
+                .unwrap_or("")
+        };
+        ndjson.push_str(&format!(
+            "{{\"id\": \"{}\", \"contact_id\": \"{}\", \"type\": \"{}\", \"timestamp\": \"{}\", \"properties\": {{\"url\": \"{}\"}}}}\n",
+            get("id"),
+            get("contact_id"),
+            get("type"),
+            get("timestamp"),
+            get("url")
+        ));
+    }
+    let (status, body) = server.call(
+        "POST",
+        "/v1/events",
+        Some(&write),
+        &[("Content-Type", "application/x-ndjson")],
+        ndjson.as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["accepted"], 5, "{r}");
+    assert_eq!(
+        r["rejected"], 1,
+        "the repeated e4 line is a duplicate within the batch: {r}"
+    );
+    // Sent again: all duplicates, nothing changes.
+    let (_, body) = server.call(
+        "POST",
+        "/v1/events",
+        Some(&write),
+        &[("Content-Type", "application/x-ndjson")],
+        ndjson.as_bytes(),
+    );
+    let again: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(again["duplicates"], 5, "{again}");
+    let (status, score) = server.json(
+        "GET",
+        &format!("/v1/contacts/ana/score?as_of={NOW}&explain=true"),
+        &read,
+        "",
+    );
+    assert_eq!(status, 200);
+    let batch = leadscore([
+        "score",
+        "-q",
+        "--model",
+        &ex.join("model.toml").display().to_string(),
+        "--contacts",
+        &ex.join("contacts.csv").display().to_string(),
+        "--events",
+        &ex.join("events.csv").display().to_string(),
+        "--as-of",
+        NOW,
+    ]);
+    let expected: Value = serde_json::from_str(stdout(&batch).lines().next().unwrap()).unwrap();
+    for k in ["id", "dimensions", "score", "band", "stage", "disqualified"] {
+        assert_eq!(score[k], expected[k], "{k}");
+    }
+    assert!(score["explanation"]["rules"].as_array().unwrap().len() >= 2);
+    let (_, leads) = server.json("GET", "/v1/leads?sort=-score&limit=1", &read, "");
+    assert_eq!(leads["items"][0]["id"], "ana");
+    let (status, contact) = server.json("GET", "/v1/contacts/ana", &read, "");
+    assert_eq!(
+        (status, &contact["attributes"]["job_title"]),
+        (200, &Value::from("VP Sales"))
+    );
+    let (status, _) = server.call("DELETE", "/v1/contacts/ana", Some(&write), &[], b"");
+    assert_eq!(status, 204);
+    let (status, e) = server.json("GET", "/v1/contacts/ana", &read, "");
+    assert_eq!(
+        (status, &e["error"]["code"]),
+        (404, &Value::from("unknown_contact"))
+    );
+    let (_, metrics) = server.call("GET", "/metrics", Some(&read), &[], b"");
+    assert!(
+        metrics.contains("leadscore_events_total{outcome=\"accepted\"} 5"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn bad_requests_get_a_named_4xx_and_never_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let ev = |extra: &str| {
+        format!(
+            "[{{\"id\": \"e1\", \"contact_id\": \"c1\", \"type\": \"page_view\", \"timestamp\": \"2026-03-01T00:00:00Z\"{extra}}}]"
+        )
+    };
+    let huge = "x".repeat(100_000);
+    let cases: Vec<(String, &[u8], u16, &str)> = vec![
+        (
+            "truncated JSON".into(),
+            b"[{\"id\": \"e1\"",
+            400,
+            "invalid_json",
+        ),
+        ("not JSON".into(), b"hello", 400, "invalid_json"),
+        (
+            "bad UTF-8".into(),
+            b"[{\"id\": \"\xff\"}]",
+            400,
+            "invalid_utf8",
+        ),
+        ("empty array".into(), b"[]", 400, "empty_batch"),
+    ];
+    for (what, body, status, code) in cases {
+        let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], body);
+        assert_eq!(s, status, "{what}: {text}");
+        let e: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(e["error"]["code"], code, "{what}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    // Item-level problems: the batch is answered, each item says why.
+    let items: Vec<(String, &str)> = vec![
+        (ev(", \"extra\": 1"), "body[0]"),
+        (ev(", \"properties\": {\"url\": {\"nested\": 1}}"), "body[0].properties.url"),
+        ("[{\"id\": {\"a\": 1}, \"contact_id\": \"c1\", \"type\": \"x\", \"timestamp\": \"2026-03-01T00:00:00Z\"}]".into(), "body[0].id"),
+        (ev("").replace("2026-03-01T00:00:00Z", "yesterday"), "body[0].timestamp"),
+        (ev("").replace("\"e1\"", &format!("\"{huge}\"")), "body[0].id"),
+        (ev("").replace(", \"type\": \"page_view\"", ""), "body[0].type"),
+    ];
+    for (body, field) in items {
+        let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], body.as_bytes());
+        assert_eq!(s, 200, "{text}");
+        let r: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(r["rejected"], 1, "{text}");
+        assert_eq!(r["items"][0]["error"]["field"], field, "{text}");
+    }
+    let two = format!(
+        "[{}, {}]",
+        &ev("")[1..ev("").len() - 1],
+        &ev("")[1..ev("").len() - 1]
+    );
+    let (_, text) = server.call("POST", "/v1/events", Some(&write), &[], two.as_bytes());
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        r["items"][1]["error"]["code"], "duplicate_in_batch",
+        "{text}"
+    );
+    // Limits: too many items, too large a body.
+    let many = format!("[{}]", vec!["{}"; 10_001].join(","));
+    assert_eq!(
+        server
+            .call("POST", "/v1/events", Some(&write), &[], many.as_bytes())
+            .0,
+        413
+    );
+    let big = vec![b' '; 33 << 20];
+    let (s, _) = server.call("POST", "/v1/events", Some(&write), &[], &big);
+    assert_eq!(s, 413);
+    // Queries and paths.
+    for (path, field) in [
+        ("/v1/contacts/x/score?as_of=tomorrow", "query.as_of"),
+        ("/v1/leads?limit=0", "query.limit"),
+        ("/v1/leads?sort=name", "query.sort"),
+        ("/v1/leads?cursor=zz", "query.cursor"),
+        (
+            "/v1/leads?where=%7B%20attribute%20%3D%201%20%7D",
+            "query.where",
+        ),
+    ] {
+        let (s, text) = server.call("GET", path, Some(&read), &[], b"");
+        assert_eq!(s, 400, "{path}: {text}");
+        let e: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(e["error"]["field"], field, "{path}");
+    }
+    let (s, text) = server.call("GET", "/v1/nothing", Some(&read), &[], b"");
+    assert_eq!((s, text.contains("not_found")), (404, true));
+    let (s, _) = server.call("GET", "/v1/leads?limit=abc", Some(&read), &[], b"");
+    assert_eq!(s, 400);
+    // Still healthy.
+    assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
+}
+
+#[test]
+fn a_killed_server_keeps_every_acknowledged_event_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [_, write, _]) = setup(dir.path());
+    let mut acknowledged: Vec<String> = Vec::new();
+    for round in 0..3 {
+        let mut server = Server::start(&db);
+        for batch in 0..6 {
+            let body: Vec<String> = (0..200)
+                .map(|i| {
+                    format!(
+                        "{{\"id\": \"r{round}-b{batch}-{i}\", \"contact_id\": \"c{}\", \"type\": \"page_view\", \"timestamp\": \"2026-04-01T00:00:00Z\", \"properties\": {{\"url\": \"/pricing\"}}}}",
+                        i % 37
+                    )
+                })
+                .collect();
+            let (s, text) = server.call(
+                "POST",
+                "/v1/events",
+                Some(&write),
+                &[],
+                format!("[{}]", body.join(",")).as_bytes(),
+            );
+            assert_eq!(s, 200, "{text}");
+            let r: Value = serde_json::from_str(&text).unwrap();
+            for item in r["items"].as_array().unwrap() {
+                if item["status"] == "accepted" {
+                    acknowledged.push(item["id"].as_str().unwrap().to_owned());
+                }
+            }
+            if batch == 3 {
+                // A request in flight when the process dies: its events may
+                // or may not be stored, never half, never twice.
+                let addr = server.addr.clone();
+                let body = format!(
+                    "[{}]",
+                    body.join(",")
+                        .replace(&format!("r{round}-b{batch}"), &format!("r{round}-x"))
+                );
+                let t = std::thread::spawn(move || {
+                    if let Ok(mut s) = TcpStream::connect(&addr) {
+                        let _ = s.write_all(
+                            format!("POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+                        );
+                    }
+                });
+                let _ = t.join();
+                server.child.kill().unwrap();
+                let _ = server.child.wait();
+                break;
+            }
+        }
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn.prepare("SELECT id FROM events").unwrap();
+    let stored: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let set: std::collections::HashSet<&String> = stored.iter().collect();
+    assert_eq!(set.len(), stored.len(), "an event stored twice");
+    for id in &acknowledged {
+        assert!(set.contains(id), "acknowledged event {id} lost");
+    }
+    assert_eq!(acknowledged.len(), 3 * 4 * 200);
+    assert!(db_cmd(&db, &["check"]).contains("ok"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = setup(dir.path());
+    let mut server = Server::start(&db);
+    assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    server
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("stopped"), "{err}");
+}
