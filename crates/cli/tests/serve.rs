@@ -160,10 +160,16 @@ fn every_route_wants_a_key_of_the_right_scope() {
     assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
     // A revoked key stops working (within the cache's 10 s; this one was
     // never used, so at once).
-    let fresh = db_cmd(&db, &["keys", "create", "--scope", "admin", "--name", "temp"]);
+    let fresh = db_cmd(
+        &db,
+        &["keys", "create", "--scope", "admin", "--name", "temp"],
+    );
     let fresh = fresh.lines().last().unwrap();
     db_cmd(&db, &["keys", "revoke", "temp"]);
-    assert_eq!(server.call("GET", "/v1/leads", Some(fresh), &[], b"").0, 401);
+    assert_eq!(
+        server.call("GET", "/v1/leads", Some(fresh), &[], b"").0,
+        401
+    );
     let db_keys = db_cmd(&db, &["keys", "list"]);
     assert!(
         db_keys.contains("read") && !db_keys.contains(&write),

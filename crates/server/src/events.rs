@@ -87,9 +87,7 @@ pub async fn post(
     let stored = if rows.is_empty() {
         Vec::new()
     } else {
-        state
-            .with_store(move |s| Ok(s.ingest_events(rows, now)?))
-            .await?
+        state.ingest.store(rows, now).await?
     };
     let (mut accepted, mut duplicates) = (0u64, 0u64);
     for ((i, id), fresh) in positions.into_iter().zip(ids).zip(stored) {

@@ -2,6 +2,7 @@
 //!
 //! A JSON API over the lead database (`leadscore serve`):
 //! - [`events`]: `POST /v1/events`, batches answered after a durable commit;
+//! - [`ingest`]: the events writer: concurrent requests share one commit;
 //! - [`contacts`]: upsert, get, delete, and `GET /v1/contacts/{id}/score`;
 //! - [`leads`]: `GET /v1/leads`, the sorted, filtered, paged list;
 //! - [`health`]: `/healthz` and `/metrics`;
@@ -18,6 +19,7 @@ pub mod contacts;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod ingest;
 pub mod leads;
 pub mod metrics;
 pub mod state;

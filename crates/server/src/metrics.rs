@@ -26,6 +26,9 @@ pub struct Metrics {
     events_duplicate: AtomicU64,
     events_rejected: AtomicU64,
     queue: AtomicI64,
+    groups: AtomicU64,
+    grouped_requests: AtomicU64,
+    grouped_events: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +54,14 @@ impl Metrics {
         self.events_duplicate
             .fetch_add(duplicate, Ordering::Relaxed);
         self.events_rejected.fetch_add(rejected, Ordering::Relaxed);
+    }
+
+    /// Records one group commit of `requests` requests holding `events`
+    /// events.
+    pub fn group(&self, requests: u64, events: u64) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.grouped_requests.fetch_add(requests, Ordering::Relaxed);
+        self.grouped_events.fetch_add(events, Ordering::Relaxed);
     }
 
     /// A database task starts waiting.
@@ -125,6 +136,23 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
+        out.push_str("# HELP leadscore_event_commits_total Durable transactions of events (group commits), and the requests and events they held.\n");
+        out.push_str("# TYPE leadscore_event_commits_total counter\n");
+        let _ = writeln!(
+            out,
+            "leadscore_event_commits_total {}",
+            self.groups.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "leadscore_event_commit_requests_total {}",
+            self.grouped_requests.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "leadscore_event_commit_events_total {}",
+            self.grouped_events.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP leadscore_database_queue_depth Database tasks running or waiting.\n");
         out.push_str("# TYPE leadscore_database_queue_depth gauge\n");
         let _ = writeln!(

@@ -26,6 +26,8 @@ pub struct AppState {
     keys: Arc<Mutex<KeyCache>>,
     /// Request and ingest counters.
     pub metrics: Arc<Metrics>,
+    /// The events writer (group commit).
+    pub ingest: crate::ingest::Ingest,
     clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
 }
 
@@ -33,10 +35,13 @@ impl AppState {
     /// State over an open database; `clock` gives "now" (the system clock,
     /// or a fixed time for tests and replays).
     pub fn new(store: Store, clock: Arc<dyn Fn() -> Timestamp + Send + Sync>) -> AppState {
+        let store = Arc::new(Mutex::new(store));
+        let metrics = Arc::new(Metrics::default());
         AppState {
-            store: Arc::new(Mutex::new(store)),
+            ingest: crate::ingest::Ingest::start(Arc::clone(&store), Arc::clone(&metrics)),
+            store,
             keys: Arc::new(Mutex::new(HashMap::new())),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             clock,
         }
     }

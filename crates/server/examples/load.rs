@@ -1,0 +1,141 @@
+//! A small HTTP load generator for `leadscore serve` (keep-alive
+//! connections on threads; no extra dependencies):
+//!
+//! ```sh
+//! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 10
+//! cargo run --release -p leadscore-server --example load -- ADDR KEY score --connections 16 --contacts 100000
+//! ```
+//!
+//! Prints requests/s, events/s and latency percentiles.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!(
+            "usage: load ADDR KEY events|score [--connections N] [--seconds S] [--batch B] [--contacts C]"
+        );
+        std::process::exit(2);
+    }
+    let (addr, key, mode) = (args[1].clone(), args[2].clone(), args[3].clone());
+    let connections = arg(&args, "--connections", 16);
+    let seconds = arg(&args, "--seconds", 10);
+    let batch = arg(&args, "--batch", 1);
+    let contacts = arg(&args, "--contacts", 10_000).max(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let run = format!(
+        "{:x}",
+        started.elapsed().as_nanos() ^ u128::from(std::process::id()) << 20
+    );
+    let threads: Vec<_> = (0..connections)
+        .map(|t| {
+            let (addr, key, mode, stop, run) = (addr.clone(), key.clone(), mode.clone(), Arc::clone(&stop), run.clone());
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect(&addr).expect("connect");
+                stream.set_nodelay(true).ok();
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                let mut latencies = Vec::new();
+                let mut n: u64 = 0;
+                let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                while !stop.load(Ordering::Relaxed) {
+                    let request = if mode == "events" {
+                        let mut body = String::from("[");
+                        for i in 0..batch {
+                            if i > 0 {
+                                body.push(',');
+                            }
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            body.push_str(&format!(
+                                "{{\"id\":\"{run}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
+                                seed % contacts
+                            ));
+                        }
+                        body.push(']');
+                        format!(
+                            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        format!(
+                            "GET /v1/contacts/c{:05}/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n",
+                            seed % contacts
+                        )
+                    };
+                    let sent = Instant::now();
+                    if writer.write_all(request.as_bytes()).is_err() {
+                        break;
+                    }
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return (latencies, n);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        break;
+                    }
+                    latencies.push(sent.elapsed());
+                    n += 1;
+                }
+                (latencies, n)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut all: Vec<Duration> = Vec::new();
+    let mut requests = 0;
+    for t in threads {
+        if let Ok((l, n)) = t.join() {
+            all.extend(l);
+            requests += n;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    println!(
+        "{mode}: {connections} connections, {requests} requests in {elapsed:.1} s: {:.0} requests/s{}, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        requests as f64 / elapsed,
+        if mode == "events" {
+            format!(", {:.0} events/s", (requests * batch) as f64 / elapsed)
+        } else {
+            String::new()
+        },
+        pct(0.5),
+        pct(0.99),
+        all.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    );
+}

@@ -1,0 +1,102 @@
+//! Group commit for events: concurrent requests hand their rows to one
+//! writer thread, which stores everything waiting in a single durable
+//! transaction (one fsync for many requests) and answers each request with
+//! its own per-event outcome. Under load, many small POSTs cost about as
+//! much as one large batch; alone, a request waits for no one.
+
+use std::sync::{Arc, Mutex};
+
+use leadscore_batch::rows::EventRow;
+use leadscore_core::Timestamp;
+use leadscore_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Most events stored in one group transaction.
+pub const MAX_GROUP: usize = 20_000;
+
+/// Requests waiting for the writer, at most.
+const QUEUE: usize = 1024;
+
+struct Job {
+    rows: Vec<EventRow>,
+    now: Timestamp,
+    reply: oneshot::Sender<Result<Vec<bool>, String>>,
+}
+
+/// The handle requests use to reach the writer.
+#[derive(Clone)]
+pub struct Ingest {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Ingest {
+    /// Starts the writer thread on the shared database.
+    pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Ingest {
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        std::thread::Builder::new()
+            .name("leadscore-writer".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut jobs = vec![first];
+                    let mut total = jobs[0].rows.len();
+                    while total < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(j) => {
+                                total += j.rows.len();
+                                jobs.push(j);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    metrics.group(jobs.len() as u64, total as u64);
+                    let now = jobs.iter().map(|j| j.now).max().unwrap_or(Timestamp(0));
+                    let sizes: Vec<usize> = jobs.iter().map(|j| j.rows.len()).collect();
+                    let mut rows = Vec::with_capacity(total);
+                    let mut replies = Vec::with_capacity(jobs.len());
+                    for j in jobs {
+                        rows.extend(j.rows);
+                        replies.push(j.reply);
+                    }
+                    let result = match store.lock() {
+                        Ok(mut s) => s.ingest_events(rows, now).map_err(|e| e.to_string()),
+                        Err(_) => Err("database lock poisoned".to_owned()),
+                    };
+                    match result {
+                        Ok(flags) => {
+                            let mut at = 0;
+                            for (reply, n) in replies.into_iter().zip(sizes) {
+                                let _ = reply.send(Ok(flags[at..at + n].to_vec()));
+                                at += n;
+                            }
+                        }
+                        Err(e) => {
+                            for reply in replies {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            })
+            .ok();
+        Ingest { jobs: tx }
+    }
+
+    /// Stores events; returns, per event, whether it was new, once the
+    /// transaction holding them is committed.
+    pub async fn store(&self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>, ApiError> {
+        let internal =
+            |m: String| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", m);
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { rows, now, reply })
+            .await
+            .map_err(|_| internal("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| internal("the database writer has stopped".into()))?
+            .map_err(internal)
+    }
+}
