@@ -136,7 +136,14 @@ fn every_route_wants_a_key_of_the_right_scope() {
     let dir = tempfile::tempdir().unwrap();
     let (db, [read, write, _admin]) = setup(dir.path());
     let server = Server::start(&db);
-    let routes: [(&str, &str, &str); 7] = [
+    let routes: [(&str, &str, &str); 14] = [
+        ("GET", "/v1/transitions", "read"),
+        ("GET", "/v1/model", "read"),
+        ("PUT", "/v1/model", "admin"),
+        ("POST", "/v1/track", "write"),
+        ("POST", "/v1/page", "write"),
+        ("POST", "/v1/identify", "write"),
+        ("POST", "/v1/batch", "write"),
         ("GET", "/metrics", "read"),
         ("POST", "/v1/events", "write"),
         ("POST", "/v1/contacts", "write"),
@@ -150,11 +157,15 @@ fn every_route_wants_a_key_of_the_right_scope() {
         assert_eq!(status, 401, "{method} {path} without a key: {body}");
         let (status, _) = server.call(method, path, Some("lsk_wrong"), &[], b"");
         assert_eq!(status, 401, "{method} {path} with an unknown key");
-        if needs == "write" {
+        if needs != "read" {
             let (status, body) = server.call(method, path, Some(&read), &[], b"");
             assert_eq!(status, 403, "{method} {path} with a read key: {body}");
             let e: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(e["error"]["code"], "forbidden");
+        }
+        if needs == "admin" {
+            let (status, body) = server.call(method, path, Some(&write), &[], b"");
+            assert_eq!(status, 403, "{method} {path} with a write key: {body}");
         }
     }
     assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
@@ -473,4 +484,135 @@ fn sigterm_stops_gracefully() {
         .read_to_string(&mut err)
         .unwrap();
     assert!(err.contains("stopped"), "{err}");
+}
+
+#[test]
+fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, admin]) = setup(dir.path());
+    let server = Server::start(&db);
+    // Segment sends its write key as the Basic user name.
+    let basic = {
+        let raw = format!("{write}:");
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in raw.as_bytes().chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(table[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        format!("Basic {out}")
+    };
+    let track = r#"{"type": "track", "messageId": "m1", "anonymousId": "anon-7", "event": "page_view",
+        "properties": {"url": "/pricing", "plan": {"tier": "pro"}}, "timestamp": "2026-04-30T10:00:00.000Z",
+        "context": {"library": {"name": "analytics.js"}}, "integrations": {}}"#;
+    let (s, body) = server.call(
+        "POST",
+        "/v1/track",
+        None,
+        &[("Authorization", &basic)],
+        track.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["items"][0]["status"], "accepted", "{body}");
+    // A retried call is a duplicate, not a second event.
+    let (_, body) = server.call(
+        "POST",
+        "/v1/track",
+        None,
+        &[("Authorization", &basic)],
+        track.as_bytes(),
+    );
+    assert!(body.contains("duplicate"), "{body}");
+    let before: Value = serde_json::from_str(
+        &server
+            .call("GET", "/v1/contacts/anon-7/score", Some(&read), &[], b"")
+            .1,
+    )
+    .unwrap();
+    assert!(
+        before["dimensions"]["engagement"].as_f64().unwrap() > 0.0,
+        "{before}"
+    );
+    // identify: the visitor's history joins the contact.
+    let batch = r#"{"batch": [
+        {"type": "identify", "userId": "ana", "anonymousId": "anon-7", "messageId": "m2",
+         "traits": {"email": "ana@gmail.com", "job_title": "VP Sales", "address": {"city": "Lisbon"}}},
+        {"type": "page", "userId": "ana", "messageId": "m3", "name": "Pricing", "context": {"page": {"url": "/pricing"}},
+         "timestamp": "2026-04-30T11:00:00Z"},
+        {"type": "alias", "userId": "ana", "previousId": "x"}
+    ]}"#;
+    let (s, body) = server.call("POST", "/v1/batch", Some(&write), &[], batch.as_bytes());
+    assert_eq!(s, 200, "{body}");
+    let r: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(r["items"][0]["status"], "identified_and_joined", "{body}");
+    assert_eq!(r["items"][1]["status"], "accepted", "{body}");
+    assert_eq!(r["items"][2]["status"], "rejected", "{body}");
+    assert_eq!(r["items"][2]["error"]["field"], "body[2].type", "{body}");
+    let (s, _) = server.call("GET", "/v1/contacts/anon-7", Some(&read), &[], b"");
+    assert_eq!(s, 404, "the anonymous visitor is now ana");
+    let (_, ana) = server.json("GET", "/v1/contacts/ana", &read, "");
+    assert_eq!(ana["attributes"]["address.city"], "Lisbon");
+    assert_eq!(ana["score"]["dimensions"]["fit"], 20.0, "{ana}");
+    let engagement = ana["score"]["dimensions"]["engagement"].as_f64().unwrap();
+    assert!(
+        engagement > before["dimensions"]["engagement"].as_f64().unwrap(),
+        "two pricing views now: {ana}"
+    );
+    // The feed of changes, with a cursor that continues it.
+    let (_, feed) = server.json("GET", "/v1/transitions?limit=1", &read, "");
+    assert_eq!(feed["items"].as_array().unwrap().len(), 1);
+    let next = feed["next_cursor"].as_str().unwrap().to_owned();
+    let (_, rest) = server.json("GET", &format!("/v1/transitions?after={next}"), &read, "");
+    assert!(
+        rest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["contact"] == "ana"),
+        "{rest}"
+    );
+    // The model: read it; a dry run changes nothing; bad TOML is named.
+    let (_, model) = server.json("GET", "/v1/model", &read, "");
+    assert_eq!(model["version"], 1);
+    let text = model["toml"]
+        .as_str()
+        .unwrap()
+        .replace("points = 30", "points = 60");
+    let (s, body) = server.call(
+        "PUT",
+        "/v1/model?dry_run=true",
+        Some(&admin),
+        &[],
+        text.as_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    let change: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(change["version"], Value::Null);
+    assert!(
+        change["moved"].is_u64() && change["bands"].is_object(),
+        "{change}"
+    );
+    let (s, body) = server.call(
+        "PUT",
+        "/v1/model",
+        Some(&admin),
+        &[],
+        b"[[dimension]]\nid = 3",
+    );
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("invalid_model"), "{body}");
+    let (_, model) = server.json("GET", "/v1/model", &read, "");
+    assert_eq!(model["version"], 1);
 }

@@ -1,4 +1,5 @@
-//! API keys on requests: `Authorization: Bearer KEY` or `X-API-Key: KEY`.
+//! API keys on requests: `Authorization: Bearer KEY`, `X-API-Key: KEY`, or
+//! HTTP Basic with the key as user name (Segment-style clients).
 //! No key (or an unknown one): 401; a key whose scope is too small: 403.
 
 use axum::http::{HeaderMap, StatusCode};
@@ -10,14 +11,45 @@ use crate::state::AppState;
 /// Longest key text looked at.
 const MAX_KEY: usize = 200;
 
-fn key_from(headers: &HeaderMap) -> Option<&str> {
+/// Decodes standard base64 (with or without padding); `None` if invalid.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The key of a request: `Authorization: Bearer KEY`, `X-API-Key: KEY`,
+/// or HTTP Basic with the key as user name (as Segment and RudderStack
+/// send their write key).
+fn key_from(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        return v.strip_prefix("Bearer ").map(str::trim);
+        if let Some(k) = v.strip_prefix("Bearer ") {
+            return Some(k.trim().to_owned());
+        }
+        let basic = v.strip_prefix("Basic ")?;
+        let decoded = String::from_utf8(base64(basic.trim())?).ok()?;
+        return Some(decoded.split(':').next().unwrap_or("").to_owned());
     }
     headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+        .map(|k| k.trim().to_owned())
 }
 
 /// Checks that the request carries a key with at least `needed`.
@@ -30,7 +62,7 @@ pub async fn require(state: &AppState, headers: &HeaderMap, needed: Scope) -> Re
             field: Some("header.authorization".into()),
         });
     };
-    match state.scope_of(key).await? {
+    match state.scope_of(&key).await? {
         None => Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
@@ -48,5 +80,28 @@ pub async fn require(state: &AppState, headers: &HeaderMap, needed: Scope) -> Re
             field: Some("header.authorization".into()),
         }),
         Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_bearer_api_key_or_basic() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer lsk_1".parse().unwrap());
+        assert_eq!(key_from(&h).as_deref(), Some("lsk_1"));
+        let mut h = HeaderMap::new();
+        // base64("lsk_2:") = bHNrXzI6
+        h.insert("authorization", "Basic bHNrXzI6".parse().unwrap());
+        assert_eq!(key_from(&h).as_deref(), Some("lsk_2"));
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "lsk_3".parse().unwrap());
+        assert_eq!(key_from(&h).as_deref(), Some("lsk_3"));
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Basic !!!".parse().unwrap());
+        assert_eq!(key_from(&h), None);
+        assert_eq!(base64("aGVsbG8=").unwrap(), b"hello");
     }
 }

@@ -5,6 +5,9 @@
 //! - [`ingest`]: the events writer: concurrent requests share one commit;
 //! - [`contacts`]: upsert, get, delete, and `GET /v1/contacts/{id}/score`;
 //! - [`leads`]: `GET /v1/leads`, the sorted, filtered, paged list;
+//! - [`transitions`]: the feed of band and stage changes;
+//! - [`model`]: the scoring model, read and replaced;
+//! - [`segment`]: Segment-style `track`, `page`, `identify`, `batch`;
 //! - [`health`]: `/healthz` and `/metrics`;
 //! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
 //!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
@@ -22,7 +25,10 @@ pub mod health;
 pub mod ingest;
 pub mod leads;
 pub mod metrics;
+pub mod model;
+pub mod segment;
 pub mod state;
+pub mod transitions;
 pub mod wire;
 
 use std::future::Future;
@@ -77,6 +83,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/contacts/{id}/score", get(contacts::score))
         .route("/v1/leads", get(leads::list))
+        .route("/v1/transitions", get(transitions::feed))
+        .route("/v1/model", get(model::get).put(model::put))
+        .route("/v1/track", post(segment::track))
+        .route("/v1/page", post(segment::page))
+        .route("/v1/identify", post(segment::identify))
+        .route("/v1/batch", post(segment::batch))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))

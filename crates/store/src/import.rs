@@ -139,7 +139,7 @@ struct Known {
     values: Vec<Option<Box<str>>>,
 }
 
-fn insert_contact(
+pub(crate) fn insert_contact(
     conn: &Connection,
     ext_id: &str,
     attributes: &BTreeMap<String, String>,

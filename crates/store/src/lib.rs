@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod history;
+pub mod identity;
 pub mod import;
 pub mod keys;
 pub mod live;
