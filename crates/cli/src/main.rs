@@ -208,6 +208,12 @@ enum Command {
         #[command(subcommand)]
         command: serve::KeysCommand,
     },
+    /// Subscribe URLs to band and stage changes; list, remove, see the
+    /// delivery log.
+    Webhooks {
+        #[command(subcommand)]
+        command: serve::WebhooksCommand,
+    },
     /// Generate a demo database, score it with the starter model and show
     /// the hottest leads with their reasons.
     Demo {
@@ -477,6 +483,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
         Command::Train(args) => learn::run_train(args, db_path),
         Command::Serve { bind } => serve::serve(db_path, &bind),
         Command::Keys { command } => serve::keys(db_path, command),
+        Command::Webhooks { command } => serve::webhooks(db_path, command),
         Command::Predict(args) => learn::run_predict(args),
         Command::Backtest(args) => learn::run_backtest(args),
         Command::Calibrate(args) => learn::run_calibrate(args),

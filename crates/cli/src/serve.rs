@@ -32,6 +32,109 @@ pub enum KeysCommand {
     },
 }
 
+/// `leadscore webhooks ...`.
+#[derive(Subcommand)]
+pub enum WebhooksCommand {
+    /// Subscribe a URL to transitions; prints the signing secret once, alone
+    /// on the last line.
+    Add {
+        /// Where to POST deliveries (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// Which transitions: band, stage, disqualified (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "band,stage,disqualified")]
+        events: Vec<String>,
+    },
+    /// List subscriptions.
+    List,
+    /// Remove a subscription (its undelivered deliveries are marked dead).
+    Remove {
+        /// The subscription's number.
+        id: i64,
+    },
+    /// A subscription's delivery log, newest first.
+    Deliveries {
+        /// The subscription's number.
+        id: i64,
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// Runs `leadscore webhooks`.
+pub fn webhooks(db: &Path, command: WebhooksCommand) -> Result<(), Failure> {
+    let mut store = crate::db::open(db)?;
+    let now = crate::db::now()?;
+    match command {
+        WebhooksCommand::Add { url, events } => {
+            let url = url.trim().to_owned();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Failure::input(format!(
+                    "--url: {url:?} is not an http:// or https:// URL"
+                )));
+            }
+            let kinds: Vec<String> = events.iter().map(|e| e.trim().to_owned()).collect();
+            if let Some(bad) = kinds
+                .iter()
+                .find(|k| !leadscore_store::webhooks::KINDS.contains(&k.as_str()))
+            {
+                return Err(Failure::input(format!(
+                    "--events: {bad:?} is not band, stage or disqualified"
+                )));
+            }
+            let (hook, secret) = store.add_webhook(&url, &kinds, now)?;
+            eprintln!(
+                "subscription {} to {} for {}; its signing secret is shown once, below",
+                hook.id,
+                hook.url,
+                hook.kinds.join(", ")
+            );
+            say!("{secret}");
+        }
+        WebhooksCommand::List => {
+            say!("{:>4}  {:<40} {:<28} removed", "id", "url", "events");
+            for h in store.webhooks()? {
+                say!(
+                    "{:>4}  {:<40} {:<28} {}",
+                    h.id,
+                    h.url,
+                    h.kinds.join(","),
+                    h.removed_at
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        WebhooksCommand::Remove { id } => {
+            if !store.remove_webhook(id, now)? {
+                return Err(Failure::input(format!("no live subscription {id}")));
+            }
+            say!("removed subscription {id}");
+        }
+        WebhooksCommand::Deliveries { id, limit } => {
+            say!(
+                "{:>8}  {:<12} {:<10} {:>8}  last error",
+                "delivery",
+                "contact",
+                "state",
+                "attempts"
+            );
+            for d in store.deliveries(id, limit)? {
+                say!(
+                    "{:>8}  {:<12} {:<10} {:>8}  {}",
+                    d.seq,
+                    d.contact,
+                    d.state,
+                    d.attempts,
+                    d.last_error.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A key's scope.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScopeArg {

@@ -383,8 +383,13 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
     }
     let (s, text) = server.call("GET", "/v1/nothing", Some(&read), &[], b"");
     assert_eq!((s, text.contains("not_found")), (404, true));
-    let (s, _) = server.call("GET", "/v1/leads?limit=abc", Some(&read), &[], b"");
+    let (s, text) = server.call("GET", "/v1/leads?limit=abc", Some(&read), &[], b"");
     assert_eq!(s, 400);
+    let e: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(e["error"]["field"], "query", "{text}");
+    let (s, text) = server.call("GET", "/v1/webhooks/abc/deliveries", Some(&read), &[], b"");
+    assert_eq!(s, 400, "{text}");
+    assert!(text.contains("invalid_path"), "{text}");
     // Still healthy.
     assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
 }
@@ -615,4 +620,220 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
     assert!(body.contains("invalid_model"), "{body}");
     let (_, model) = server.json("GET", "/v1/model", &read, "");
     assert_eq!(model["version"], 1);
+}
+
+/// A webhook receiver: records each request's signature and body; answers
+/// 500 to the first `fail_first` requests, 200 afterwards.
+struct Receiver {
+    addr: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    fn start(fail_first: usize) -> Receiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut served = 0;
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut length, mut signature) = (0usize, String::new());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if lower.starts_with("leadscore-signature:") {
+                        signature = line["leadscore-signature:".len()..].trim().to_owned();
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                served += 1;
+                let mut stream = stream;
+                if served <= fail_first {
+                    let _ = stream.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                } else {
+                    seen.lock()
+                        .unwrap()
+                        .push((signature, String::from_utf8_lossy(&body).into_owned()));
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        });
+        Receiver { addr, got }
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<(String, String)> {
+        for _ in 0..300 {
+            if self.got.lock().unwrap().len() >= n {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.got.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn webhooks_are_signed_ordered_retried_and_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, admin]) = setup(dir.path());
+    let receiver = Receiver::start(1);
+    let mut server = Server::start(&db);
+    let (s, hook) = server.json(
+        "POST",
+        "/v1/webhooks",
+        &admin,
+        &format!(
+            "{{\"url\": \"http://{}/hook\", \"events\": [\"band\", \"stage\"]}}",
+            receiver.addr
+        ),
+    );
+    assert_eq!(s, 201, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    assert_eq!(server.json("POST", "/v1/webhooks", &write, "{}").0, 403);
+    let (s, e) = server.json("POST", "/v1/webhooks", &admin, "{\"url\": \"ftp://x\"}");
+    assert_eq!((s, &e["error"]["field"]), (400, &Value::from("body.url")));
+    // Three contacts; ana then gets warm through events (band cold -> warm).
+    let contacts = r#"[{"id": "ana", "attributes": {"email": "ana@gmail.com", "job_title": "VP Sales"}},
+        {"id": "bob"}, {"id": "cy"}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, contacts).0, 200);
+    let events: Vec<String> = (0..3)
+        .map(|i| format!("{{\"id\": \"p{i}\", \"contact_id\": \"ana\", \"type\": \"page_view\", \"timestamp\": \"2026-04-30T0{i}:00:00Z\", \"properties\": {{\"url\": \"/pricing\"}}}}"))
+        .collect();
+    assert_eq!(
+        server
+            .json(
+                "POST",
+                "/v1/events",
+                &write,
+                &format!("[{}]", events.join(","))
+            )
+            .0,
+        200
+    );
+    let (_, feed) = server.json("GET", "/v1/transitions?limit=1000", &read, "");
+    let expected = feed["items"].as_array().unwrap().len();
+    assert!(expected >= 4, "{feed}");
+    let got = receiver.wait_for(expected);
+    assert_eq!(
+        got.len(),
+        expected,
+        "every transition delivered (one after a retry)"
+    );
+    let mut last_per_contact: std::collections::HashMap<String, i64> =
+        std::collections::HashMap::new();
+    for (signature, body) in &got {
+        let t: i64 = signature
+            .split(',')
+            .next()
+            .unwrap()
+            .trim_start_matches("t=")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            signature,
+            &leadscore_server::webhooks::sign(&secret, t, body),
+            "signature"
+        );
+        let v: Value = serde_json::from_str(body).unwrap();
+        let contact = v["contact"].as_str().unwrap().to_owned();
+        let seq = v["transition"].as_i64().unwrap();
+        let last = last_per_contact.insert(contact, seq);
+        assert!(last.is_none_or(|l| l < seq), "in order per contact");
+    }
+    let id = hook["id"].as_i64().unwrap();
+    let (_, log) = server.json("GET", &format!("/v1/webhooks/{id}/deliveries"), &admin, "");
+    let log = log["items"].as_array().unwrap();
+    assert!(log.iter().all(|d| d["state"] == "delivered"));
+    assert!(
+        log.iter().any(|d| d["attempts"] == 2),
+        "the first try failed and was retried"
+    );
+    // Killed with deliveries owed: the next run makes them.
+    let receiver2 = Receiver::start(0);
+    let (s, _) = server.json(
+        "POST",
+        "/v1/webhooks",
+        &admin,
+        &format!(
+            "{{\"url\": \"http://{}/hook\", \"events\": [\"band\"]}}",
+            receiver2.addr
+        ),
+    );
+    assert_eq!(s, 201);
+    let more = r#"[{"id": "dee"}, {"id": "eve"}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, more).0, 200);
+    server.child.kill().unwrap();
+    let _ = server.child.wait();
+    let server = Server::start(&db);
+    let got2 = receiver2.wait_for(2);
+    let contacts2: Vec<String> = got2
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["contact"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        contacts2.contains(&"dee".to_owned()) && contacts2.contains(&"eve".to_owned()),
+        "{contacts2:?}"
+    );
+    drop(server);
+}
+
+#[test]
+fn webhooks_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = setup(dir.path());
+    let out = db_cmd(
+        &db,
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            "https://crm.example/hook",
+            "--events",
+            "band,disqualified",
+        ],
+    );
+    assert!(out.lines().last().unwrap().starts_with("whsec_"), "{out}");
+    let list = db_cmd(&db, &["webhooks", "list"]);
+    assert!(
+        list.contains("https://crm.example/hook") && list.contains("band,disqualified"),
+        "{list}"
+    );
+    assert!(!list.contains("whsec_"), "the secret is never shown again");
+    let o = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["webhooks", "add", "--url", "https://x", "--events", "score"])
+        .env("LEADSCORE_DB", &db)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("\"score\" is not band"),
+        "{}",
+        stderr(&o)
+    );
+    db_cmd(&db, &["webhooks", "remove", "1"]);
+    assert!(
+        db_cmd(&db, &["webhooks", "list"])
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_end()
+            .ends_with('Z')
+    );
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use crate::extract::{P, Q};
 use axum::http::{HeaderMap, StatusCode};
 use leadscore_batch::output::json_line;
 use leadscore_batch::rows::contact_from_json;
@@ -36,7 +38,7 @@ pub struct UpsertQuery {
 /// Creates or updates contacts.
 pub async fn upsert(
     State(state): State<AppState>,
-    Query(q): Query<UpsertQuery>,
+    Q(q): Q<UpsertQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -130,7 +132,7 @@ fn check_id(id: &str) -> Result<(), ApiError> {
 /// A contact's attributes and current score.
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    P(id): P<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
@@ -154,7 +156,7 @@ pub async fn get(
 /// Erases a contact: attributes, events, scores and history.
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    P(id): P<String>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     require(&state, &headers, Scope::Write).await?;
@@ -177,8 +179,8 @@ pub struct ScoreQuery {
 /// explanation `leadscore explain` gives.
 pub async fn score(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<ScoreQuery>,
+    P(id): P<String>,
+    Q(q): Q<ScoreQuery>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;

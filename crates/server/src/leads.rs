@@ -2,7 +2,9 @@
 //! sorted, paged with a cursor.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Q;
 use axum::http::HeaderMap;
 use leadscore_store::{Scope, ScoreFilter};
 use serde::Deserialize;
@@ -32,7 +34,7 @@ pub struct LeadsQuery {
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<LeadsQuery>,
+    Q(q): Q<LeadsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     let limit = q.limit.unwrap_or(50);

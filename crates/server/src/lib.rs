@@ -8,6 +8,8 @@
 //! - [`transitions`]: the feed of band and stage changes;
 //! - [`model`]: the scoring model, read and replaced;
 //! - [`segment`]: Segment-style `track`, `page`, `identify`, `batch`;
+//! - [`webhooks`]: subscriptions, the signed at-least-once sender, and the
+//!   ticker that applies decay on time;
 //! - [`health`]: `/healthz` and `/metrics`;
 //! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
 //!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
@@ -21,6 +23,7 @@ pub mod auth;
 pub mod contacts;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod leads;
@@ -29,6 +32,7 @@ pub mod model;
 pub mod segment;
 pub mod state;
 pub mod transitions;
+pub mod webhooks;
 pub mod wire;
 
 use std::future::Future;
@@ -76,7 +80,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/events", post(events::post))
-        .route("/v1/contacts", post(contacts::upsert))
         .route(
             "/v1/contacts/{id}",
             get(contacts::get).delete(contacts::delete),
@@ -89,22 +92,38 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/page", post(segment::page))
         .route("/v1/identify", post(segment::identify))
         .route("/v1/batch", post(segment::batch))
+        .route("/v1/contacts", get(leads::list).post(contacts::upsert))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))
         .with_state(state)
 }
 
+/// How often time's changes (decay) are applied while serving.
+pub const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves on `listener` until `shutdown` completes, then stops accepting,
-/// finishes the requests in flight, and returns.
+/// finishes the requests in flight, stops the webhook sender and the
+/// ticker, and returns. Deliveries not yet made stay in the outbox for the
+/// next run.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(webhooks::sender(state.clone(), stop_rx.clone()));
+    let ticker = tokio::spawn(webhooks::ticker(state.clone(), stop_rx, TICK_EVERY));
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
+    let _ = ticker.await;
+    result
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

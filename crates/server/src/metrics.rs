@@ -27,6 +27,7 @@ pub struct Metrics {
     events_rejected: AtomicU64,
     queue: AtomicI64,
     groups: AtomicU64,
+    webhooks: Mutex<BTreeMap<&'static str, u64>>,
     grouped_requests: AtomicU64,
     grouped_events: AtomicU64,
 }
@@ -62,6 +63,13 @@ impl Metrics {
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.grouped_requests.fetch_add(requests, Ordering::Relaxed);
         self.grouped_events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Records one webhook delivery try (`delivered`, `failed`, `dead`).
+    pub fn webhook(&self, outcome: &'static str) {
+        if let Ok(mut w) = self.webhooks.lock() {
+            *w.entry(outcome).or_default() += 1;
+        }
     }
 
     /// A database task starts waiting.
@@ -153,6 +161,17 @@ impl Metrics {
             "leadscore_event_commit_events_total {}",
             self.grouped_events.load(Ordering::Relaxed)
         );
+        out.push_str(
+            "# HELP leadscore_webhook_deliveries_total Webhook delivery tries, by outcome.\n",
+        );
+        out.push_str("# TYPE leadscore_webhook_deliveries_total counter\n");
+        let hooks = self.webhooks.lock().map(|w| w.clone()).unwrap_or_default();
+        for (k, v) in hooks {
+            let _ = writeln!(
+                out,
+                "leadscore_webhook_deliveries_total{{outcome=\"{k}\"}} {v}"
+            );
+        }
         out.push_str("# HELP leadscore_database_queue_depth Database tasks running or waiting.\n");
         out.push_str("# TYPE leadscore_database_queue_depth gauge\n");
         let _ = writeln!(

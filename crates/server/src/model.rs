@@ -4,7 +4,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Q;
 use axum::http::HeaderMap;
 use leadscore_store::Scope;
 use serde::Deserialize;
@@ -50,7 +52,7 @@ pub struct PutQuery {
 /// here yet: their model files are set with `leadscore model set`).
 pub async fn put(
     State(state): State<AppState>,
-    Query(q): Query<PutQuery>,
+    Q(q): Q<PutQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -2,7 +2,9 @@
 //! changes, oldest first; `next_cursor` continues it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use crate::extract::Q;
 use axum::http::HeaderMap;
 use leadscore_store::Scope;
 use serde::Deserialize;
@@ -23,7 +25,7 @@ pub struct FeedQuery {
 pub async fn feed(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<FeedQuery>,
+    Q(q): Q<FeedQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     let limit = q.limit.unwrap_or(100);

@@ -101,6 +101,10 @@ impl Store {
             &Cause::Data,
         )?;
         tx.execute("DELETE FROM transitions WHERE contact = ?1", [source.rowid])?;
+        tx.execute(
+            "DELETE FROM outbox WHERE contact = ?1 AND state = 'pending'",
+            [from],
+        )?;
         tx.execute("DELETE FROM contacts WHERE id = ?1", [source.rowid])?;
         tx.commit()?;
         Ok(true)

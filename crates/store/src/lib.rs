@@ -21,6 +21,7 @@ pub mod keys;
 pub mod live;
 pub mod schema;
 pub mod store;
+pub mod webhooks;
 
 pub use error::{Result, StoreError};
 pub use import::{ImportOptions, ImportSummary, Upsert};

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -78,6 +78,39 @@ CREATE TABLE api_keys (                -- schema 3: keys of the HTTP service
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,              -- signs each body (HMAC-SHA256); shown once
+    kinds TEXT NOT NULL,               -- ' band stage disqualified ' (the ones wanted, space-separated)
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER
+);
+CREATE TABLE outbox (                  -- one row per delivery owed: written with the transition
+    seq INTEGER PRIMARY KEY,
+    webhook INTEGER NOT NULL,
+    contact TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',   -- 'pending', 'delivered', 'dead'
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0,      -- wall-clock nanoseconds of the next try
+    last_error TEXT,
+    delivered_at INTEGER
+);
+CREATE INDEX outbox_pending ON outbox(state, seq);
+CREATE INDEX outbox_order ON outbox(webhook, contact, state, seq);
+CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
+    INSERT INTO outbox(webhook, contact, body)
+    SELECT w.id, c.ext_id, json_object(
+        'type', CASE WHEN NEW.to_value = 'disqualified' THEN 'disqualified' ELSE NEW.kind || '_changed' END,
+        'contact', c.ext_id, 'kind', NEW.kind, 'from', NEW.from_value, 'to', NEW.to_value,
+        'at', NEW.at, 'cause', NEW.cause, 'detail', NEW.detail, 'model_version', NEW.model_version,
+        'transition', NEW.seq)
+    FROM webhooks w JOIN contacts c ON c.id = NEW.contact
+    WHERE w.removed_at IS NULL
+      AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
+           OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
+END;
 ";
 
 /// What schema 1 lacks: the learned models kept with each model version.
@@ -106,8 +139,50 @@ CREATE TABLE api_keys (
 UPDATE meta SET value = '3' WHERE key = 'schema_version';
 ";
 
+/// What schema 3 lacks: webhooks and their outbox.
+const MIGRATE_3_TO_4: &str = "
+CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,              -- signs each body (HMAC-SHA256); shown once
+    kinds TEXT NOT NULL,               -- ' band stage disqualified ' (the ones wanted, space-separated)
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER
+);
+CREATE TABLE outbox (                  -- one row per delivery owed: written with the transition
+    seq INTEGER PRIMARY KEY,
+    webhook INTEGER NOT NULL,
+    contact TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',   -- 'pending', 'delivered', 'dead'
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0,      -- wall-clock nanoseconds of the next try
+    last_error TEXT,
+    delivered_at INTEGER
+);
+CREATE INDEX outbox_pending ON outbox(state, seq);
+CREATE INDEX outbox_order ON outbox(webhook, contact, state, seq);
+CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
+    INSERT INTO outbox(webhook, contact, body)
+    SELECT w.id, c.ext_id, json_object(
+        'type', CASE WHEN NEW.to_value = 'disqualified' THEN 'disqualified' ELSE NEW.kind || '_changed' END,
+        'contact', c.ext_id, 'kind', NEW.kind, 'from', NEW.from_value, 'to', NEW.to_value,
+        'at', NEW.at, 'cause', NEW.cause, 'detail', NEW.detail, 'model_version', NEW.model_version,
+        'transition', NEW.seq)
+    FROM webhooks w JOIN contacts c ON c.id = NEW.contact
+    WHERE w.removed_at IS NULL
+      AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
+           OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
+END;
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
+";
+
 /// Each migration, from the version it starts at.
-const MIGRATIONS: [(i64, &str); 2] = [(1, MIGRATE_1_TO_2), (2, MIGRATE_2_TO_3)];
+const MIGRATIONS: [(i64, &str); 3] = [
+    (1, MIGRATE_1_TO_2),
+    (2, MIGRATE_2_TO_3),
+    (3, MIGRATE_3_TO_4),
+];
 
 fn pragmas(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;

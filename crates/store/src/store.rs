@@ -496,6 +496,11 @@ impl Store {
         let (lo, hi) = crate::live::event_range(rowid);
         tx.execute("DELETE FROM events WHERE seq BETWEEN ?1 AND ?2", [lo, hi])?;
         tx.execute("DELETE FROM transitions WHERE contact = ?1", [rowid])?;
+        // Deliveries not yet made would send the contact out again.
+        tx.execute(
+            "DELETE FROM outbox WHERE contact = ?1 AND state = 'pending'",
+            [id],
+        )?;
         tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
         tx.commit()?;
         Ok(())
