@@ -136,7 +136,18 @@ fn every_route_wants_a_key_of_the_right_scope() {
     let dir = tempfile::tempdir().unwrap();
     let (db, [read, write, _admin]) = setup(dir.path());
     let server = Server::start(&db);
-    let routes: [(&str, &str, &str); 14] = [
+    let routes: [(&str, &str, &str); 25] = [
+        ("GET", "/v1/webhooks/1/deliveries", "admin"),
+        ("GET", "/v1/contacts", "read"),
+        ("GET", "/v1/segments", "read"),
+        ("POST", "/v1/segments", "write"),
+        ("GET", "/v1/segments/s", "read"),
+        ("DELETE", "/v1/segments/s", "write"),
+        ("GET", "/v1/segments/s/members", "read"),
+        ("GET", "/v1/segments/s/export", "read"),
+        ("GET", "/v1/webhooks", "admin"),
+        ("POST", "/v1/webhooks", "admin"),
+        ("DELETE", "/v1/webhooks/1", "admin"),
         ("GET", "/v1/transitions", "read"),
         ("GET", "/v1/model", "read"),
         ("PUT", "/v1/model", "admin"),
@@ -835,5 +846,102 @@ fn webhooks_are_managed_from_the_command_line() {
             .unwrap()
             .trim_end()
             .ends_with('Z')
+    );
+}
+
+#[test]
+fn segments_are_saved_filters_always_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let contacts = r#"[{"id": "ana", "attributes": {"job_title": "VP Sales", "email": "ana@x.com"}},
+        {"id": "bob", "attributes": {"job_title": "Intern"}}, {"id": "cy", "attributes": {"job_title": "Director"}}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, contacts).0, 200);
+    let ev = |id: &str, who: &str, day: &str| {
+        format!(
+            "{{\"id\": \"{id}\", \"contact_id\": \"{who}\", \"type\": \"page_view\", \"timestamp\": \"2026-{day}T00:00:00Z\", \"properties\": {{\"url\": \"/pricing\"}}}}"
+        )
+    };
+    let events = format!(
+        "[{}, {}]",
+        ev("e1", "ana", "04-25"),
+        ev("e2", "cy", "01-10")
+    );
+    assert_eq!(server.json("POST", "/v1/events", &write, &events).0, 200);
+    let seniors = r#"{"name": "seniors-on-pricing", "where": "{ attribute = \"job_title\", matches = \"(?i)vp|director\" }",
+        "had_event": {"type": "page_view", "within_days": 30}}"#;
+    let (s, r) = server.json("POST", "/v1/segments", &write, seniors);
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(r["members"], 1, "cy's visit is too old: {r}");
+    let (_, m) = server.json("GET", "/v1/segments/seniors-on-pricing/members", &read, "");
+    assert_eq!(m["items"][0]["id"], "ana");
+    // Always current: a new visit by cy puts cy in.
+    assert_eq!(
+        server
+            .json(
+                "POST",
+                "/v1/events",
+                &write,
+                &format!("[{}]", ev("e3", "cy", "04-28"))
+            )
+            .0,
+        200
+    );
+    let (_, g) = server.json("GET", "/v1/segments/seniors-on-pricing", &read, "");
+    assert_eq!(g["members"], 2, "{g}");
+    let (s, csv) = server.call(
+        "GET",
+        "/v1/segments/seniors-on-pricing/export",
+        Some(&read),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 200);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().next().unwrap().starts_with("id,"), "{csv}");
+    let (_, leads) = server.json(
+        "GET",
+        "/v1/leads?segment=seniors-on-pricing&limit=1",
+        &read,
+        "",
+    );
+    assert_eq!(leads["total"], 2, "{leads}");
+    let (_, none) = server.json("GET", "/v1/leads?segment=seniors-on-pricing&where=%7B%20attribute%20%3D%20%22email%22%2C%20exists%20%3D%20false%20%7D", &read, "");
+    assert_eq!(none["total"], 1, "the query's condition holds too: {none}");
+    // Mistakes are named.
+    for (body, field) in [
+        (r#"{"name": "x", "band": "scorching"}"#, "body.band"),
+        (
+            r#"{"name": "x", "where": "{ attribute = 3 }"}"#,
+            "body.where",
+        ),
+        (
+            r#"{"name": "no spaces allowed", "band": "hot"}"#,
+            "body.name",
+        ),
+        (
+            r#"{"name": "x", "had_event": {"type": "page_view", "within_days": -1}}"#,
+            "body.had_event",
+        ),
+        (r#"{"name": "x", "colour": "red"}"#, "body"),
+    ] {
+        let (s, e) = server.json("POST", "/v1/segments", &write, body);
+        assert_eq!(s, 400, "{body}: {e}");
+        assert_eq!(e["error"]["field"], field, "{body}: {e}");
+    }
+    assert_eq!(server.json("POST", "/v1/segments", &read, seniors).0, 403);
+    let (s, _) = server.call(
+        "DELETE",
+        "/v1/segments/seniors-on-pricing",
+        Some(&write),
+        &[],
+        b"",
+    );
+    assert_eq!(s, 204);
+    assert_eq!(
+        server
+            .json("GET", "/v1/segments/seniors-on-pricing", &read, "")
+            .0,
+        404
     );
 }

@@ -51,6 +51,7 @@ impl From<StoreError> for ApiError {
                 format!("no contact with id {id:?}"),
             ),
             StoreError::Filter(m) => ApiError::bad("invalid_filter", m, Some("query.where")),
+            StoreError::Segment(m) => ApiError::bad("invalid_segment", m, Some("body")),
             StoreError::Model(m) => ApiError::bad("invalid_model", m.to_string(), Some("body")),
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

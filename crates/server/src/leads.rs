@@ -25,6 +25,7 @@ pub struct LeadsQuery {
     stage: Option<String>,
     #[serde(rename = "where")]
     condition: Option<String>,
+    segment: Option<String>,
     sort: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
@@ -69,15 +70,42 @@ pub async fn list(
     let now = state.now();
     state
         .with_store(move |s| {
-            let filter = ScoreFilter {
-                band: q.band,
-                stage: q.stage,
-                condition: q
-                    .condition
-                    .map(|w| leadscore_store::Filter::parse(&w, s.model()))
-                    .transpose()?,
+            let mut all = match &q.segment {
+                None => s.scores(
+                    now,
+                    &ScoreFilter {
+                        band: q.band,
+                        stage: q.stage,
+                        condition: q
+                            .condition
+                            .map(|w| leadscore_store::Filter::parse(&w, s.model()))
+                            .transpose()?,
+                    },
+                )?,
+                Some(name) => {
+                    // The segment's parts and the query's must all hold.
+                    let mut def = s.segment(name)?.ok_or_else(|| {
+                        ApiError::bad("unknown_segment", format!("no segment {name:?}"), Some("query.segment"))
+                    })?;
+                    for (mine, theirs) in [(&mut def.band, q.band), (&mut def.stage, q.stage)] {
+                        match (mine.as_ref(), theirs) {
+                            (Some(a), Some(b)) if *a != b => return Ok(Json(serde_json::json!({"items": [], "total": 0, "next_cursor": null}))),
+                            (_, Some(b)) => *mine = Some(b),
+                            _ => {}
+                        }
+                    }
+                    if let Some(w) = q.condition {
+                        def.condition = Some(match def.condition.take() {
+                            Some(d) => format!("{{ all = [{d}, {w}] }}"),
+                            None => w,
+                        });
+                    }
+                    s.members(&def, now).map_err(|e| match e {
+                        leadscore_store::StoreError::Segment(m) => ApiError::bad("invalid_filter", m, Some("query.where")),
+                        other => other.into(),
+                    })?
+                }
             };
-            let mut all = s.scores(now, &filter)?;
             match sort.as_str() {
                 "-score" => all.sort_by(|a, b| {
                     b.card

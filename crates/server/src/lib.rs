@@ -5,6 +5,7 @@
 //! - [`ingest`]: the events writer: concurrent requests share one commit;
 //! - [`contacts`]: upsert, get, delete, and `GET /v1/contacts/{id}/score`;
 //! - [`leads`]: `GET /v1/leads`, the sorted, filtered, paged list;
+//! - [`segments`]: saved, named filters, always current;
 //! - [`transitions`]: the feed of band and stage changes;
 //! - [`model`]: the scoring model, read and replaced;
 //! - [`segment`]: Segment-style `track`, `page`, `identify`, `batch`;
@@ -30,6 +31,7 @@ pub mod leads;
 pub mod metrics;
 pub mod model;
 pub mod segment;
+pub mod segments;
 pub mod state;
 pub mod transitions;
 pub mod webhooks;
@@ -96,6 +98,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/segments", get(segments::list).post(segments::create))
+        .route(
+            "/v1/segments/{name}",
+            get(segments::get).delete(segments::delete),
+        )
+        .route("/v1/segments/{name}/members", get(segments::members))
+        .route("/v1/segments/{name}/export", get(segments::export))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))

@@ -45,6 +45,9 @@ pub enum StoreError {
     /// Stored data does not read back (a damaged or hand-edited database).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
+    /// A segment definition that cannot work (the part named first).
+    #[error("segment: {0}")]
+    Segment(String),
     /// A predictive dimension's learned model is missing or unreadable.
     #[error("model: dimension '{dimension}': {message}")]
     Predictive {

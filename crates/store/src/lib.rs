@@ -20,6 +20,7 @@ pub mod import;
 pub mod keys;
 pub mod live;
 pub mod schema;
+pub mod segments;
 pub mod store;
 pub mod webhooks;
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -111,6 +111,11 @@ CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
       AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
            OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
 END;
+CREATE TABLE segments (                -- schema 5: saved, named filters
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,          -- JSON: band, stage, where, had_event
+    created_at INTEGER NOT NULL
+);
 ";
 
 /// What schema 1 lacks: the learned models kept with each model version.
@@ -177,11 +182,22 @@ END;
 UPDATE meta SET value = '4' WHERE key = 'schema_version';
 ";
 
+/// What schema 4 lacks: segments.
+const MIGRATE_4_TO_5: &str = "
+CREATE TABLE segments (                -- schema 5: saved, named filters
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,          -- JSON: band, stage, where, had_event
+    created_at INTEGER NOT NULL
+);
+UPDATE meta SET value = '5' WHERE key = 'schema_version';
+";
+
 /// Each migration, from the version it starts at.
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (1, MIGRATE_1_TO_2),
     (2, MIGRATE_2_TO_3),
     (3, MIGRATE_3_TO_4),
+    (4, MIGRATE_4_TO_5),
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {

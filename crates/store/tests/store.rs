@@ -508,7 +508,7 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     // Make it look like a database written by the first release.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "DROP TABLE model_files; DROP TABLE api_keys; DROP TRIGGER transitions_to_outbox; DROP TABLE outbox; DROP TABLE webhooks; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        "DROP TABLE model_files; DROP TABLE api_keys; DROP TRIGGER transitions_to_outbox; DROP TABLE outbox; DROP TABLE webhooks; DROP TABLE segments; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     )
     .unwrap();
     drop(conn);

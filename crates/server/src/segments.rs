@@ -1,0 +1,222 @@
+//! Segments over HTTP: saved, named filters (band, stage, a condition on
+//! attributes, dimensions and score, a recent event) whose membership is
+//! computed when asked, so always current; members listed, counted, and
+//! exported as CSV.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use leadscore_store::Scope;
+use leadscore_store::segments::SegmentDefinition;
+use serde::Deserialize;
+
+use crate::auth::require;
+use crate::contacts::score_object;
+use crate::error::ApiError;
+use crate::extract::{P, Q};
+use crate::state::AppState;
+
+/// A new segment: its name and definition.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSegment {
+    name: String,
+    #[serde(flatten)]
+    definition: SegmentDefinition,
+}
+
+fn segment_error(e: leadscore_store::StoreError) -> ApiError {
+    match e {
+        leadscore_store::StoreError::Segment(m) => {
+            let field = m.split(':').next().map(|f| format!("body.{}", f.trim()));
+            ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_segment",
+                message: m,
+                field,
+            }
+        }
+        other => other.into(),
+    }
+}
+
+/// `POST /v1/segments`: saves (or replaces) a segment.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    require(&state, &headers, Scope::Write).await?;
+    let s: NewSegment = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad(
+            "invalid_json",
+            format!("the body is not a segment: {e}"),
+            Some("body"),
+        )
+    })?;
+    let now = state.now();
+    let count = state
+        .with_store(move |st| {
+            st.save_segment(&s.name, &s.definition, now)
+                .map_err(segment_error)?;
+            Ok(st.members(&s.definition, now)?.len())
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({"saved": true, "members": count})),
+    ))
+}
+
+/// `GET /v1/segments`: every segment's definition.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let all = state.with_store(|s| Ok(s.segments()?)).await?;
+    let items: Vec<serde_json::Value> = all
+        .into_iter()
+        .map(|(name, d)| {
+            let mut v = serde_json::to_value(d).unwrap_or_default();
+            v["name"] = name.into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({"items": items})))
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_segment",
+        format!("no segment {name:?}"),
+    )
+}
+
+/// `GET /v1/segments/{name}`: the definition and how many it holds now.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    P(name): P<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let now = state.now();
+    state
+        .with_store(move |s| {
+            let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
+            let count = s.members(&def, now)?.len();
+            let mut v = serde_json::to_value(&def).unwrap_or_default();
+            v["name"] = name.into();
+            v["members"] = count.into();
+            Ok(Json(v))
+        })
+        .await
+}
+
+/// `DELETE /v1/segments/{name}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    P(name): P<String>,
+) -> Result<StatusCode, ApiError> {
+    require(&state, &headers, Scope::Write).await?;
+    state
+        .with_store(move |s| {
+            if s.delete_segment(&name)? {
+                Ok(StatusCode::NO_CONTENT)
+            } else {
+                Err(unknown(&name))
+            }
+        })
+        .await
+}
+
+/// Paging of members.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/segments/{name}/members`: the members now, by score.
+pub async fn members(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    P(name): P<String>,
+    Q(page): Q<Page>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad(
+            "invalid_limit",
+            "limit is 1 to 1000",
+            Some("query.limit"),
+        ));
+    }
+    let offset: usize = match &page.cursor {
+        None => 0,
+        Some(c) => c
+            .strip_prefix('o')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                ApiError::bad(
+                    "invalid_cursor",
+                    "not a cursor this service gave",
+                    Some("query.cursor"),
+                )
+            })?,
+    };
+    let now = state.now();
+    state
+        .with_store(move |s| {
+            let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
+            let mut all = s.members(&def, now)?;
+            all.sort_by(|a, b| {
+                b.card
+                    .score
+                    .total_cmp(&a.card.score)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            let total = all.len();
+            let items: Vec<serde_json::Value> = all
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|c| score_object(s.model(), &c.id, &c.card))
+                .collect();
+            let next = (offset + limit < total).then(|| format!("o{}", offset + limit));
+            Ok(Json(
+                serde_json::json!({"items": items, "total": total, "next_cursor": next}),
+            ))
+        })
+        .await
+}
+
+/// `GET /v1/segments/{name}/export`: every member as CSV (the columns of
+/// `leadscore score --format csv`).
+pub async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    P(name): P<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    require(&state, &headers, Scope::Read).await?;
+    let now = state.now();
+    let csv = state
+        .with_store(move |s| {
+            let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
+            let all = s.members(&def, now)?;
+            let mut out = Vec::new();
+            leadscore_batch::output::csv_header(&mut out, s.model());
+            for c in &all {
+                leadscore_batch::output::csv_row(&mut out, s.model(), &c.id, &c.card);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(([("content-type", "text/csv; charset=utf-8")], csv))
+}
