@@ -945,3 +945,51 @@ fn segments_are_saved_filters_always_current() {
         404
     );
 }
+
+#[test]
+fn the_openapi_document_lists_every_route_with_its_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let (s, text) = server.call("GET", "/v1/openapi.json", None, &[], b"");
+    assert_eq!(s, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let concrete = path.replace("{id}", "1").replace("{name}", "s");
+            let m = method.to_uppercase();
+            let (status, body) = server.call(&m, &concrete, None, &[], b"");
+            match op["x-leadscore-scope"].as_str() {
+                None => assert_eq!(status, 200, "{m} {path} is open: {body}"),
+                Some(scope) => {
+                    assert_eq!(status, 401, "{m} {path} wants a key: {body}");
+                    let smaller = if scope == "admin" {
+                        Some(&write)
+                    } else if scope == "write" {
+                        Some(&read)
+                    } else {
+                        None
+                    };
+                    if let Some(k) = smaller {
+                        assert_eq!(
+                            server.call(&m, &concrete, Some(k), &[], b"").0,
+                            403,
+                            "{m} {path} wants {scope}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(operations >= 27, "{operations}");
+    // A route that is not in the document does not exist.
+    assert_eq!(
+        server
+            .call("GET", "/v1/everything", Some(&read), &[], b"")
+            .0,
+        404
+    );
+}

@@ -11,6 +11,7 @@
 //! - [`segment`]: Segment-style `track`, `page`, `identify`, `batch`;
 //! - [`webhooks`]: subscriptions, the signed at-least-once sender, and the
 //!   ticker that applies decay on time;
+//! - [`openapi`]: the route table and the OpenAPI document made from it;
 //! - [`health`]: `/healthz` and `/metrics`;
 //! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
 //!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
@@ -30,6 +31,7 @@ pub mod ingest;
 pub mod leads;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod segment;
 pub mod segments;
 pub mod state;
@@ -78,33 +80,66 @@ async fn not_found() -> ApiError {
 
 /// The service's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/events", post(events::post))
-        .route(
-            "/v1/contacts/{id}",
-            get(contacts::get).delete(contacts::delete),
-        )
-        .route("/v1/contacts/{id}/score", get(contacts::score))
-        .route("/v1/leads", get(leads::list))
-        .route("/v1/transitions", get(transitions::feed))
-        .route("/v1/model", get(model::get).put(model::put))
-        .route("/v1/track", post(segment::track))
-        .route("/v1/page", post(segment::page))
-        .route("/v1/identify", post(segment::identify))
-        .route("/v1/batch", post(segment::batch))
-        .route("/v1/contacts", get(leads::list).post(contacts::upsert))
-        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/v1/webhooks/{id}", axum::routing::delete(webhooks::remove))
-        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/v1/segments", get(segments::list).post(segments::create))
-        .route(
-            "/v1/segments/{name}",
-            get(segments::get).delete(segments::delete),
-        )
-        .route("/v1/segments/{name}/members", get(segments::members))
-        .route("/v1/segments/{name}/export", get(segments::export))
+    use axum::routing::{MethodRouter, delete, put};
+    // The same table as the OpenAPI document's, in the same order: a route
+    // missing from `openapi::ROUTES` stops the server at start-up.
+    let handlers: Vec<(&str, &str, MethodRouter<AppState>)> = vec![
+        ("get", "/healthz", get(health::healthz)),
+        ("get", "/metrics", get(health::metrics)),
+        ("get", "/v1/openapi.json", get(openapi::serve_document)),
+        ("post", "/v1/events", post(events::post)),
+        ("post", "/v1/contacts", post(contacts::upsert)),
+        ("get", "/v1/contacts", get(leads::list)),
+        ("get", "/v1/contacts/{id}", get(contacts::get)),
+        ("delete", "/v1/contacts/{id}", delete(contacts::delete)),
+        ("get", "/v1/contacts/{id}/score", get(contacts::score)),
+        ("get", "/v1/leads", get(leads::list)),
+        ("get", "/v1/transitions", get(transitions::feed)),
+        ("get", "/v1/model", get(model::get)),
+        ("put", "/v1/model", put(model::put)),
+        ("post", "/v1/track", post(segment::track)),
+        ("post", "/v1/page", post(segment::page)),
+        ("post", "/v1/identify", post(segment::identify)),
+        ("post", "/v1/batch", post(segment::batch)),
+        ("get", "/v1/webhooks", get(webhooks::list)),
+        ("post", "/v1/webhooks", post(webhooks::create)),
+        ("delete", "/v1/webhooks/{id}", delete(webhooks::remove)),
+        (
+            "get",
+            "/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        ),
+        ("get", "/v1/segments", get(segments::list)),
+        ("post", "/v1/segments", post(segments::create)),
+        ("get", "/v1/segments/{name}", get(segments::get)),
+        ("delete", "/v1/segments/{name}", delete(segments::delete)),
+        ("get", "/v1/segments/{name}/members", get(segments::members)),
+        ("get", "/v1/segments/{name}/export", get(segments::export)),
+    ];
+    assert!(
+        handlers.len() == openapi::ROUTES.len()
+            && handlers
+                .iter()
+                .zip(openapi::ROUTES)
+                .all(|((m, p, _), d)| *m == d.method && *p == d.path),
+        "the router and openapi::ROUTES disagree"
+    );
+    // Methods of one path go into one method router.
+    let mut by_path: Vec<(&str, MethodRouter<AppState>)> = Vec::new();
+    for (_, path, handler) in handlers {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => {
+                let merged = std::mem::take(existing).merge(handler);
+                *existing = merged;
+            }
+            None => by_path.push((path, handler)),
+        }
+    }
+    let mut router = Router::new();
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
+    }
+    router
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))
