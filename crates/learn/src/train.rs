@@ -19,7 +19,7 @@ use crate::linear::Linear;
 use crate::metrics::{Metrics, log_loss, roc_auc};
 use crate::predictor::{FORMAT, LearnerModel, Predictor, VERSION};
 use crate::table::Table;
-use crate::trees::{Binned, Bins, Booster, TreeParams, sigmoid};
+use crate::trees::{Bins, Booster, TreeParams, sigmoid};
 
 /// Fewest leads with an outcome to train on.
 pub const MIN_LEADS: usize = 200;
@@ -197,12 +197,11 @@ fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// One fold: its training and held-out rows (indexes into the whole
+/// data; no copies of the features).
 struct Fold {
+    train: Vec<usize>,
     held: Vec<usize>,
-    x: Matrix,
-    y: Vec<u8>,
-    weights: Option<Vec<f64>>,
-    held_x: Matrix,
     held_y: Vec<u8>,
 }
 
@@ -290,27 +289,38 @@ pub fn train(
     let weights = options.balance.then(|| balance_weights(labels));
     let fold_of = stratified_folds(labels, options.folds, options.seed);
     let folds: Vec<Fold> = (0..options.folds)
-        .into_par_iter()
         .map(|f| {
             let (train, held) = split(&fold_of, f);
-            let y: Vec<u8> = train.iter().map(|&i| labels[i]).collect();
             Fold {
-                x: x.select(&train),
-                weights: options.balance.then(|| balance_weights(&y)),
-                y,
-                held_x: x.select(&held),
                 held_y: held.iter().map(|&i| labels[i]).collect(),
+                train,
                 held,
             }
         })
         .collect();
     let mut candidates = Vec::new();
     if options.learner != LearnerChoice::Trees {
-        for &l2 in &options.l2_grid {
-            let scores: Vec<Vec<f64>> = folds
+        // One fold's copy of the features at a time; the penalties of the
+        // grid in parallel on it.
+        let mut by_l2: Vec<Vec<Vec<f64>>> = vec![Vec::new(); options.l2_grid.len()];
+        for f in &folds {
+            let (train_x, held_x) = (x.select(&f.train), x.select(&f.held));
+            let train_y: Vec<u8> = f.train.iter().map(|&i| labels[i]).collect();
+            let train_w = weights
+                .as_ref()
+                .map(|w| f.train.iter().map(|&i| w[i]).collect::<Vec<f64>>());
+            let scores: Vec<Vec<f64>> = options
+                .l2_grid
                 .par_iter()
-                .map(|f| Linear::fit(&f.x, &f.y, f.weights.as_deref(), l2).log_odds(&f.held_x))
+                .map(|&l2| {
+                    Linear::fit(&train_x, &train_y, train_w.as_deref(), l2).log_odds(&held_x)
+                })
                 .collect();
+            for (slot, s) in by_l2.iter_mut().zip(scores) {
+                slot.push(s);
+            }
+        }
+        for (&l2, scores) in options.l2_grid.iter().zip(by_l2) {
             candidates.push(candidate(
                 "linear",
                 format!("l2={l2}"),
@@ -323,7 +333,8 @@ pub fn train(
         }
     }
     if options.learner != LearnerChoice::Linear {
-        let (rounds, scores) = cross_validate_trees(&folds, options);
+        let (rounds, scores) =
+            cross_validate_trees(&x, labels, weights.as_deref(), &folds, options);
         candidates.push(candidate(
             "trees",
             format!("rounds={rounds}"),
@@ -406,21 +417,27 @@ pub fn train(
 
 /// Boosts every fold in step; returns the round count with the lowest
 /// mean held-out log loss and each fold's held-out log-odds at it.
-fn cross_validate_trees(folds: &[Fold], options: &TrainOptions) -> (usize, Vec<Vec<f64>>) {
-    let prepared: Vec<(Bins, Binned)> = folds
-        .par_iter()
-        .map(|f| {
-            let bins = Bins::fit(&f.x, options.trees.max_bins);
-            let codes = bins.codes(&f.x);
-            (bins, codes)
-        })
-        .collect();
+fn cross_validate_trees(
+    x: &Matrix,
+    labels: &[u8],
+    weights: Option<&[f64]>,
+    folds: &[Fold],
+    options: &TrainOptions,
+) -> (usize, Vec<Vec<f64>>) {
+    // Binned once for all folds (the cut points see every row's values but
+    // no outcome, as LightGBM's cross-validation does).
+    let bins = Bins::fit(x, options.trees.max_bins);
+    let codes = bins.codes(x);
     let mut boosters: Vec<Booster> = folds
         .iter()
-        .zip(&prepared)
-        .map(|(f, (bins, codes))| {
-            let mut b = Booster::new(options.trees, bins, codes, &f.y, f.weights.as_deref());
-            b.watch(&f.held_x, &f.held_y);
+        .map(|f| {
+            let train: Vec<u32> = f.train.iter().map(|&i| i as u32).collect();
+            let mut b = Booster::on_rows(options.trees, &bins, &codes, labels, weights, train);
+            b.watch_rows(
+                x,
+                f.held.iter().map(|&i| i as u32).collect(),
+                f.held_y.clone(),
+            );
             b
         })
         .collect();

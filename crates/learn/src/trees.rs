@@ -290,7 +290,10 @@ pub struct Booster<'a> {
     rng: Rng,
     forest: Forest,
     split_bins: Vec<Vec<u8>>,
-    eval: Option<(&'a Matrix, &'a [u8], Vec<f64>)>,
+    /// The rows it learns from (all rows of `codes` unless given).
+    train: Vec<u32>,
+    /// The watched rows of a raw matrix, their outcomes, their log-odds.
+    eval: Option<(&'a Matrix, Vec<u32>, Vec<u8>, Vec<f64>)>,
 }
 
 impl<'a> Booster<'a> {
@@ -302,10 +305,32 @@ impl<'a> Booster<'a> {
         y: &'a [u8],
         weights: Option<&'a [f64]>,
     ) -> Booster<'a> {
+        Booster::on_rows(
+            params,
+            bins,
+            codes,
+            y,
+            weights,
+            (0..codes.rows as u32).collect(),
+        )
+    }
+
+    /// Starts boosting on some rows only (`train`, ascending) of binned
+    /// data: cross-validation folds share one binned copy of the data.
+    /// `y` and `weights` are indexed by row, like `codes`.
+    pub fn on_rows(
+        params: TreeParams,
+        bins: &'a Bins,
+        codes: &'a Binned,
+        y: &'a [u8],
+        weights: Option<&'a [f64]>,
+        train: Vec<u32>,
+    ) -> Booster<'a> {
         let (mut pos, mut total) = (0.0, 0.0);
-        for (i, &v) in y.iter().enumerate() {
+        for &i in &train {
+            let i = i as usize;
             let w = weights.map_or(1.0, |w| w[i]);
-            pos += w * f64::from(v);
+            pos += w * f64::from(y[i]);
             total += w;
         }
         let rate = (pos / total.max(f64::MIN_POSITIVE)).clamp(1e-6, 1.0 - 1e-6);
@@ -332,26 +357,34 @@ impl<'a> Booster<'a> {
                 params,
             },
             split_bins: Vec::new(),
+            train,
             eval: None,
         }
     }
 
     /// Watches an evaluation set: after each round, [`Booster::eval_log_loss`]
     /// gives its log loss.
-    pub fn watch(&mut self, x: &'a Matrix, y: &'a [u8]) {
-        self.eval = Some((x, y, vec![self.forest.base; x.rows]));
+    pub fn watch(&mut self, x: &'a Matrix, y: &[u8]) {
+        self.watch_rows(x, (0..x.rows as u32).collect(), y.to_vec());
+    }
+
+    /// Watches some rows of a raw matrix, with their outcomes (in the same
+    /// order).
+    pub fn watch_rows(&mut self, x: &'a Matrix, rows: Vec<u32>, y: Vec<u8>) {
+        let margin = vec![self.forest.base; rows.len()];
+        self.eval = Some((x, rows, y, margin));
     }
 
     /// Log loss of the evaluation set at the current round.
     pub fn eval_log_loss(&self) -> Option<f64> {
-        let (_, y, margin) = self.eval.as_ref()?;
+        let (_, _, y, margin) = self.eval.as_ref()?;
         let p: Vec<f64> = margin.iter().map(|&m| sigmoid(m)).collect();
         Some(crate::metrics::log_loss(&p, y))
     }
 
     /// Log-odds of the evaluation set at the current round.
     pub fn eval_log_odds(&self) -> Option<&[f64]> {
-        self.eval.as_ref().map(|(_, _, m)| m.as_slice())
+        self.eval.as_ref().map(|(_, _, _, m)| m.as_slice())
     }
 
     /// The model so far.
@@ -367,26 +400,31 @@ impl<'a> Booster<'a> {
     /// Adds one tree.
     pub fn round(&mut self) {
         let n = self.y.len();
-        let gh: Vec<(f64, f64)> = (0..n)
-            .map(|i| {
-                let p = sigmoid(self.margin[i]);
-                let w = self.weights.map_or(1.0, |w| w[i]);
-                (
-                    w * (p - f64::from(self.y[i])),
-                    (w * p * (1.0 - p)).max(1e-16),
-                )
-            })
-            .collect();
+        // Gradients of the training rows (other rows stay unused zeros).
+        let mut gh: Vec<(f64, f64)> = vec![(0.0, 0.0); n];
+        for &i in &self.train {
+            let i = i as usize;
+            let p = sigmoid(self.margin[i]);
+            let w = self.weights.map_or(1.0, |w| w[i]);
+            gh[i] = (
+                w * (p - f64::from(self.y[i])),
+                (w * p * (1.0 - p)).max(1e-16),
+            );
+        }
         let rows: Vec<u32> = if self.params.row_fraction < 1.0 {
-            let mut rows: Vec<u32> = (0..n as u32)
-                .filter(|_| self.rng.unit() < self.params.row_fraction)
+            let fraction = self.params.row_fraction;
+            let mut rows: Vec<u32> = self
+                .train
+                .iter()
+                .copied()
+                .filter(|_| self.rng.unit() < fraction)
                 .collect();
             if rows.len() < 2 * self.params.min_leaf {
-                rows = (0..n as u32).collect();
+                rows = self.train.clone();
             }
             rows
         } else {
-            (0..n as u32).collect()
+            self.train.clone()
         };
         let features = self.bins.cuts.len();
         let mut allowed: Vec<usize> = (0..features).collect();
@@ -398,7 +436,8 @@ impl<'a> Booster<'a> {
         }
         let (tree, split_bins) = self.grow(rows, &gh, &allowed);
         // Update the training margins with the binned tree.
-        for i in 0..n {
+        for &i in &self.train {
+            let i = i as usize;
             let mut k = 0;
             loop {
                 let node = &tree.nodes[k];
@@ -414,9 +453,9 @@ impl<'a> Booster<'a> {
                 } as usize;
             }
         }
-        if let Some((x, _, margin)) = self.eval.as_mut() {
-            for (r, m) in margin.iter_mut().enumerate() {
-                *m += tree.value(|f| x.columns[f][r]);
+        if let Some((x, rows, _, margin)) = self.eval.as_mut() {
+            for (&r, m) in rows.iter().zip(margin.iter_mut()) {
+                *m += tree.value(|f| x.columns[f][r as usize]);
             }
         }
         self.forest.trees.push(tree);
