@@ -293,8 +293,12 @@ pub struct Booster<'a> {
     /// The rows it learns from (all rows of `codes` unless given).
     train: Vec<u32>,
     /// The watched rows of a raw matrix, their outcomes, their log-odds.
-    eval: Option<(&'a Matrix, Vec<u32>, Vec<u8>, Vec<f64>)>,
+    eval: Option<Watched<'a>>,
 }
+
+/// An evaluation set: rows of a raw matrix, their outcomes, their current
+/// log-odds.
+type Watched<'a> = (&'a Matrix, Vec<u32>, Vec<u8>, Vec<f64>);
 
 impl<'a> Booster<'a> {
     /// Starts boosting on binned training data.
