@@ -44,6 +44,9 @@ pub enum WebhooksCommand {
         /// Which transitions: band, stage, disqualified (comma-separated).
         #[arg(long, value_delimiter = ',', default_value = "band,stage,disqualified")]
         events: Vec<String>,
+        /// Only contacts in this segment (checked when delivering).
+        #[arg(long)]
+        segment: Option<String>,
     },
     /// List subscriptions.
     List,
@@ -67,7 +70,11 @@ pub fn webhooks(db: &Path, command: WebhooksCommand) -> Result<(), Failure> {
     let mut store = crate::db::open(db)?;
     let now = crate::db::now()?;
     match command {
-        WebhooksCommand::Add { url, events } => {
+        WebhooksCommand::Add {
+            url,
+            events,
+            segment,
+        } => {
             let url = url.trim().to_owned();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(Failure::input(format!(
@@ -83,7 +90,7 @@ pub fn webhooks(db: &Path, command: WebhooksCommand) -> Result<(), Failure> {
                     "--events: {bad:?} is not band, stage or disqualified"
                 )));
             }
-            let (hook, secret) = store.add_webhook(&url, &kinds, now)?;
+            let (hook, secret) = store.add_webhook(&url, &kinds, segment.as_deref(), now)?;
             eprintln!(
                 "subscription {} to {} for {}; its signing secret is shown once, below",
                 hook.id,

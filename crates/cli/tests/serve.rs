@@ -993,3 +993,50 @@ fn the_openapi_document_lists_every_route_with_its_scope() {
         404
     );
 }
+
+#[test]
+fn a_webhook_with_a_segment_hears_only_its_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [_, write, admin]) = setup(dir.path());
+    let receiver = Receiver::start(0);
+    let server = Server::start(&db);
+    let segment = r#"{"name": "vps", "where": "{ attribute = \"job_title\", matches = \"(?i)\\\\bvp\\\\b\" }"}"#;
+    let (s, r) = server.json("POST", "/v1/segments", &write, segment);
+    assert_eq!(s, 201, "{r}");
+    let (s, e) = server.json(
+        "POST",
+        "/v1/webhooks",
+        &admin,
+        r#"{"url": "http://127.0.0.1:9/x", "segment": "nope"}"#,
+    );
+    assert_eq!(
+        (s, &e["error"]["field"]),
+        (400, &Value::from("body.segment"))
+    );
+    let hook = format!(
+        "{{\"url\": \"http://{}/hook\", \"events\": [\"band\"], \"segment\": \"vps\"}}",
+        receiver.addr
+    );
+    let (s, h) = server.json("POST", "/v1/webhooks", &admin, &hook);
+    assert_eq!(s, 201, "{h}");
+    let contacts = r#"[{"id": "vip", "attributes": {"job_title": "VP Sales"}}, {"id": "nobody", "attributes": {"job_title": "Intern"}}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, contacts).0, 200);
+    let got = receiver.wait_for(1);
+    std::thread::sleep(Duration::from_millis(600));
+    let got2 = receiver.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got2.len(), 1, "nobody is not in the segment: {got2:?}");
+    assert!(got2[0].1.contains("\"contact\":\"vip\""), "{got2:?}");
+    let id = h["id"].as_i64().unwrap();
+    let (_, log) = server.json("GET", &format!("/v1/webhooks/{id}/deliveries"), &admin, "");
+    let states: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"skipped") && states.contains(&"delivered"),
+        "{states:?}"
+    );
+}

@@ -111,6 +111,41 @@ pub async fn sender(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
             }
             continue;
         }
+        // A subscription with a segment gets only its members' changes
+        // (membership checked now, at delivery).
+        let now = state.now();
+        let checks: Vec<(i64, Option<String>, String)> = due
+            .iter()
+            .map(|d| {
+                (
+                    d.delivery.seq,
+                    d.segment.clone(),
+                    d.delivery.contact.clone(),
+                )
+            })
+            .collect();
+        let skipped: Vec<i64> = state
+            .with_store(move |s| {
+                let mut out = Vec::new();
+                for (seq, segment, contact) in checks {
+                    let Some(name) = segment else { continue };
+                    let member = match s.segment(&name)? {
+                        Some(def) => s.contact_in(&def, &contact, now)?,
+                        None => false,
+                    };
+                    if !member {
+                        s.delivery_skipped(seq)?;
+                        out.push(seq);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap_or_default();
+        let due: Vec<Due> = due
+            .into_iter()
+            .filter(|d| !skipped.contains(&d.delivery.seq))
+            .collect();
         let results = futures_join(&client, &due).await;
         for (d, result) in due.iter().zip(results) {
             let seq = d.delivery.seq;
@@ -178,6 +213,8 @@ pub struct NewWebhook {
     url: String,
     /// `band`, `stage`, `disqualified` (default: all).
     events: Option<Vec<String>>,
+    /// Only contacts in this segment.
+    segment: Option<String>,
 }
 
 /// `POST /v1/webhooks`: subscribes a URL; the answer holds the signing
@@ -221,13 +258,22 @@ pub async fn create(
         ));
     }
     let now = state.now();
+    let segment = w.segment;
     let (hook, secret) = state
-        .with_store(move |s| Ok(s.add_webhook(&url, &kinds, now)?))
+        .with_store(move |s| {
+            s.add_webhook(&url, &kinds, segment.as_deref(), now)
+                .map_err(|e| match e {
+                    leadscore_store::StoreError::Segment(m) => {
+                        ApiError::bad("unknown_segment", m, Some("body.segment"))
+                    }
+                    other => other.into(),
+                })
+        })
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(
-            serde_json::json!({"id": hook.id, "url": hook.url, "events": hook.kinds, "secret": secret}),
+            serde_json::json!({"id": hook.id, "url": hook.url, "events": hook.kinds, "segment": hook.segment, "secret": secret}),
         ),
     ))
 }

@@ -83,6 +83,7 @@ CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
     url TEXT NOT NULL,
     secret TEXT NOT NULL,              -- signs each body (HMAC-SHA256); shown once
     kinds TEXT NOT NULL,               -- ' band stage disqualified ' (the ones wanted, space-separated)
+    segment TEXT,                      -- only contacts in this segment (checked when delivering)
     created_at INTEGER NOT NULL,
     removed_at INTEGER
 );
@@ -151,6 +152,7 @@ CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
     url TEXT NOT NULL,
     secret TEXT NOT NULL,              -- signs each body (HMAC-SHA256); shown once
     kinds TEXT NOT NULL,               -- ' band stage disqualified ' (the ones wanted, space-separated)
+    segment TEXT,                      -- only contacts in this segment (checked when delivering)
     created_at INTEGER NOT NULL,
     removed_at INTEGER
 );

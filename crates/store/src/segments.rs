@@ -156,6 +156,44 @@ impl Store {
         self.members(&def, as_of)
     }
 
+    /// Whether contact `id` is in the segment defined by `def` at `as_of`
+    /// (false for an unknown contact).
+    pub fn contact_in(&self, def: &SegmentDefinition, id: &str, as_of: Timestamp) -> Result<bool> {
+        let filter = self.segment_filter(def)?;
+        let row: Option<(i64, String, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT id, attributes, hits FROM contacts WHERE ext_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((rowid, attrs, hits)) = row else {
+            return Ok(false);
+        };
+        if crate::store::score_one(&self.model, id.to_owned(), &attrs, &hits, as_of, &filter)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        match &def.had_event {
+            None => Ok(true),
+            Some(h) => {
+                let since = as_of.0.saturating_sub(days_to_nanos(h.within_days));
+                let (lo, hi) = event_range(rowid);
+                Ok(self
+                    .conn
+                    .query_row(
+                        "SELECT 1 FROM events WHERE seq BETWEEN ?1 AND ?2 AND type = ?3 AND ts > ?4 AND ts <= ?5 LIMIT 1",
+                        params![lo, hi, h.event_type, since, as_of.0],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some())
+            }
+        }
+    }
+
     /// The contacts a definition holds at `as_of`.
     pub fn members(&self, def: &SegmentDefinition, as_of: Timestamp) -> Result<Vec<ContactScore>> {
         let filter = self.segment_filter(def)?;

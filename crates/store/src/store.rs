@@ -198,7 +198,7 @@ pub struct TickSummary {
     pub transitions: u64,
 }
 
-fn score_one(
+pub(crate) fn score_one(
     model: &Model,
     id: String,
     attrs: &str,

@@ -26,6 +26,8 @@ pub struct Webhook {
     pub url: String,
     /// The transitions wanted (`band`, `stage`, `disqualified`).
     pub kinds: Vec<String>,
+    /// Only contacts in this segment, if set (checked when delivering).
+    pub segment: Option<String>,
     /// When it was added.
     pub created_at: Timestamp,
     /// When it was removed, if it was.
@@ -64,6 +66,8 @@ pub struct Due {
     pub url: String,
     /// The subscription's signing secret.
     pub secret: String,
+    /// The subscription's segment filter.
+    pub segment: Option<String>,
 }
 
 const DELIVERY_COLUMNS: &str = "o.seq, o.webhook, o.contact, o.body, o.state, o.attempts, o.next_at, o.last_error, o.delivered_at";
@@ -89,8 +93,14 @@ impl Store {
         &mut self,
         url: &str,
         kinds: &[String],
+        segment: Option<&str>,
         now: Timestamp,
     ) -> Result<(Webhook, String)> {
+        if let Some(name) = segment
+            && self.segment(name)?.is_none()
+        {
+            return Err(StoreError::Segment(format!("segment: no segment {name:?}")));
+        }
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes)
             .map_err(|e| StoreError::Corrupt(format!("no randomness for a secret: {e}")))?;
@@ -100,8 +110,8 @@ impl Store {
         );
         let list = format!(" {} ", kinds.join(" "));
         self.conn.execute(
-            "INSERT INTO webhooks(url, secret, kinds, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![url, secret, list, now.0],
+            "INSERT INTO webhooks(url, secret, kinds, segment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![url, secret, list, segment, now.0],
         )?;
         let id = self.conn.last_insert_rowid();
         Ok((
@@ -109,6 +119,7 @@ impl Store {
                 id,
                 url: url.to_owned(),
                 kinds: kinds.to_vec(),
+                segment: segment.map(str::to_owned),
                 created_at: now,
                 removed_at: None,
             },
@@ -118,9 +129,9 @@ impl Store {
 
     /// Every subscription, oldest first.
     pub fn webhooks(&self) -> Result<Vec<Webhook>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, url, kinds, created_at, removed_at FROM webhooks ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, url, kinds, created_at, removed_at, segment FROM webhooks ORDER BY id",
+        )?;
         let rows = stmt.query_map([], |r| {
             let kinds: String = r.get(2)?;
             Ok(Webhook {
@@ -129,6 +140,7 @@ impl Store {
                 kinds: kinds.split_whitespace().map(str::to_owned).collect(),
                 created_at: Timestamp(r.get(3)?),
                 removed_at: r.get::<_, Option<i64>>(4)?.map(Timestamp),
+                segment: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -155,7 +167,7 @@ impl Store {
     /// (so a contact's changes arrive in order). At most `limit`.
     pub fn due_deliveries(&self, now_ns: i64, limit: usize) -> Result<Vec<Due>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS}, w.url, w.secret FROM outbox o JOIN webhooks w ON w.id = o.webhook
+            "SELECT {DELIVERY_COLUMNS}, w.url, w.secret, w.segment FROM outbox o JOIN webhooks w ON w.id = o.webhook
              WHERE o.state = 'pending' AND o.next_at <= ?1
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.webhook = o.webhook AND p.contact = o.contact
                                AND p.state = 'pending' AND p.seq < o.seq)
@@ -166,9 +178,20 @@ impl Store {
                 delivery: delivery(r)?,
                 url: r.get(9)?,
                 secret: r.get(10)?,
+                segment: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Records a delivery skipped because its contact is not in the
+    /// subscription's segment.
+    pub fn delivery_skipped(&mut self, seq: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET state = 'skipped', last_error = 'not in the subscription''s segment' WHERE seq = ?1",
+            [seq],
+        )?;
+        Ok(())
     }
 
     /// Records a successful delivery.
