@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::auth::require;
 use crate::contacts::score_object;
 use crate::error::ApiError;
+use crate::paging::Page;
 use crate::state::AppState;
 
 /// Most leads in one page.
@@ -38,27 +39,7 @@ pub async fn list(
     Q(q): Q<LeadsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
-    let limit = q.limit.unwrap_or(50);
-    if limit == 0 || limit > MAX_LIMIT {
-        return Err(ApiError::bad(
-            "invalid_limit",
-            format!("limit is 1 to {MAX_LIMIT}"),
-            Some("query.limit"),
-        ));
-    }
-    let offset: usize = match &q.cursor {
-        None => 0,
-        Some(c) => c
-            .strip_prefix("o")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "invalid_cursor",
-                    "not a cursor this service gave",
-                    Some("query.cursor"),
-                )
-            })?,
-    };
+    let page = Page::read(q.limit, q.cursor.as_deref(), 50, MAX_LIMIT)?;
     let sort = q.sort.clone().unwrap_or_else(|| "-score".into());
     if !["-score", "score", "id"].contains(&sort.as_str()) {
         return Err(ApiError::bad(
@@ -121,17 +102,7 @@ pub async fn list(
                 }),
                 _ => all.sort_by(|a, b| a.id.cmp(&b.id)),
             }
-            let total = all.len();
-            let page: Vec<serde_json::Value> = all
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|c| score_object(s.model(), &c.id, &c.card))
-                .collect();
-            let next = (offset + limit < total).then(|| format!("o{}", offset + limit));
-            Ok(Json(
-                serde_json::json!({"items": page, "total": total, "next_cursor": next}),
-            ))
+            Ok(Json(page.answer(&all, |c| score_object(s.model(), &c.id, &c.card))))
         })
         .await
 }

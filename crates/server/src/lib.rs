@@ -32,6 +32,7 @@ pub mod leads;
 pub mod metrics;
 pub mod model;
 pub mod openapi;
+pub mod paging;
 pub mod segment;
 pub mod segments;
 pub mod state;

@@ -137,7 +137,7 @@ pub async fn delete(
 /// Paging of members.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Page {
+pub struct PageQuery {
     limit: Option<usize>,
     cursor: Option<String>,
 }
@@ -147,30 +147,10 @@ pub async fn members(
     State(state): State<AppState>,
     headers: HeaderMap,
     P(name): P<String>,
-    Q(page): Q<Page>,
+    Q(q): Q<PageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
-    let limit = page.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::bad(
-            "invalid_limit",
-            "limit is 1 to 1000",
-            Some("query.limit"),
-        ));
-    }
-    let offset: usize = match &page.cursor {
-        None => 0,
-        Some(c) => c
-            .strip_prefix('o')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| {
-                ApiError::bad(
-                    "invalid_cursor",
-                    "not a cursor this service gave",
-                    Some("query.cursor"),
-                )
-            })?,
-    };
+    let page = crate::paging::Page::read(q.limit, q.cursor.as_deref(), 100, 1000)?;
     let now = state.now();
     state
         .with_store(move |s| {
@@ -182,16 +162,8 @@ pub async fn members(
                     .total_cmp(&a.card.score)
                     .then_with(|| a.id.cmp(&b.id))
             });
-            let total = all.len();
-            let items: Vec<serde_json::Value> = all
-                .iter()
-                .skip(offset)
-                .take(limit)
-                .map(|c| score_object(s.model(), &c.id, &c.card))
-                .collect();
-            let next = (offset + limit < total).then(|| format!("o{}", offset + limit));
             Ok(Json(
-                serde_json::json!({"items": items, "total": total, "next_cursor": next}),
+                page.answer(&all, |c| score_object(s.model(), &c.id, &c.card)),
             ))
         })
         .await

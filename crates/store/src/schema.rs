@@ -62,6 +62,10 @@ CREATE TABLE transitions (
     model_version INTEGER NOT NULL
 );
 CREATE INDEX transitions_contact ON transitions(contact, at);
+";
+
+/// Schema 2: the learned models kept with each model version.
+const V2_MODEL_FILES: &str = "
 CREATE TABLE model_files (              -- schema 2: learned models of predictive dimensions
     version INTEGER NOT NULL,          -- the model version they belong to
     dimension TEXT NOT NULL,
@@ -69,6 +73,10 @@ CREATE TABLE model_files (              -- schema 2: learned models of predictiv
     content TEXT NOT NULL,             -- the file itself (a model keeps working without it)
     PRIMARY KEY (version, dimension)
 );
+";
+
+/// Schema 3: the service's API keys.
+const V3_API_KEYS: &str = "
 CREATE TABLE api_keys (                -- schema 3: keys of the HTTP service
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
@@ -78,6 +86,10 @@ CREATE TABLE api_keys (                -- schema 3: keys of the HTTP service
     created_at INTEGER NOT NULL,
     revoked_at INTEGER
 );
+";
+
+/// Schema 4: webhooks and their outbox, fed by a trigger on transitions.
+const V4_WEBHOOKS: &str = "
 CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
     id INTEGER PRIMARY KEY,
     url TEXT NOT NULL,
@@ -112,6 +124,10 @@ CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
       AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
            OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
 END;
+";
+
+/// Schema 5: segments.
+const V5_SEGMENTS: &str = "
 CREATE TABLE segments (                -- schema 5: saved, named filters
     name TEXT PRIMARY KEY,
     definition TEXT NOT NULL,          -- JSON: band, stage, where, had_event
@@ -119,87 +135,13 @@ CREATE TABLE segments (                -- schema 5: saved, named filters
 );
 ";
 
-/// What schema 1 lacks: the learned models kept with each model version.
-const MIGRATE_1_TO_2: &str = "
-CREATE TABLE model_files (
-    version INTEGER NOT NULL,
-    dimension TEXT NOT NULL,
-    file TEXT NOT NULL,
-    content TEXT NOT NULL,
-    PRIMARY KEY (version, dimension)
-);
-UPDATE meta SET value = '2' WHERE key = 'schema_version';
-";
-
-/// What schema 2 lacks: the service's API keys.
-const MIGRATE_2_TO_3: &str = "
-CREATE TABLE api_keys (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    revoked_at INTEGER
-);
-UPDATE meta SET value = '3' WHERE key = 'schema_version';
-";
-
-/// What schema 3 lacks: webhooks and their outbox.
-const MIGRATE_3_TO_4: &str = "
-CREATE TABLE webhooks (                -- schema 4: subscriptions to transitions
-    id INTEGER PRIMARY KEY,
-    url TEXT NOT NULL,
-    secret TEXT NOT NULL,              -- signs each body (HMAC-SHA256); shown once
-    kinds TEXT NOT NULL,               -- ' band stage disqualified ' (the ones wanted, space-separated)
-    segment TEXT,                      -- only contacts in this segment (checked when delivering)
-    created_at INTEGER NOT NULL,
-    removed_at INTEGER
-);
-CREATE TABLE outbox (                  -- one row per delivery owed: written with the transition
-    seq INTEGER PRIMARY KEY,
-    webhook INTEGER NOT NULL,
-    contact TEXT NOT NULL,
-    body TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'pending',   -- 'pending', 'delivered', 'dead'
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_at INTEGER NOT NULL DEFAULT 0,      -- wall-clock nanoseconds of the next try
-    last_error TEXT,
-    delivered_at INTEGER
-);
-CREATE INDEX outbox_pending ON outbox(state, seq);
-CREATE INDEX outbox_order ON outbox(webhook, contact, state, seq);
-CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
-    INSERT INTO outbox(webhook, contact, body)
-    SELECT w.id, c.ext_id, json_object(
-        'type', CASE WHEN NEW.to_value = 'disqualified' THEN 'disqualified' ELSE NEW.kind || '_changed' END,
-        'contact', c.ext_id, 'kind', NEW.kind, 'from', NEW.from_value, 'to', NEW.to_value,
-        'at', NEW.at, 'cause', NEW.cause, 'detail', NEW.detail, 'model_version', NEW.model_version,
-        'transition', NEW.seq)
-    FROM webhooks w JOIN contacts c ON c.id = NEW.contact
-    WHERE w.removed_at IS NULL
-      AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
-           OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
-END;
-UPDATE meta SET value = '4' WHERE key = 'schema_version';
-";
-
-/// What schema 4 lacks: segments.
-const MIGRATE_4_TO_5: &str = "
-CREATE TABLE segments (                -- schema 5: saved, named filters
-    name TEXT PRIMARY KEY,
-    definition TEXT NOT NULL,          -- JSON: band, stage, where, had_event
-    created_at INTEGER NOT NULL
-);
-UPDATE meta SET value = '5' WHERE key = 'schema_version';
-";
-
-/// Each migration, from the version it starts at.
-const MIGRATIONS: [(i64, &str); 4] = [
-    (1, MIGRATE_1_TO_2),
-    (2, MIGRATE_2_TO_3),
-    (3, MIGRATE_3_TO_4),
-    (4, MIGRATE_4_TO_5),
+/// What each version adds to the one before: a new database runs them
+/// all, an older one the ones it lacks (additive changes only).
+const ADDED: [(i64, &str); 4] = [
+    (2, V2_MODEL_FILES),
+    (3, V3_API_KEYS),
+    (4, V4_WEBHOOKS),
+    (5, V5_SEGMENTS),
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {
@@ -226,6 +168,9 @@ pub fn create(path: &Path) -> Result<Connection> {
     pragmas(&conn)?;
     let tx = conn.transaction()?;
     tx.execute_batch(DDL)?;
+    for (_, sql) in ADDED {
+        tx.execute_batch(sql)?;
+    }
     for (k, v) in [
         ("schema_version", SCHEMA_VERSION.to_string()),
         ("spec_version", SPEC_VERSION.to_string()),
@@ -298,11 +243,15 @@ pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
         // Additive changes only, in one transaction: a crash leaves the old
         // layout, which migrates again next time.
         let tx = conn.transaction()?;
-        for (from, sql) in MIGRATIONS {
-            if schema <= from {
+        for (version, sql) in ADDED {
+            if schema < version {
                 tx.execute_batch(sql)?;
             }
         }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [SCHEMA_VERSION.to_string()],
+        )?;
         tx.commit()?;
         Some(schema)
     } else {
