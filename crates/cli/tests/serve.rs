@@ -374,8 +374,14 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
         413
     );
     let big = vec![b' '; 33 << 20];
-    let (s, _) = server.call("POST", "/v1/events", Some(&write), &[], &big);
+    let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], &big);
     assert_eq!(s, 413);
+    let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    assert_eq!(e["error"]["code"], "payload_too_large");
+    let (s, text) = server.call("PATCH", "/v1/leads", Some(&read), &[], b"");
+    assert_eq!(s, 405);
+    let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    assert_eq!(e["error"]["code"], "method_not_allowed");
     // Queries and paths.
     for (path, field) in [
         ("/v1/contacts/x/score?as_of=tomorrow", "query.as_of"),

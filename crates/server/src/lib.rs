@@ -71,6 +71,45 @@ async fn record(State(state): State<AppState>, request: Request, next: Next) -> 
     response
 }
 
+/// Every error answer is the JSON error shape: axum's own rejections (a
+/// body over the limit, a method a route does not have) come as plain text
+/// or nothing, and are rewritten here.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        s if s >= 500 => "internal",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let field = matches!(status.as_u16(), 413 | 415).then(|| "body".to_owned());
+    axum::response::IntoResponse::into_response(ApiError {
+        status,
+        code,
+        message,
+        field,
+    })
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
@@ -142,6 +181,7 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(not_found)
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))
         .with_state(state)
