@@ -378,6 +378,21 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
     assert_eq!(s, 413);
     let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
     assert_eq!(e["error"]["code"], "payload_too_large");
+    // Header limits (hyper's: about 400 KB, 100 headers) close the
+    // connection with 431.
+    let huge_header = "a".repeat(500_000);
+    assert_eq!(
+        server
+            .call(
+                "GET",
+                "/v1/leads",
+                Some(&read),
+                &[("X-Big", &huge_header)],
+                b""
+            )
+            .0,
+        431
+    );
     let (s, text) = server.call("PATCH", "/v1/leads", Some(&read), &[], b"");
     assert_eq!(s, 405);
     let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
