@@ -15,8 +15,8 @@ pub struct RouteDoc {
     pub scope: Option<&'static str>,
     /// One line on what it does.
     pub summary: &'static str,
-    /// The request body it takes, if any: `batch` (JSON array/object or
-    /// NDJSON), `json` (one object), `toml`.
+    /// The request body it takes, if any: `batch:Schema` (one object, a
+    /// JSON array of them, or NDJSON), `json:Schema` (one object), `toml`.
     pub body: Option<&'static str>,
     /// Query parameters it reads.
     pub query: &'static [&'static str],
@@ -53,7 +53,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/events",
         scope: Some("write"),
         summary: "Store events (up to 10 000); answered after a durable commit, per item accepted, duplicate or rejected.",
-        body: Some("batch"),
+        body: Some("batch:Event"),
         query: &[],
     },
     RouteDoc {
@@ -61,7 +61,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/contacts",
         scope: Some("write"),
         summary: "Create or update contacts (merge attributes, or replace with ?replace=true).",
-        body: Some("batch"),
+        body: Some("batch:Contact"),
         query: &["replace"],
     },
     RouteDoc {
@@ -137,7 +137,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/track",
         scope: Some("write"),
         summary: "A Segment-style track call.",
-        body: Some("json"),
+        body: Some("json:SegmentCall"),
         query: &[],
     },
     RouteDoc {
@@ -145,7 +145,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/page",
         scope: Some("write"),
         summary: "A Segment-style page call (a page_view event).",
-        body: Some("json"),
+        body: Some("json:SegmentCall"),
         query: &[],
     },
     RouteDoc {
@@ -153,7 +153,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/identify",
         scope: Some("write"),
         summary: "A Segment-style identify call: traits to attributes; joins an anonymous visitor.",
-        body: Some("json"),
+        body: Some("json:SegmentCall"),
         query: &[],
     },
     RouteDoc {
@@ -161,7 +161,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/batch",
         scope: Some("write"),
         summary: "Segment-style calls in a batch.",
-        body: Some("json"),
+        body: Some("json:SegmentBatch"),
         query: &[],
     },
     RouteDoc {
@@ -177,7 +177,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/webhooks",
         scope: Some("admin"),
         summary: "Subscribe a URL to transitions; the answer holds the signing secret.",
-        body: Some("json"),
+        body: Some("json:NewWebhook"),
         query: &[],
     },
     RouteDoc {
@@ -209,7 +209,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/v1/segments",
         scope: Some("write"),
         summary: "Save a segment: band, stage, where, had_event.",
-        body: Some("json"),
+        body: Some("json:Segment"),
         query: &[],
     },
     RouteDoc {
@@ -294,13 +294,14 @@ pub fn document() -> Value {
             op["security"] = json!([]);
         }
         if let Some(body) = r.body {
-            let content = match body {
-                "batch" => json!({
-                    "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}, "maxItems": 10000}]}},
-                    "application/x-ndjson": {"schema": {"type": "string"}}
+            let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+            let content = match body.split_once(':') {
+                Some(("batch", name)) => json!({
+                    "application/json": {"schema": {"oneOf": [reference(name), {"type": "array", "items": reference(name), "maxItems": 10000}]}},
+                    "application/x-ndjson": {"schema": {"type": "string", "description": format!("one {name} object per line")}}
                 }),
-                "toml" => json!({"application/toml": {"schema": {"type": "string"}}}),
-                _ => json!({"application/json": {"schema": {"type": "object"}}}),
+                Some((_, name)) => json!({"application/json": {"schema": reference(name)}}),
+                None => json!({"application/toml": {"schema": {"type": "string"}}}),
             };
             op["requestBody"] = json!({"required": true, "content": content});
         }
@@ -316,7 +317,31 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                 "description": "A key from `leadscore keys create` (scopes read < write < admin); also X-API-Key, or HTTP Basic with the key as user name."}},
-            "schemas": {"Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "schemas": {
+                "Event": {"type": "object", "additionalProperties": false, "required": ["id", "contact_id", "type", "timestamp"],
+                    "properties": {"id": {"type": "string", "maxLength": 256}, "contact_id": {"type": "string", "maxLength": 256},
+                        "type": {"type": "string", "maxLength": 128}, "timestamp": {"type": "string", "format": "date-time"},
+                        "properties": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}}},
+                "Contact": {"type": "object", "additionalProperties": false, "required": ["id"],
+                    "properties": {"id": {"type": "string", "maxLength": 256},
+                        "attributes": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}}},
+                "SegmentCall": {"type": "object", "description": "A Segment-style call; other fields are ignored.",
+                    "properties": {"type": {"enum": ["track", "page", "identify"]}, "messageId": {"type": "string"},
+                        "userId": {"type": ["string", "number"]}, "anonymousId": {"type": ["string", "number"]}, "event": {"type": "string"},
+                        "name": {"type": "string"}, "properties": {"type": "object"}, "traits": {"type": "object"},
+                        "timestamp": {"type": "string", "format": "date-time"}}},
+                "SegmentBatch": {"type": "object", "required": ["batch"],
+                    "properties": {"batch": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/SegmentCall"}}}},
+                "NewWebhook": {"type": "object", "additionalProperties": false, "required": ["url"],
+                    "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2000},
+                        "events": {"type": "array", "items": {"enum": ["band", "stage", "disqualified"]}},
+                        "segment": {"type": "string"}}},
+                "Segment": {"type": "object", "additionalProperties": false, "required": ["name"],
+                    "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "band": {"type": "string"},
+                        "stage": {"type": "string"}, "where": {"type": "string", "description": "a condition as a TOML inline table"},
+                        "had_event": {"type": "object", "additionalProperties": false, "required": ["type", "within_days"],
+                            "properties": {"type": {"type": "string"}, "within_days": {"type": "number", "exclusiveMinimum": 0}}}}},
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}}}
         }
@@ -343,6 +368,13 @@ mod tests {
             ROUTES.len(),
             "one operation per route, no two alike"
         );
+        // Every reference names a schema of the document.
+        let text = d.to_string();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(d["components"]["schemas"][&name].is_object(), "{name}");
+        }
+        assert!(text.contains("#/components/schemas/Event"));
         let mut ids = std::collections::HashSet::new();
         for (path, item) in paths {
             assert!(path.starts_with('/'));
