@@ -2,8 +2,6 @@
 //! score), delete (events and history too), and one contact's score with
 //! its explanation.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,7 +17,7 @@ use serde::Deserialize;
 use crate::auth::require;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::{ItemResult, MAX_ID, items};
+use crate::wire::{MAX_ID, count, items, sort_items};
 
 /// The object `leadscore score` prints for a contact.
 pub fn score_object(model: &Model, id: &str, card: &ScoreCard) -> serde_json::Value {
@@ -44,45 +42,24 @@ pub async fn upsert(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Write).await?;
     let texts = items(&headers, &body)?;
-    let mut results: Vec<Option<ItemResult>> = Vec::new();
-    let mut rows = Vec::new();
-    let mut positions = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, text) in texts.iter().enumerate() {
-        match contact_from_json(text) {
-            Err((field, message)) => results.push(Some(ItemResult::rejected(
-                i,
-                None,
-                "invalid_contact",
-                message,
-                field,
-            ))),
-            Ok(row) if row.id.len() > MAX_ID => results.push(Some(ItemResult::rejected(
-                i,
-                None,
-                "too_long",
-                format!("longer than {MAX_ID} bytes"),
-                Some("id".into()),
-            ))),
-            Ok(row) => {
-                if let Some(first) = seen.get(&row.id) {
-                    results.push(Some(ItemResult::rejected(
-                        i,
-                        Some(row.id.clone()),
-                        "duplicate_in_batch",
-                        format!("contact id {:?} is also item {first} of this batch", row.id),
-                        Some("id".into()),
-                    )));
-                } else {
-                    seen.insert(row.id.clone(), i);
-                    results.push(None);
-                    positions.push(i);
-                    rows.push(row);
-                }
+    let mut sorted = sort_items(
+        &texts,
+        "contact",
+        |text| {
+            let row = contact_from_json(text)
+                .map_err(|(field, message)| ("invalid_contact", field, message))?;
+            if row.id.len() > MAX_ID {
+                return Err((
+                    "too_long",
+                    Some("id".into()),
+                    format!("longer than {MAX_ID} bytes"),
+                ));
             }
-        }
-    }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            Ok(row)
+        },
+        |row| &row.id,
+    );
+    let rows = sorted.take_rows();
     let now = state.now();
     let replace = q.replace;
     let done = if rows.is_empty() {
@@ -92,28 +69,16 @@ pub async fn upsert(
             .with_store(move |s| Ok(s.upsert_contacts(rows, replace, now)?))
             .await?
     };
-    let mut counts: HashMap<&'static str, u64> = HashMap::new();
-    for ((i, id), what) in positions.into_iter().zip(ids).zip(done) {
-        let status = match what {
-            Upsert::Created => "created",
-            Upsert::Updated => "updated",
-            Upsert::Unchanged => "unchanged",
-        };
-        *counts.entry(status).or_default() += 1;
-        results[i] = Some(ItemResult {
-            index: i,
-            id: Some(id),
-            status,
-            error: None,
-        });
-    }
-    let items: Vec<ItemResult> = results.into_iter().flatten().collect();
-    let rejected = items.iter().filter(|r| r.status == "rejected").count();
+    let items = sorted.finish(done.into_iter().map(|what| match what {
+        Upsert::Created => "created",
+        Upsert::Updated => "updated",
+        Upsert::Unchanged => "unchanged",
+    }));
     Ok(Json(serde_json::json!({
-        "created": counts.get("created").copied().unwrap_or(0),
-        "updated": counts.get("updated").copied().unwrap_or(0),
-        "unchanged": counts.get("unchanged").copied().unwrap_or(0),
-        "rejected": rejected,
+        "created": count(&items, "created"),
+        "updated": count(&items, "updated"),
+        "unchanged": count(&items, "unchanged"),
+        "rejected": count(&items, "rejected"),
         "items": items,
     })))
 }

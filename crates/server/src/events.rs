@@ -2,8 +2,6 @@
 //! batch is durably committed and says, per item, accepted, duplicate or
 //! rejected with the reason.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +12,7 @@ use leadscore_store::Scope;
 use crate::auth::require;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::{ItemResult, MAX_ID, items};
+use crate::wire::{MAX_ID, count, items, sort_items};
 
 /// Longest event type, in bytes.
 const MAX_TYPE: usize = 128;
@@ -41,71 +39,37 @@ pub async fn post(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Write).await?;
     let texts = items(&headers, &body)?;
-    let mut results: Vec<Option<ItemResult>> = Vec::with_capacity(texts.len());
-    let mut rows = Vec::new();
-    let mut positions = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, text) in texts.iter().enumerate() {
-        match event_from_json(text) {
-            Err((field, message)) => {
-                results.push(Some(ItemResult::rejected(
-                    i,
-                    None,
-                    "invalid_event",
-                    message,
-                    field,
-                )));
-            }
-            Ok(row) => {
-                if let Err((field, message)) = check_event(&row) {
-                    results.push(Some(ItemResult::rejected(
-                        i,
-                        None,
-                        "too_long",
-                        message,
-                        Some(field),
-                    )));
-                } else if let Some(first) = seen.get(&row.id) {
-                    results.push(Some(ItemResult::rejected(
-                        i,
-                        Some(row.id.clone()),
-                        "duplicate_in_batch",
-                        format!("event id {:?} is also item {first} of this batch", row.id),
-                        Some("id".into()),
-                    )));
-                } else {
-                    seen.insert(row.id.clone(), i);
-                    results.push(None);
-                    positions.push(i);
-                    rows.push(row);
-                }
-            }
-        }
-    }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut sorted = sort_items(
+        &texts,
+        "event",
+        |text| {
+            let row = event_from_json(text)
+                .map_err(|(field, message)| ("invalid_event", field, message))?;
+            check_event(&row).map_err(|(field, message)| ("too_long", Some(field), message))?;
+            Ok(row)
+        },
+        |row| &row.id,
+    );
+    let rows = sorted.take_rows();
     let now = state.now();
     let stored = if rows.is_empty() {
         Vec::new()
     } else {
         state.ingest.store(rows, now).await?
     };
-    let (mut accepted, mut duplicates) = (0u64, 0u64);
-    for ((i, id), fresh) in positions.into_iter().zip(ids).zip(stored) {
-        if fresh {
-            accepted += 1;
-        } else {
-            duplicates += 1;
-        }
-        results[i] = Some(ItemResult {
-            index: i,
-            id: Some(id),
-            status: if fresh { "accepted" } else { "duplicate" },
-            error: None,
-        });
-    }
-    let items: Vec<ItemResult> = results.into_iter().flatten().collect();
-    let rejected = items.len() as u64 - accepted - duplicates;
-    state.metrics.events(accepted, duplicates, rejected);
+    let items = sorted.finish(
+        stored
+            .into_iter()
+            .map(|fresh| if fresh { "accepted" } else { "duplicate" }),
+    );
+    let (accepted, duplicates, rejected) = (
+        count(&items, "accepted"),
+        count(&items, "duplicate"),
+        count(&items, "rejected"),
+    );
+    state
+        .metrics
+        .events(accepted as u64, duplicates as u64, rejected as u64);
     Ok(Json(serde_json::json!({
         "accepted": accepted,
         "duplicates": duplicates,

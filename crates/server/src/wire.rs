@@ -119,3 +119,88 @@ impl ItemResult {
         }
     }
 }
+
+/// A batch read item by item: the rows to store (with their positions in
+/// the request) and, per item, its result once known (rejections are known
+/// at once).
+pub struct Sorted<R> {
+    /// Rows to store, in request order.
+    pub rows: Vec<R>,
+    /// Each row's position in the request.
+    positions: Vec<usize>,
+    /// Each row's id.
+    ids: Vec<String>,
+    /// Per item, its result if already decided.
+    results: Vec<Option<ItemResult>>,
+}
+
+/// Reads every item with `read` (an error is `(code, field, message)`);
+/// the second item with an id already in the batch is rejected as
+/// `duplicate_in_batch`, naming the first.
+pub fn sort_items<R>(
+    texts: &[&str],
+    what: &str,
+    read: impl Fn(&str) -> Result<R, (&'static str, Option<String>, String)>,
+    id_of: impl Fn(&R) -> &str,
+) -> Sorted<R> {
+    let mut sorted = Sorted {
+        rows: Vec::new(),
+        positions: Vec::new(),
+        ids: Vec::new(),
+        results: Vec::with_capacity(texts.len()),
+    };
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, text) in texts.iter().enumerate() {
+        match read(text) {
+            Err((code, field, message)) => {
+                sorted
+                    .results
+                    .push(Some(ItemResult::rejected(i, None, code, message, field)));
+            }
+            Ok(row) => {
+                let id = id_of(&row).to_owned();
+                if let Some(first) = seen.get(&id) {
+                    sorted.results.push(Some(ItemResult::rejected(
+                        i,
+                        Some(id.clone()),
+                        "duplicate_in_batch",
+                        format!("{what} id {id:?} is also item {first} of this batch"),
+                        Some("id".into()),
+                    )));
+                } else {
+                    seen.insert(id.clone(), i);
+                    sorted.results.push(None);
+                    sorted.positions.push(i);
+                    sorted.ids.push(id);
+                    sorted.rows.push(row);
+                }
+            }
+        }
+    }
+    sorted
+}
+
+impl<R> Sorted<R> {
+    /// Takes the rows to store, leaving the bookkeeping.
+    pub fn take_rows(&mut self) -> Vec<R> {
+        std::mem::take(&mut self.rows)
+    }
+
+    /// Every item's result, given each stored row's status (in row order).
+    pub fn finish(mut self, statuses: impl IntoIterator<Item = &'static str>) -> Vec<ItemResult> {
+        for ((i, id), status) in self.positions.into_iter().zip(self.ids).zip(statuses) {
+            self.results[i] = Some(ItemResult {
+                index: i,
+                id: Some(id),
+                status,
+                error: None,
+            });
+        }
+        self.results.into_iter().flatten().collect()
+    }
+}
+
+/// How many items have `status`.
+pub fn count(items: &[ItemResult], status: &str) -> usize {
+    items.iter().filter(|r| r.status == status).count()
+}
