@@ -271,7 +271,7 @@ pub fn explain_files(
     )?;
     keep_first_seen(&mut hits);
     let attributes = contacts.attributes(contact as usize);
-    let mut trace = Trace::new();
+    let mut trace = Trace::for_explanation();
     let card = evaluate(model, attributes, &mut hits, as_of, Some(&mut trace));
     Ok(Explanation::new(
         model,

@@ -115,8 +115,11 @@ pub struct Trace<K> {
     /// Unclamped sum of each dimension (points).
     pub raw: Vec<f64>,
     /// Per dimension, why a predictive dimension has its value (empty for
-    /// other dimensions).
+    /// other dimensions, and unless the trace is for an explanation).
     pub factors: Vec<Vec<crate::predict::PredictFactor>>,
+    /// Whether to record `factors` (they cost a model explanation each:
+    /// only explanations ask).
+    pub with_factors: bool,
 }
 
 impl<K> Trace<K> {
@@ -126,6 +129,16 @@ impl<K> Trace<K> {
             rules: Vec::new(),
             raw: Vec::new(),
             factors: Vec::new(),
+            with_factors: false,
+        }
+    }
+
+    /// An empty trace that also records why predictive dimensions have
+    /// their values, for [`crate::explain`].
+    pub fn for_explanation() -> Trace<K> {
+        Trace {
+            with_factors: true,
+            ..Trace::new()
         }
     }
 }
@@ -456,16 +469,18 @@ where
     if let Some(t) = trace {
         t.rules = rule_traces;
         t.raw = raw;
-        t.factors = model
-            .dimensions
-            .iter()
-            .map(|d| {
-                d.predictive
-                    .as_ref()
-                    .map(|p| p.factors(attributes))
-                    .unwrap_or_default()
-            })
-            .collect();
+        if t.with_factors {
+            t.factors = model
+                .dimensions
+                .iter()
+                .map(|d| {
+                    d.predictive
+                        .as_ref()
+                        .map(|p| p.factors(attributes))
+                        .unwrap_or_default()
+                })
+                .collect();
+        }
     }
     card
 }

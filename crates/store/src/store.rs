@@ -444,7 +444,7 @@ impl Store {
                 },
             }));
         }
-        let mut trace = Trace::new();
+        let mut trace = Trace::for_explanation();
         let card = evaluate(
             &self.model,
             values.as_slice(),
