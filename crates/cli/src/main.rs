@@ -27,6 +27,12 @@ use leadscore_batch::output::{by_score, write_scores};
 use leadscore_batch::{ContactTable, OutputFormat, explain_files, score_files};
 use leadscore_core::{Model, Timestamp};
 
+/// mimalloc instead of the system allocator: the store and the service
+/// allocate many short-lived rows and score cards across threads, where
+/// glibc's malloc spent ~17% of an import (perf; docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lead scoring you can read, test and run anywhere.
 #[derive(Parser)]
 #[command(name = "leadscore", version, about)]

@@ -260,8 +260,21 @@ pub struct Computed {
     pub packed: Option<Vec<u8>>,
 }
 
-/// Evaluates a contact at `at` and finds its next check time.
+/// Evaluates a contact at `at` and finds its next check time; the hits
+/// are packed for storing.
 pub fn compute_update(
+    model: &Model,
+    attributes: &[Option<Box<str>>],
+    hits: &mut Vec<Hit<u64>>,
+    at: Timestamp,
+) -> Computed {
+    let mut computed = compute_live(model, attributes, hits, at);
+    computed.packed = Some(pack_hits(hits));
+    computed
+}
+
+/// [`compute_update`] for hits that are stored already (not packed).
+pub fn compute_live(
     model: &Model,
     attributes: &[Option<Box<str>>],
     hits: &mut Vec<Hit<u64>>,
@@ -274,7 +287,7 @@ pub fn compute_update(
     Computed {
         card,
         next_check_at,
-        packed: Some(pack_hits(hits)),
+        packed: None,
     }
 }
 

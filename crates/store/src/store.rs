@@ -1,7 +1,7 @@
 //! The database handle: opening, the current model, reading scores,
 //! explanations and history, model versions, time passing, deletion.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::live::{
-    Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_update, event_hits,
-    model_values, parse_map, time_steps, unpack_hits, write_steps, write_update,
+    Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_live, event_hits, event_range,
+    model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps, write_update,
 };
 use crate::schema;
 
@@ -24,6 +24,8 @@ pub struct Store {
     pub(crate) model: Model,
     pub(crate) model_version: i64,
     pub(crate) migrated_from: Option<i64>,
+    /// Contacts re-scored together by `model set`.
+    pub(crate) model_chunk: usize,
 }
 
 pub use leadscore_learn::predictor::ModelFile;
@@ -175,7 +177,7 @@ pub struct ModelVersionRow {
 }
 
 /// What a model change moves.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ModelChange {
     /// The new database model version (unchanged on a dry run).
     pub version: Option<i64>,
@@ -241,6 +243,196 @@ fn same_matching(a: &Model, b: &Model) -> bool {
         })
 }
 
+/// Contacts re-scored together by `model set` (memory is one chunk's
+/// contacts and matches, not the database's).
+const MODEL_CHUNK: usize = 50_000;
+
+/// A contact's card under the old model and new state under the new one.
+type Compared = (ScoreCard, Computed);
+
+/// One contact as `model set` sees it.
+struct ModelChunkRow {
+    rowid: i64,
+    ext_id: String,
+    /// The attributes the old model reads.
+    old_values: Vec<Option<Box<str>>>,
+    /// The attributes the new model reads, when they differ from the old.
+    new_values: Option<Vec<Option<Box<str>>>>,
+    /// Stored matches (the old model's).
+    old_hits: Vec<Hit<u64>>,
+    /// Matches under the new model, when events are matched again.
+    new_hits: Vec<Hit<u64>>,
+    band: Option<String>,
+    stage: Option<String>,
+    /// Time alone changed it under the old model since its live state.
+    due: bool,
+}
+
+/// Matches the events of a chunk's contacts (`seq` in `lo..=hi`) under
+/// `model`, into each contact's `new_hits`.
+fn rematch_chunk(
+    conn: &Connection,
+    model: &Model,
+    chunk: &mut [ModelChunkRow],
+    (lo, hi): (i64, i64),
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT contact, id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([lo, hi])?;
+    let mut batch: Vec<(usize, String, String, i64, String)> = Vec::with_capacity(100_000);
+    loop {
+        let row = rows.next()?;
+        let done = row.is_none();
+        if let Some(r) = row {
+            let ty: String = r.get(2)?;
+            if model.uses_event_type(&ty) {
+                let contact: i64 = r.get(0)?;
+                if let Ok(i) = chunk.binary_search_by_key(&contact, |c| c.rowid) {
+                    batch.push((i, r.get(1)?, ty, r.get(3)?, r.get(4)?));
+                }
+            }
+        }
+        if batch.len() >= 100_000 || (done && !batch.is_empty()) {
+            let rows_ref: &[ModelChunkRow] = chunk;
+            let matched: Vec<Result<(usize, Vec<Hit<u64>>)>> = batch
+                .par_drain(..)
+                .map(|(i, id, ty, ts, props)| {
+                    let map = parse_map(&props)?;
+                    let props = Props::new(
+                        &model.vocabulary,
+                        map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    );
+                    let c = &rows_ref[i];
+                    let values = c.new_values.as_deref().unwrap_or(&c.old_values);
+                    let mut h = Vec::new();
+                    event_hits(model, values, &id, &ty, Timestamp(ts), &props, &mut h);
+                    Ok((i, h))
+                })
+                .collect();
+            for m in matched {
+                let (i, h) = m?;
+                chunk[i].new_hits.extend(h);
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Scores a chunk before (old model) and after (new model), at the same
+/// time; the new matches are packed when they changed.
+fn score_chunk(
+    old: &Model,
+    new: &Model,
+    reuse: bool,
+    chunk: &mut [ModelChunkRow],
+    now: Timestamp,
+) -> Vec<Compared> {
+    chunk
+        .par_iter_mut()
+        .map(|c| {
+            let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
+            let values = c.new_values.as_deref().unwrap_or(&c.old_values);
+            let hits = if reuse {
+                &mut c.old_hits
+            } else {
+                &mut c.new_hits
+            };
+            let mut after = compute_live(new, values, hits, now);
+            if !reuse {
+                after.packed = Some(pack_hits(hits));
+            }
+            (before, after)
+        })
+        .collect()
+}
+
+/// Adds a chunk's before/after counts and movers to the summary.
+fn tally_chunk(
+    change: &mut ModelChange,
+    (old, new): (&Model, &Model),
+    chunk: &[ModelChunkRow],
+    compared: &[Compared],
+) {
+    let name = |n: Option<&str>| n.unwrap_or("none").to_string();
+    let mut movers = Vec::with_capacity(chunk.len());
+    for (c, (before, after)) in chunk.iter().zip(compared) {
+        let after = &after.card;
+        let (b0, b1) = (before.band_name(old), after.band_name(new));
+        let (s0, s1) = (before.stage_name(old), after.stage_name(new));
+        change.bands.entry(name(b0)).or_default().0 += 1;
+        change.bands.entry(name(b1)).or_default().1 += 1;
+        change.stages.entry(name(s0)).or_default().0 += 1;
+        change.stages.entry(name(s1)).or_default().1 += 1;
+        if b0 != b1 || s0 != s1 {
+            change.moved += 1;
+        }
+        movers.push((c.ext_id.as_str(), before.score, after.score));
+    }
+    keep_top_movers(&mut change.movers, movers);
+}
+
+/// Writes a chunk's new live states: first the changes time brought under
+/// the old model (at their times), then the new model's state, caused by
+/// the model.
+fn write_chunk(
+    tx: &Connection,
+    (old, old_version): (&Model, i64),
+    (new, version): (&Model, i64),
+    mut chunk: Vec<ModelChunkRow>,
+    computed: &[Compared],
+    now: Timestamp,
+) -> Result<()> {
+    for c in chunk.iter_mut().filter(|c| c.due) {
+        let stored = advance(tx, old, old_version, Stored::load_rowid(tx, c.rowid)?, now)?;
+        c.band = stored.band;
+        c.stage = stored.stage;
+    }
+    for (c, (_, computed)) in chunk.iter().zip(computed) {
+        write_update(
+            tx,
+            new,
+            version,
+            c.rowid,
+            computed,
+            (c.band.as_deref(), c.stage.as_deref()),
+            now,
+            &Cause::Model(version),
+        )?;
+    }
+    Ok(())
+}
+
+/// Merges a chunk's score changes into the ten largest so far (largest
+/// change first, ties by contact id).
+fn keep_top_movers(top: &mut Vec<(String, f64, f64)>, chunk: Vec<(&str, f64, f64)>) {
+    let order = |a: &(&str, f64, f64), b: &(&str, f64, f64)| {
+        (b.2 - b.1)
+            .abs()
+            .total_cmp(&(a.2 - a.1).abs())
+            .then(a.0.cmp(b.0))
+    };
+    let mut chunk = chunk;
+    let n = chunk.len().min(10);
+    if n < chunk.len() {
+        chunk.select_nth_unstable_by(n, order);
+        chunk.truncate(n);
+    }
+    let mut all: Vec<(&str, f64, f64)> = top
+        .iter()
+        .map(|(id, a, b)| (id.as_str(), *a, *b))
+        .chain(chunk)
+        .collect();
+    all.sort_by(order);
+    all.truncate(10);
+    *top = all
+        .into_iter()
+        .map(|(id, a, b)| (id.to_string(), a, b))
+        .collect();
+}
+
 pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
     let (version, text): (i64, String) = conn.query_row(
         "SELECT version, toml FROM models ORDER BY version DESC LIMIT 1",
@@ -286,6 +478,7 @@ impl Store {
             model,
             model_version: 1,
             migrated_from: None,
+            model_chunk: MODEL_CHUNK,
         })
     }
 
@@ -300,6 +493,7 @@ impl Store {
             model,
             model_version,
             migrated_from,
+            model_chunk: MODEL_CHUNK,
         })
     }
 
@@ -307,6 +501,14 @@ impl Store {
     /// opened, if it was.
     pub fn migrated_from(&self) -> Option<i64> {
         self.migrated_from
+    }
+
+    /// Sets how many contacts `model set` re-scores at a time (default
+    /// 50 000): memory holds one chunk's contacts and matches, and one chunk
+    /// is scored while the one before is written. Results do not depend on
+    /// it.
+    pub fn set_model_chunk(&mut self, contacts: usize) {
+        self.model_chunk = contacts.max(1);
     }
 
     /// The current model.
@@ -556,200 +758,111 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Every contact: the attributes each model reads, and the old state.
-        struct Light {
-            rowid: i64,
-            ext_id: String,
-            old_values: Vec<Option<Box<str>>>,
-            new_values: Vec<Option<Box<str>>>,
-            old_hits: Vec<Hit<u64>>,
-            band: Option<String>,
-            stage: Option<String>,
-            due: bool,
-        }
-        let mut contacts: Vec<Light> = Vec::new();
-        let mut index: HashMap<i64, usize> = HashMap::new();
-        {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {STORED_COLUMNS} FROM contacts ORDER BY id"
-            ))?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
-                let map = parse_map(&attrs)?;
-                index.insert(rowid, contacts.len());
-                contacts.push(Light {
-                    rowid,
-                    ext_id,
-                    old_values: model_values(&old.vocabulary, &map),
-                    new_values: model_values(&new.vocabulary, &map),
-                    old_hits: unpack_hits(&hits)?,
-                    band,
-                    stage,
-                    due: next.is_some_and(|t| t <= now.0),
-                });
-            }
-        }
-        // Every event, matched under the new model: read in batches,
-        // matched in parallel, gathered per contact. When the new model
-        // matches events exactly as the old one (same rules, `on`, `when`
-        // and requalifications; only points, limits, decay, weights, bands
-        // or stages changed), the stored matches are still right.
+        // When the new model matches events exactly as the old one (same
+        // rules, `on`, `when` and requalifications; only points, limits,
+        // decay, weights, bands or stages changed), the stored matches are
+        // still right; otherwise every event is matched again.
         let reuse = same_matching(old, &new);
-        let mut new_hits: Vec<Vec<Hit<u64>>> = if reuse {
-            contacts.iter().map(|c| c.old_hits.clone()).collect()
-        } else {
-            vec![Vec::new(); contacts.len()]
-        };
-        if !reuse {
-            let mut stmt =
-                tx.prepare("SELECT contact, id, type, ts, properties FROM events ORDER BY seq")?;
-            let mut rows = stmt.query([])?;
-            let mut batch: Vec<(usize, String, String, i64, String)> = Vec::with_capacity(100_000);
-            loop {
-                let row = rows.next()?;
-                let done = row.is_none();
-                if let Some(r) = row {
-                    let ty: String = r.get(2)?;
-                    if new.uses_event_type(&ty) {
-                        let contact: i64 = r.get(0)?;
-                        if let Some(&i) = index.get(&contact) {
-                            batch.push((i, r.get(1)?, ty, r.get(3)?, r.get(4)?));
-                        }
-                    }
-                }
-                if batch.len() >= 100_000 || (done && !batch.is_empty()) {
-                    let matched: Vec<Result<(usize, Vec<Hit<u64>>)>> = batch
-                        .par_drain(..)
-                        .map(|(i, id, ty, ts, props)| {
-                            let map = parse_map(&props)?;
-                            let props = Props::new(
-                                &new.vocabulary,
-                                map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                            );
-                            let mut h = Vec::new();
-                            event_hits(
-                                &new,
-                                &contacts[i].new_values,
-                                &id,
-                                &ty,
-                                Timestamp(ts),
-                                &props,
-                                &mut h,
-                            );
-                            Ok((i, h))
-                        })
-                        .collect();
-                    for m in matched {
-                        let (i, h) = m?;
-                        new_hits[i].extend(h);
-                    }
-                }
-                if done {
-                    break;
-                }
-            }
+        let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
+        let version = self.model_version + 1;
+        if !dry_run {
+            tx.execute(
+                "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![version, new.name, new.version, text, now.0],
+            )?;
+            store_model_files(&tx, version, files, &new)?;
         }
-        // Before and after, at the same time.
-        let compared: Vec<(ScoreCard, ScoreCard)> = contacts
-            .par_iter()
-            .zip(new_hits.par_iter())
-            .map(|(c, nh)| {
-                let before = evaluate(
-                    old,
-                    c.old_values.as_slice(),
-                    &mut c.old_hits.clone(),
-                    now,
-                    None,
-                );
-                let after = evaluate(&new, c.new_values.as_slice(), &mut nh.clone(), now, None);
-                (before, after)
-            })
-            .collect();
         let mut change = ModelChange::default();
-        let name = |n: Option<&str>| n.unwrap_or("none").to_string();
-        for (c, (before, after)) in contacts.iter().zip(&compared) {
-            change
-                .bands
-                .entry(name(before.band_name(old)))
-                .or_default()
-                .0 += 1;
-            change
-                .bands
-                .entry(name(after.band_name(&new)))
-                .or_default()
-                .1 += 1;
-            change
-                .stages
-                .entry(name(before.stage_name(old)))
-                .or_default()
-                .0 += 1;
-            change
-                .stages
-                .entry(name(after.stage_name(&new)))
-                .or_default()
-                .1 += 1;
-            if before.band_name(old) != after.band_name(&new)
-                || before.stage_name(old) != after.stage_name(&new)
+        // Contacts in id order, a chunk at a time: memory stays bounded and
+        // is reused from chunk to chunk, and a chunk's events are one `seq`
+        // range (`contact << 32 | n`).
+        let mut after_id = i64::MIN;
+        // Events to match again are read on a second connection: model set
+        // changes no event, and this transaction keeps other writers out.
+        let mut events = if reuse {
+            None
+        } else {
+            let conn = Connection::open_with_flags(
+                &self.path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.pragma_update(None, "mmap_size", 16_i64 << 30)?;
+            Some(conn)
+        };
+        // While one chunk is written (SQLite, this thread), the next is
+        // matched and scored (rayon): the two overlap.
+        let mut pending: Option<(Vec<ModelChunkRow>, Vec<Compared>)> = None;
+        loop {
+            let mut chunk: Vec<ModelChunkRow> =
+                Vec::with_capacity(self.model_chunk.min(MODEL_CHUNK));
             {
-                change.moved += 1;
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {STORED_COLUMNS} FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ))?;
+                let mut rows = stmt.query(params![after_id, self.model_chunk as i64])?;
+                while let Some(r) = rows.next()? {
+                    let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
+                    let map = parse_map(&attrs)?;
+                    let old_values = model_values(&old.vocabulary, &map);
+                    let new_values =
+                        (!same_attributes).then(|| model_values(&new.vocabulary, &map));
+                    chunk.push(ModelChunkRow {
+                        rowid,
+                        ext_id,
+                        old_values,
+                        new_values,
+                        old_hits: unpack_hits(&hits)?,
+                        new_hits: Vec::new(),
+                        band,
+                        stage,
+                        due: next.is_some_and(|t| t <= now.0),
+                    });
+                }
             }
-            change
-                .movers
-                .push((c.ext_id.clone(), before.score, after.score));
+            let range = match (chunk.first(), chunk.last()) {
+                (Some(first), Some(last)) => {
+                    after_id = last.rowid;
+                    Some((event_range(first.rowid).0, event_range(last.rowid).1))
+                }
+                _ => None,
+            };
+            let new_ref = &new;
+            let events_ref = &mut events;
+            let (compared, written) = std::thread::scope(|s| {
+                let scoring = s.spawn(|| -> Result<Vec<Compared>> {
+                    if let (Some(conn), Some(range)) = (events_ref, range) {
+                        rematch_chunk(conn, new_ref, &mut chunk, range)?;
+                    }
+                    Ok(score_chunk(old, new_ref, reuse, &mut chunk, now))
+                });
+                let written = match pending.take() {
+                    Some((rows, computed)) if !dry_run => write_chunk(
+                        &tx,
+                        (old, self.model_version),
+                        (new_ref, version),
+                        rows,
+                        &computed,
+                        now,
+                    ),
+                    _ => Ok(()),
+                };
+                let compared = scoring
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (compared, written)
+            });
+            written?;
+            let compared = compared?;
+            if chunk.is_empty() {
+                break;
+            }
+            tally_chunk(&mut change, (old, new_ref), &chunk, &compared);
+            pending = Some((chunk, compared));
         }
-        change.movers.sort_by(|a, b| {
-            (b.2 - b.1)
-                .abs()
-                .total_cmp(&(a.2 - a.1).abs())
-                .then(a.0.cmp(&b.0))
-        });
-        change.movers.truncate(10);
-        drop(compared);
         if dry_run {
             tx.rollback()?;
             return Ok(change);
-        }
-        let version = self.model_version + 1;
-        tx.execute(
-            "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![version, new.name, new.version, text, now.0],
-        )?;
-        store_model_files(&tx, version, files, &new)?;
-        // Changes time brought under the old model come first, at their times.
-        for c in contacts.iter_mut().filter(|c| c.due) {
-            let stored = advance(
-                &tx,
-                old,
-                self.model_version,
-                Stored::load_rowid(&tx, c.rowid)?,
-                now,
-            )?;
-            c.band = stored.band;
-            c.stage = stored.stage;
-        }
-        let computed: Vec<Computed> = contacts
-            .par_iter()
-            .zip(new_hits.par_iter_mut())
-            .map(|(c, hits)| {
-                let mut computed = compute_update(&new, &c.new_values, hits, now);
-                if reuse {
-                    computed.packed = None; // the stored matches stay as they are
-                }
-                computed
-            })
-            .collect();
-        for (c, computed) in contacts.iter().zip(&computed) {
-            write_update(
-                &tx,
-                &new,
-                version,
-                c.rowid,
-                computed,
-                (c.band.as_deref(), c.stage.as_deref()),
-                now,
-                &Cause::Model(version),
-            )?;
         }
         tx.commit()?;
         self.model = new;

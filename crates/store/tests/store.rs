@@ -478,18 +478,31 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
                 .unwrap();
             s
         };
-        let mut changed = build("a.db", MODEL);
-        changed.set_model(&new_model, t(200), false).unwrap();
         let fresh = build("b.db", &new_model);
-        for at in [t(200), t(60 * 24 * 3)] {
-            let a = changed.scores(at, &ScoreFilter::default()).unwrap();
-            let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
-            assert_eq!(
-                a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
-                b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
-            );
+        // `model set` works through contacts a chunk at a time: whatever
+        // the chunk, the same scores, summary and history.
+        let mut summaries = Vec::new();
+        let mut histories = Vec::new();
+        for chunk in [1, 2, 50_000] {
+            let mut changed = build(&format!("a{chunk}.db"), MODEL);
+            changed.set_model_chunk(chunk);
+            summaries.push(changed.set_model(&new_model, t(200), false).unwrap());
+            for at in [t(200), t(60 * 24 * 3)] {
+                let a = changed.scores(at, &ScoreFilter::default()).unwrap();
+                let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
+                assert_eq!(
+                    a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                    b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+                );
+            }
+            assert_eq!(changed.check().unwrap(), Vec::<String>::new());
+            histories
+                .push(["c1", "c2", "c3"].map(|id| format!("{:?}", changed.history(id).unwrap())));
         }
-        assert_eq!(changed.check().unwrap(), Vec::<String>::new());
+        assert_eq!(summaries[0], summaries[1]);
+        assert_eq!(summaries[0], summaries[2]);
+        assert_eq!(histories[0], histories[2]);
+        assert_eq!(histories[1], histories[2]);
     }
 }
 
