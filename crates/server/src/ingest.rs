@@ -5,10 +5,12 @@
 //! much as one large batch; alone, a request waits for no one.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
+use leadscore_store::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -35,6 +37,7 @@ pub struct Ingest {
 impl Ingest {
     /// Starts the writer thread on the shared database.
     pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Ingest {
+        start_checkpointer(&store);
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("leadscore-writer".into())
@@ -99,4 +102,35 @@ impl Ingest {
             .map_err(|_| internal("the database writer has stopped".into()))?
             .map_err(internal)
     }
+}
+
+/// Starts a thread that copies the write-ahead log into the database file
+/// on its own connection, so commits (and the requests waiting on them)
+/// rarely wait for a checkpoint; the writer keeps a higher automatic
+/// threshold as a backstop. The thread ends with the service's database.
+/// If the checkpointing connection cannot be opened, SQLite's automatic
+/// checkpoints simply stay as they are.
+fn start_checkpointer(store: &Arc<Mutex<Store>>) {
+    let Ok(guard) = store.lock() else { return };
+    let Ok(checkpointer) = Checkpointer::open(guard.path()) else {
+        return;
+    };
+    if guard.set_autocheckpoint(WRITER_BACKSTOP_PAGES).is_err() {
+        return;
+    }
+    drop(guard);
+    let weak = Arc::downgrade(store);
+    std::thread::Builder::new()
+        .name("leadscore-checkpoint".into())
+        .spawn(move || {
+            while weak.strong_count() > 0 {
+                // Busy: look again soon; idle: now and then.
+                let pause = match checkpointer.pass() {
+                    Ok(p) if p.log > 0 => Duration::from_millis(20),
+                    _ => Duration::from_millis(100),
+                };
+                std::thread::sleep(pause);
+            }
+        })
+        .ok();
 }

@@ -303,6 +303,9 @@ fn ingest(
     summary: &mut ImportSummary,
 ) -> Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Contacts not known yet are looked up inside the transaction (one
+    // snapshot, no lock taken per lookup).
+    load_known(&tx, model, pending, known)?;
     let mut stored_flags = Vec::with_capacity(pending.len());
     // 1. Every event's contact, creating bare contacts for unknown ids.
     let mut created: Vec<i64> = Vec::new();
@@ -592,8 +595,6 @@ impl Store {
     /// whether it was stored (`false`: an event with that id was already
     /// there, so nothing changed).
     pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
-        let mut known = HashMap::new();
-        load_known(&self.conn, &self.model, &rows, &mut known)?;
         let mut summary = ImportSummary::default();
         ingest(
             &mut self.conn,
@@ -601,7 +602,7 @@ impl Store {
             self.model_version,
             now,
             &mut rows,
-            (&mut known, &mut HashMap::new()),
+            (&mut HashMap::new(), &mut HashMap::new()),
             &mut summary,
         )
     }

@@ -12,7 +12,10 @@
 //!   `tick`, deletion, `check`.
 //! - [`import`]: contacts and events files in, in durable batches, with a
 //!   rejects file.
+//! - [`checkpoint`]: copying the write-ahead log into the file off the
+//!   writer's path (the service).
 
+pub mod checkpoint;
 pub mod error;
 pub mod history;
 pub mod identity;

@@ -322,15 +322,8 @@ pub fn write_update(
     record("stage", previous.1, stage)?;
     let dims = serde_json::to_string(&card.dimensions)
         .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
-    if let Some(packed) = &computed.packed {
-        conn.prepare_cached("UPDATE contacts SET hits = ?1 WHERE id = ?2")?
-            .execute(params![packed, rowid])?;
-    }
-    conn.prepare_cached(
-        "UPDATE contacts SET dims = ?1, score = ?2, band = ?3, stage = ?4,
-                disqualified = ?5, scored_at = ?6, next_check_at = ?7 WHERE id = ?8",
-    )?
-    .execute(params![
+    // One statement either way: each UPDATE rewrites the whole row.
+    let live = params![
         dims,
         card.score,
         band,
@@ -339,7 +332,21 @@ pub fn write_update(
         at.0,
         computed.next_check_at,
         rowid
-    ])?;
+    ];
+    match &computed.packed {
+        Some(packed) => conn
+            .prepare_cached(
+                "UPDATE contacts SET dims = ?1, score = ?2, band = ?3, stage = ?4,
+                    disqualified = ?5, scored_at = ?6, next_check_at = ?7, hits = ?9 WHERE id = ?8",
+            )?
+            .execute([live, params![packed]].concat().as_slice())?,
+        None => conn
+            .prepare_cached(
+                "UPDATE contacts SET dims = ?1, score = ?2, band = ?3, stage = ?4,
+                    disqualified = ?5, scored_at = ?6, next_check_at = ?7 WHERE id = ?8",
+            )?
+            .execute(live)?,
+    };
     Ok(())
 }
 
@@ -384,8 +391,8 @@ pub fn time_steps(
     let mut steps = Vec::new();
     let mut next = next_check_at;
     while let Some(t) = next.filter(|&t| t <= until.0) {
-        let mut c = compute_update(model, values, hits, Timestamp(t));
-        c.packed = None; // time changes no rule match
+        // Time changes no rule match: the stored matches stay as they are.
+        let c = compute_live(model, values, hits, Timestamp(t));
         next = c.next_check_at;
         steps.push((Timestamp(t), c));
         if steps.len() >= 10_000 {

@@ -503,6 +503,14 @@ impl Store {
         self.migrated_from
     }
 
+    /// Sets the log size, in pages, at which this connection's commits
+    /// checkpoint by themselves (SQLite's default: 1 000); raise it when a
+    /// [`crate::checkpoint::Checkpointer`] runs beside the writer.
+    pub fn set_autocheckpoint(&self, pages: i64) -> Result<()> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+        Ok(())
+    }
+
     /// Sets how many contacts `model set` re-scores at a time (default
     /// 50 000): memory holds one chunk's contacts and matches, and one chunk
     /// is scored while the one before is written. Results do not depend on

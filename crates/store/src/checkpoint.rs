@@ -1,0 +1,87 @@
+//! Checkpoints off the writer's path.
+//!
+//! In WAL mode every commit appends the pages it changed to the
+//! write-ahead log; a *checkpoint* copies them back into the database file
+//! so the log can start over. By default SQLite does that inside the commit
+//! that crosses 1 000 log pages, so one unlucky writer waits for the copy
+//! and its fsync. A [`Checkpointer`] does the copying on its own
+//! connection (a thread of the service), while the writer keeps a higher
+//! automatic threshold as a backstop that finds little left to copy.
+//! Passive checkpoints never block readers or the writer, and a checkpoint
+//! cut short (crash, exit) loses nothing: the log stays the truth until it
+//! is copied.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::Result;
+
+/// Log pages (16 KiB each) after which the writer checkpoints by itself
+/// when a [`Checkpointer`] runs beside it: 8 192 pages, 128 MiB.
+pub const WRITER_BACKSTOP_PAGES: i64 = 8_192;
+
+/// A connection that only checkpoints.
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+/// What one checkpoint found and did, in log pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointPass {
+    /// Pages in the log.
+    pub log: i64,
+    /// Pages of the log now copied into the database file.
+    pub copied: i64,
+}
+
+impl Checkpointer {
+    /// Opens a checkpointing connection to the database at `path`.
+    pub fn open(path: &Path) -> Result<Checkpointer> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        // This connection commits nothing, so it never checkpoints by itself.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(Checkpointer { conn })
+    }
+
+    /// Copies what it can of the log into the database file without waiting
+    /// for readers or the writer (a passive checkpoint).
+    pub fn pass(&self) -> Result<CheckpointPass> {
+        let (_busy, log, copied): (i64, i64, i64) =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+        Ok(CheckpointPass { log, copied })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_copies_the_log_and_the_data_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = crate::schema::create(&path).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        let cp = Checkpointer::open(&path).unwrap();
+        let pass = cp.pass().unwrap();
+        assert!(pass.log > 0, "{pass:?}");
+        assert_eq!(pass.copied, pass.log);
+        // Nothing new: nothing more to copy.
+        assert_eq!(cp.pass().unwrap().copied, pass.log);
+        let n: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+}
