@@ -180,6 +180,84 @@ impl Props {
     }
 }
 
+impl Props {
+    /// Reads the model's properties straight out of a stored JSON object of
+    /// text values (as [`parse_map`] then [`Props::new`] would, without
+    /// building the map): other properties are skipped unread.
+    pub fn from_json(vocabulary: &Vocabulary, json: &str) -> Result<Props> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(json);
+        let props = PropsSeed(vocabulary)
+            .deserialize(&mut de)
+            .and_then(|p| de.end().map(|()| p))
+            .map_err(|e| StoreError::Corrupt(format!("properties: {e}")))?;
+        Ok(props)
+    }
+}
+
+/// Deserializes [`Props`] for a vocabulary.
+struct PropsSeed<'v>(&'v Vocabulary);
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Text<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PropsSeed<'_> {
+    type Value = Props;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Props, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PropsSeed<'_> {
+    type Value = Props;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object of text values")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Props, A::Error> {
+        let mut v = vec![None; self.0.properties.len()];
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match self.0.property(&key) {
+                Some(p) => {
+                    let Text(value) = map.next_value::<Text<'de>>()?;
+                    v[p.0 as usize] = (!value.is_empty()).then(|| Box::from(value.as_ref()));
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Props(v))
+    }
+}
+
 impl PropertyLookup for Props {
     fn get(&self, id: leadscore_core::condition::PropId) -> Option<&str> {
         self.0.get(id.0 as usize).and_then(|v| v.as_deref())
@@ -197,6 +275,19 @@ pub fn event_hits(
     out: &mut Vec<Hit<u64>>,
 ) {
     let key = leadscore_batch::score::event_key(id);
+    keyed_event_hits(model, attributes, key, event_type, at, props, out);
+}
+
+/// [`event_hits`] for an event whose key (the hash of its id) is known.
+pub fn keyed_event_hits(
+    model: &Model,
+    attributes: &[Option<Box<str>>],
+    key: u64,
+    event_type: &str,
+    at: Timestamp,
+    props: &Props,
+    out: &mut Vec<Hit<u64>>,
+) {
     match_event(model, event_type, attributes, props, |target| {
         out.push(Hit { target, at, key })
     });
@@ -509,6 +600,37 @@ pub fn rematch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_read_from_json_as_from_the_map() {
+        let model = Model::from_toml(
+            r#"
+name = "p"
+[[dimension]]
+id = "interest"
+[[rule]]
+id = "pro-plan-pricing"
+points = 5
+dimension = "interest"
+on = "page_view"
+when = { all = [{ property = "url", contains = "/pricing" }, { property = "plan", equals = "pro" }] }
+"#,
+        )
+        .unwrap();
+        let v = &model.vocabulary;
+        for json in [
+            r#"{}"#,
+            r#"{"url":"/pricing","other":"x"}"#,
+            r#"{"a":"1","plan":"","url":"/p\u00e9\"q"}"#,
+            r#"{"plan":"pro","url":"/pricing","zz":"{\"nested\":1}"}"#,
+        ] {
+            let map = parse_map(json).unwrap();
+            let want = Props::new(v, map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            assert_eq!(Props::from_json(v, json).unwrap().0, want.0, "{json}");
+        }
+        assert!(Props::from_json(v, r#"{"url":"#).is_err());
+        assert!(Props::from_json(v, r#"{"url":"a"} x"#).is_err());
+    }
 
     #[test]
     fn hits_round_trip() {

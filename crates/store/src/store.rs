@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::error::{Result, StoreError};
 use crate::live::{
     Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_live, event_hits, event_range,
-    model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps, write_update,
+    keyed_event_hits, model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps,
+    write_update,
 };
 use crate::schema;
 
@@ -230,6 +231,33 @@ pub(crate) fn score_one(
     Ok(Some(ContactScore { id, card }))
 }
 
+/// Whether a contact's stored band and stage are its band and stage at
+/// `as_of` (ns): its live state was computed at or before `as_of`, and time
+/// alone changes neither before its next check (with a second's margin:
+/// next checks are set at least a second after scoring) nor, with no next
+/// check, within the search horizon.
+fn stored_class_holds(
+    scored_at: Option<i64>,
+    next_check_at: Option<i64>,
+    as_of: Timestamp,
+) -> bool {
+    let Some(scored_at) = scored_at else {
+        return false;
+    };
+    if as_of.0 < scored_at {
+        return false;
+    }
+    match next_check_at {
+        Some(t) => as_of.0 < t.saturating_sub(1_000_000_000),
+        None => {
+            as_of.0
+                < scored_at.saturating_add(leadscore_core::timestamp::days_to_nanos(
+                    crate::live::HORIZON_DAYS,
+                ))
+        }
+    }
+}
+
 /// Whether two models match every event to the same rules: same rules in
 /// the same order with the same kind, `on`, `when` and `requalify_on`, and
 /// the same attribute and property names.
@@ -269,56 +297,87 @@ struct ModelChunkRow {
 }
 
 /// Matches the events of a chunk's contacts (`seq` in `lo..=hi`) under
-/// `model`, into each contact's `new_hits`.
+/// `model`, into each contact's `new_hits`. This thread reads the rows
+/// while the batch read before is matched on the other cores.
 fn rematch_chunk(
     conn: &Connection,
     model: &Model,
     chunk: &mut [ModelChunkRow],
     (lo, hi): (i64, i64),
 ) -> Result<()> {
+    /// One event to match: its contact (index in the chunk), key, type,
+    /// time and properties (JSON).
+    type ToMatch = (usize, u64, String, i64, String);
+    const BATCH: usize = 50_000;
+    let rows_ref: &[ModelChunkRow] = chunk;
+    let match_batch = |batch: Vec<ToMatch>| -> Result<Vec<(usize, Vec<Hit<u64>>)>> {
+        batch
+            .into_par_iter()
+            .map(|(i, key, ty, ts, props)| {
+                let props = Props::from_json(&model.vocabulary, &props)?;
+                let c = &rows_ref[i];
+                let values = c.new_values.as_deref().unwrap_or(&c.old_values);
+                let mut h = Vec::new();
+                keyed_event_hits(model, values, key, &ty, Timestamp(ts), &props, &mut h);
+                Ok((i, h))
+            })
+            .filter(|r| r.as_ref().map_or(true, |(_, h)| !h.is_empty()))
+            .collect()
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT contact, id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
     )?;
     let mut rows = stmt.query([lo, hi])?;
-    let mut batch: Vec<(usize, String, String, i64, String)> = Vec::with_capacity(100_000);
+    let mut matched: Vec<(usize, Vec<Hit<u64>>)> = Vec::new();
+    let mut in_flight: Option<Vec<ToMatch>> = None;
     loop {
-        let row = rows.next()?;
-        let done = row.is_none();
-        if let Some(r) = row {
-            let ty: String = r.get(2)?;
-            if model.uses_event_type(&ty) {
-                let contact: i64 = r.get(0)?;
-                if let Ok(i) = chunk.binary_search_by_key(&contact, |c| c.rowid) {
-                    batch.push((i, r.get(1)?, ty, r.get(3)?, r.get(4)?));
+        let mut batch: Vec<ToMatch> = Vec::with_capacity(BATCH);
+        let mut done = false;
+        // Read the next batch here while the previous one is matched.
+        let (read, previous) = std::thread::scope(|s| {
+            let matching = in_flight.take().map(|b| s.spawn(|| match_batch(b)));
+            let read = (|| -> Result<()> {
+                while batch.len() < BATCH {
+                    let Some(r) = rows.next()? else {
+                        done = true;
+                        break;
+                    };
+                    let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                    if !model.uses_event_type(ty) {
+                        continue;
+                    }
+                    let contact: i64 = r.get(0)?;
+                    if let Ok(i) = rows_ref.binary_search_by_key(&contact, |c| c.rowid) {
+                        let id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                        let key = leadscore_batch::score::event_key(id);
+                        batch.push((i, key, ty.to_owned(), r.get(3)?, r.get(4)?));
+                    }
                 }
-            }
-        }
-        if batch.len() >= 100_000 || (done && !batch.is_empty()) {
-            let rows_ref: &[ModelChunkRow] = chunk;
-            let matched: Vec<Result<(usize, Vec<Hit<u64>>)>> = batch
-                .par_drain(..)
-                .map(|(i, id, ty, ts, props)| {
-                    let map = parse_map(&props)?;
-                    let props = Props::new(
-                        &model.vocabulary,
-                        map.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    );
-                    let c = &rows_ref[i];
-                    let values = c.new_values.as_deref().unwrap_or(&c.old_values);
-                    let mut h = Vec::new();
-                    event_hits(model, values, &id, &ty, Timestamp(ts), &props, &mut h);
-                    Ok((i, h))
+                Ok(())
+            })();
+            let previous = matching
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 })
-                .collect();
-            for m in matched {
-                let (i, h) = m?;
-                chunk[i].new_hits.extend(h);
-            }
+                .transpose();
+            (read, previous)
+        });
+        read?;
+        if let Some(m) = previous? {
+            matched.extend(m);
         }
         if done {
-            return Ok(());
+            matched.extend(match_batch(batch)?);
+            break;
         }
+        in_flight = Some(batch);
     }
+    drop(rows);
+    for (i, h) in matched {
+        chunk[i].new_hits.extend(h);
+    }
+    Ok(())
 }
 
 /// Scores a chunk before (old model) and after (new model), at the same
@@ -549,17 +608,36 @@ impl Store {
     /// stored, computed from the stored rule matches by the core's
     /// `evaluate` (so equal to `leadscore score` on the same data).
     pub fn scores(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Vec<ContactScore>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT ext_id, attributes, hits FROM contacts ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at FROM contacts ORDER BY id",
+        )?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         let mut batch: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(50_000);
+        let by_class = filter.band.is_some() || filter.stage.is_some();
         loop {
             let row = rows.next()?;
             let done = row.is_none();
             if let Some(r) = row {
-                batch.push((r.get(0)?, r.get(1)?, r.get(2)?));
+                // A band or stage filter first looks at the stored live
+                // state: where it is exact at `as_of` and does not match,
+                // the contact is skipped without being evaluated.
+                let skip = by_class
+                    && stored_class_holds(r.get(5)?, r.get(6)?, as_of)
+                    && (filter.band.as_deref().is_some_and(|b| {
+                        r.get_ref(3)
+                            .ok()
+                            .and_then(|v| v.as_str_or_null().ok().flatten())
+                            != Some(b)
+                    }) || filter.stage.as_deref().is_some_and(|st| {
+                        r.get_ref(4)
+                            .ok()
+                            .and_then(|v| v.as_str_or_null().ok().flatten())
+                            != Some(st)
+                    }));
+                if !skip {
+                    batch.push((r.get(0)?, r.get(1)?, r.get(2)?));
+                }
             }
             if batch.len() == 50_000 || (done && !batch.is_empty()) {
                 let model = &self.model;

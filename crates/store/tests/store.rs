@@ -210,8 +210,25 @@ proptest! {
                 .map(|s| (s.id, s.card))
                 .collect();
             let want = batch_scores(dir.path(), &order, &titles, &events, as_of);
-            prop_assert_eq!(got, want);
+            prop_assert_eq!(&got, &want);
             prop_assert_eq!(store.check().unwrap(), Vec::<String>::new());
+            // Band and stage filters (which trust the stored live state
+            // where it is exact) keep exactly the matching contacts, at
+            // this as-of and at the import time.
+            let model = Model::from_toml(MODEL).unwrap();
+            for at in [as_of, now] {
+                let all = store.scores(at, &ScoreFilter::default()).unwrap();
+                for band in ["hot", "cold", "disqualified"] {
+                    let filter = ScoreFilter { band: Some(band.into()), ..ScoreFilter::default() };
+                    let kept: Vec<String> = store.scores(at, &filter).unwrap().into_iter().map(|s| s.id).collect();
+                    let want: Vec<String> = all.iter().filter(|s| s.card.band_name(&model) == Some(band)).map(|s| s.id.clone()).collect();
+                    prop_assert_eq!(kept, want, "band {} at {:?}", band, at);
+                }
+                let filter = ScoreFilter { stage: Some("mql".into()), ..ScoreFilter::default() };
+                let kept: Vec<String> = store.scores(at, &filter).unwrap().into_iter().map(|s| s.id).collect();
+                let want: Vec<String> = all.iter().filter(|s| s.card.stage_name(&model) == Some("mql")).map(|s| s.id.clone()).collect();
+                prop_assert_eq!(kept, want, "stage mql at {:?}", at);
+            }
         }
     }
 }
