@@ -21,6 +21,7 @@ use leadscore_core::{Hit, Model, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
+use crate::event_cache::{EventCache, Known};
 use crate::live::{
     Cause, Computed, Props, Stored, advance, compute_update, event_hits, event_range, model_values,
     rematch, update_contact, write_update,
@@ -133,12 +134,6 @@ impl Rejects {
     }
 }
 
-/// A contact known during an events import.
-struct Known {
-    rowid: i64,
-    values: Vec<Option<Box<str>>>,
-}
-
 pub(crate) fn insert_contact(
     conn: &Connection,
     ext_id: &str,
@@ -245,8 +240,10 @@ impl Store {
         options: &ImportOptions,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
-        // Every stored contact with the attributes the model reads.
-        let mut known: HashMap<String, Known> = HashMap::new();
+        // Every stored contact with the attributes the model reads, and the
+        // next `seq` per contact as batches learn it.
+        let mut cache = EventCache::default();
+        cache.revalidate(&self.conn)?;
         {
             let mut stmt = self
                 .conn
@@ -254,7 +251,7 @@ impl Store {
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let map = crate::live::parse_map(&r.get::<_, String>(2)?)?;
-                known.insert(
+                cache.known.insert(
                     r.get(1)?,
                     Known {
                         rowid: r.get(0)?,
@@ -265,19 +262,8 @@ impl Store {
         }
         let (model, version, now) = (&self.model, self.model_version, options.now);
         let conn = &mut self.conn;
-        // Next `seq` per contact, learnt from the database once per import.
-        let mut next_seq: HashMap<i64, i64> = HashMap::new();
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
-            ingest(
-                conn,
-                model,
-                version,
-                now,
-                pending,
-                (&mut known, &mut next_seq),
-                summary,
-            )
-            .map(|_| ())
+            ingest(conn, model, version, now, pending, &mut cache, summary).map(|_| ())
         };
         batched(
             path,
@@ -290,22 +276,54 @@ impl Store {
 }
 
 /// Stores a batch of events and re-scores the contacts they touch, in one
-/// transaction. `known` maps contact ids to stored contacts and gains the
-/// bare contacts created for unknown ids. Returns, per row, whether it was
-/// stored (false: its id was already there).
+/// transaction. `cache` remembers contacts and event numbers from earlier
+/// batches (emptied first if anything else wrote since) and gains the bare
+/// contacts created for unknown ids; it is emptied if the transaction
+/// fails. Returns, per row, whether it was stored (false: its id was
+/// already there).
 fn ingest(
     conn: &mut Connection,
     model: &Model,
     version: i64,
     now: Timestamp,
     pending: &mut Vec<EventRow>,
-    (known, next_seq): (&mut HashMap<String, Known>, &mut HashMap<i64, i64>),
+    cache: &mut EventCache,
     summary: &mut ImportSummary,
 ) -> Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored = cache
+        .revalidate(&tx)
+        .and_then(|()| ingest_in(&tx, (model, version, now), pending, cache, summary))
+        .and_then(|flags| {
+            tx.commit()?;
+            Ok(flags)
+        });
+    match stored {
+        Ok(flags) => {
+            cache.committed(conn);
+            Ok(flags)
+        }
+        Err(e) => {
+            cache.clear();
+            Err(e)
+        }
+    }
+}
+
+/// The work of [`ingest`] inside its transaction.
+fn ingest_in(
+    tx: &rusqlite::Transaction<'_>,
+    (model, version, now): (&Model, i64, Timestamp),
+    pending: &mut Vec<EventRow>,
+    cache: &mut EventCache,
+    summary: &mut ImportSummary,
+) -> Result<Vec<bool>> {
+    let EventCache {
+        known, next_seq, ..
+    } = cache;
     // Contacts not known yet are looked up inside the transaction (one
     // snapshot, no lock taken per lookup).
-    load_known(&tx, model, pending, known)?;
+    load_known(tx, model, pending, known)?;
     let mut stored_flags = Vec::with_capacity(pending.len());
     // 1. Every event's contact, creating bare contacts for unknown ids.
     let mut created: Vec<i64> = Vec::new();
@@ -314,7 +332,7 @@ fn ingest(
         let rowid = match known.get(&row.contact_id) {
             Some(k) => k.rowid,
             None => {
-                let rowid = insert_contact(&tx, &row.contact_id, &BTreeMap::new())?;
+                let rowid = insert_contact(tx, &row.contact_id, &BTreeMap::new())?;
                 summary.contacts_created += 1;
                 created.push(rowid);
                 known.insert(
@@ -421,8 +439,8 @@ fn ingest(
         let Some((new_hits, last_event)) = touched.remove(&rowid) else {
             continue;
         };
-        let stored = Stored::load_rowid(&tx, rowid)?;
-        let stored = advance(&tx, model, version, stored, now)?;
+        let stored = Stored::load_rowid(tx, rowid)?;
+        let stored = advance(tx, model, version, stored, now)?;
         work.push((stored, new_hits, last_event));
     }
     let computed: Vec<Computed> = work
@@ -441,7 +459,7 @@ fn ingest(
             Cause::Event(last_event.clone())
         };
         write_update(
-            &tx,
+            tx,
             model,
             version,
             stored.rowid,
@@ -451,7 +469,6 @@ fn ingest(
             &cause,
         )?;
     }
-    tx.commit()?;
     Ok(stored_flags)
 }
 
@@ -594,6 +611,10 @@ impl Store {
     /// contacts they touch, in one durable transaction. Returns, per event,
     /// whether it was stored (`false`: an event with that id was already
     /// there, so nothing changed).
+    ///
+    /// Contacts and event numbers looked up are remembered for the next
+    /// call (see [`crate::event_cache`]): a service storing a stream of
+    /// events skips two look-ups per event.
     pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
         let mut summary = ImportSummary::default();
         ingest(
@@ -602,7 +623,7 @@ impl Store {
             self.model_version,
             now,
             &mut rows,
-            (&mut HashMap::new(), &mut HashMap::new()),
+            &mut self.event_cache,
             &mut summary,
         )
     }

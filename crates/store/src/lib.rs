@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod event_cache;
 pub mod history;
 pub mod identity;
 pub mod import;

@@ -27,6 +27,8 @@ pub struct Store {
     pub(crate) migrated_from: Option<i64>,
     /// Contacts re-scored together by `model set`.
     pub(crate) model_chunk: usize,
+    /// What the event writer remembers between calls.
+    pub(crate) event_cache: crate::event_cache::EventCache,
 }
 
 pub use leadscore_learn::predictor::ModelFile;
@@ -538,6 +540,7 @@ impl Store {
             model_version: 1,
             migrated_from: None,
             model_chunk: MODEL_CHUNK,
+            event_cache: Default::default(),
         })
     }
 
@@ -553,6 +556,7 @@ impl Store {
             model_version,
             migrated_from,
             model_chunk: MODEL_CHUNK,
+            event_cache: Default::default(),
         })
     }
 
@@ -961,6 +965,26 @@ impl Store {
     /// leaving their window or coming due), recording each transition at its
     /// own time.
     pub fn tick(&mut self, until: Timestamp) -> Result<TickSummary> {
+        // Live states and history only: no contact's id, attributes or
+        // events change.
+        self.keeping_event_cache(|s| s.tick_steps(until))
+    }
+
+    /// Runs `write`, which must leave every contact's id, attributes and
+    /// events as they are (live states, history, outbox), without emptying
+    /// the event writer's cache.
+    pub(crate) fn keeping_event_cache<T>(
+        &mut self,
+        write: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        let before = self.conn.total_changes();
+        let out = write(self);
+        let after = self.conn.total_changes();
+        self.event_cache.credit(before, after);
+        out
+    }
+
+    fn tick_steps(&mut self, until: Timestamp) -> Result<TickSummary> {
         let mut summary = TickSummary::default();
         loop {
             let tx = self

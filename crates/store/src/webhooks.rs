@@ -187,15 +187,21 @@ impl Store {
     /// Records a delivery skipped because its contact is not in the
     /// subscription's segment.
     pub fn delivery_skipped(&mut self, seq: i64) -> Result<()> {
-        self.conn.execute(
-            "UPDATE outbox SET state = 'skipped', last_error = 'not in the subscription''s segment' WHERE seq = ?1",
-            [seq],
-        )?;
-        Ok(())
+        self.keeping_event_cache(|s| {
+            s.conn.execute(
+                "UPDATE outbox SET state = 'skipped', last_error = 'not in the subscription''s segment' WHERE seq = ?1",
+                [seq],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records a successful delivery.
     pub fn delivered(&mut self, seq: i64, now_ns: i64) -> Result<()> {
+        self.keeping_event_cache(|s| s.delivered_at(seq, now_ns))
+    }
+
+    fn delivered_at(&mut self, seq: i64, now_ns: i64) -> Result<()> {
         self.conn.execute(
             "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_at = ?1, last_error = NULL WHERE seq = ?2",
             params![now_ns, seq],
@@ -206,6 +212,10 @@ impl Store {
     /// Records a failed try: the next one at `next_ns`, or dead after
     /// [`MAX_ATTEMPTS`]. Returns whether it is now dead.
     pub fn delivery_failed(&mut self, seq: i64, error: &str, next_ns: i64) -> Result<bool> {
+        self.keeping_event_cache(|s| s.record_failure(seq, error, next_ns))
+    }
+
+    fn record_failure(&mut self, seq: i64, error: &str, next_ns: i64) -> Result<bool> {
         let attempts: Option<i64> = self
             .conn
             .query_row("SELECT attempts FROM outbox WHERE seq = ?1", [seq], |r| {

@@ -553,3 +553,75 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     let store = Store::open(&db).unwrap();
     assert_eq!(store.migrated_from(), None, "migrated once only");
 }
+
+fn event(id: &str, contact: &str, minutes: i64) -> leadscore_batch::rows::EventRow {
+    leadscore_batch::rows::EventRow {
+        id: id.into(),
+        contact_id: contact.into(),
+        event_type: "page_view".into(),
+        at: t(minutes),
+        properties: vec![("url".into(), "/pricing".into())],
+    }
+}
+
+fn title(contact: &str, title: &str) -> Vec<leadscore_batch::rows::ContactRow> {
+    vec![leadscore_batch::rows::ContactRow {
+        id: contact.into(),
+        attributes: vec![("title".into(), title.into())],
+    }]
+}
+
+/// The event writer remembers contacts and event numbers between calls
+/// (`event_cache`); whatever changes them, on its own connection or on
+/// another one, must make it look again.
+#[test]
+fn the_event_writer_never_trusts_what_changed_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, db) = fresh(dir.path());
+    let mut b = Store::open(&db).unwrap();
+    let consistent = |s: &Store| assert_eq!(s.check().unwrap(), Vec::<String>::new());
+    a.upsert_contacts(title("c1", "Engineer"), false, t(0))
+        .unwrap();
+    assert_eq!(
+        a.ingest_events(vec![event("e1", "c1", 1)], t(1)).unwrap(),
+        [true]
+    );
+    // Its attributes change through the same handle: the next event is
+    // matched with the new title (no "engineer-visits" points).
+    a.upsert_contacts(title("c1", "VP Sales"), false, t(2))
+        .unwrap();
+    a.ingest_events(vec![event("e2", "c1", 3)], t(3)).unwrap();
+    consistent(&a);
+    // Another connection stores an event of the same contact: the next
+    // event number has moved.
+    b.ingest_events(vec![event("e3", "c1", 4)], t(4)).unwrap();
+    assert_eq!(
+        a.ingest_events(vec![event("e4", "c1", 5)], t(5)).unwrap(),
+        [true]
+    );
+    consistent(&a);
+    // Another connection changes its attributes.
+    b.upsert_contacts(title("c1", "Engineer"), false, t(6))
+        .unwrap();
+    a.ingest_events(vec![event("e5", "c1", 7)], t(7)).unwrap();
+    consistent(&a);
+    // Ticks (credited as harmless) between events keep the store exact.
+    a.tick(t(60 * 24)).unwrap();
+    a.ingest_events(vec![event("e6", "c1", 60 * 24 + 1)], t(60 * 24 + 1))
+        .unwrap();
+    consistent(&a);
+    // Another connection deletes it: the next event makes a new, bare
+    // contact holding only that event.
+    b.delete_contact("c1").unwrap();
+    a.ingest_events(vec![event("e7", "c1", 60 * 24 + 2)], t(60 * 24 + 2))
+        .unwrap();
+    consistent(&a);
+    assert_eq!(a.counts().unwrap().1, 1);
+    assert_eq!(a.attributes("c1").unwrap(), Some(Default::default()));
+    // The same through this handle.
+    a.delete_contact("c1").unwrap();
+    a.ingest_events(vec![event("e8", "c1", 60 * 24 + 3)], t(60 * 24 + 3))
+        .unwrap();
+    consistent(&a);
+    assert_eq!(a.counts().unwrap(), (1, 1));
+}
