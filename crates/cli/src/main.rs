@@ -208,6 +208,11 @@ enum Command {
         /// Address to listen on (port 0: any free port, printed).
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: String,
+        /// Days a settled webhook delivery (delivered, or skipped for its
+        /// segment) stays in the delivery log; pending and dead ones always
+        /// stay (0: keep everything).
+        #[arg(long, default_value_t = leadscore_server::state::DELIVERY_LOG_DAYS)]
+        delivery_log_days: u32,
     },
     /// Create, list and revoke the service's API keys.
     Keys {
@@ -487,7 +492,10 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
             })
         }
         Command::Train(args) => learn::run_train(args, db_path),
-        Command::Serve { bind } => serve::serve(db_path, &bind),
+        Command::Serve {
+            bind,
+            delivery_log_days,
+        } => serve::serve(db_path, &bind, delivery_log_days),
         Command::Keys { command } => serve::keys(db_path, command),
         Command::Webhooks { command } => serve::webhooks(db_path, command),
         Command::Predict(args) => learn::run_predict(args),

@@ -212,7 +212,7 @@ pub fn keys(db: &Path, command: KeysCommand) -> Result<(), Failure> {
 }
 
 /// Runs `leadscore serve`.
-pub fn serve(db: &Path, bind: &str) -> Result<(), Failure> {
+pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failure> {
     let store = crate::db::open(db)?;
     let fixed = match std::env::var("LEADSCORE_NOW") {
         Ok(t) => {
@@ -228,7 +228,8 @@ pub fn serve(db: &Path, bind: &str) -> Result<(), Failure> {
             Timestamp(d.as_nanos() as i64)
         })
     });
-    let state = leadscore_server::AppState::new(store, clock);
+    let state =
+        leadscore_server::AppState::new(store, clock).with_delivery_log_days(delivery_log_days);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1061,3 +1061,74 @@ fn a_webhook_with_a_segment_hears_only_its_members() {
         "{states:?}"
     );
 }
+
+/// Polls `GET /v1/webhooks/{id}/deliveries` until `done` holds for its
+/// deliveries' states (up to 15 s); returns the last states seen.
+fn deliveries_until(
+    server: &Server,
+    admin: &str,
+    id: i64,
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let mut states = Vec::new();
+    for _ in 0..300 {
+        let (_, log) = server.json("GET", &format!("/v1/webhooks/{id}/deliveries"), admin, "");
+        states = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["state"].as_str().unwrap().to_owned())
+            .collect();
+        if done(&states) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    states
+}
+
+#[test]
+fn settled_deliveries_leave_the_log_after_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [_, write, admin]) = setup(dir.path());
+    let receiver = Receiver::start(0);
+    let server = Server::start(&db);
+    let hook = format!(
+        "{{\"url\": \"http://{}/hook\", \"events\": [\"band\"]}}",
+        receiver.addr
+    );
+    let (s, h) = server.json("POST", "/v1/webhooks", &admin, &hook);
+    assert_eq!(s, 201, "{h}");
+    let id = h["id"].as_i64().unwrap();
+    let contacts = r#"[{"id": "vip", "attributes": {"job_title": "VP Sales"}}, {"id": "nobody", "attributes": {"job_title": "Intern"}}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, contacts).0, 200);
+    let both = |s: &[String]| s.len() == 2 && s.iter().all(|s| s == "delivered");
+    let states = deliveries_until(&server, &admin, id, both);
+    assert!(both(&states), "{states:?}");
+    drop(server);
+    // One delivery settled 40 days ago (the default retention is 30), one
+    // dead delivery as old, and one owed.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let long_ago = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 40 * 86_400)
+        * 1_000_000_000;
+    conn.execute(
+        "UPDATE outbox SET delivered_at = ?1 WHERE seq = (SELECT min(seq) FROM outbox)",
+        [long_ago],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO outbox(webhook, contact, body, state, delivered_at) VALUES (1, 'x', '{}', 'dead', 1);
+         INSERT INTO outbox(webhook, contact, body, next_at) VALUES (1, 'y', '{}', 9000000000000000000);",
+    )
+    .unwrap();
+    drop(conn);
+    // The first tick after a start prunes.
+    let server = Server::start(&db);
+    let pruned = |s: &[String]| s.len() == 3;
+    let states = deliveries_until(&server, &admin, id, pruned);
+    assert_eq!(states, ["pending", "dead", "delivered"]);
+}

@@ -29,7 +29,13 @@ pub struct AppState {
     /// The events writer (group commit).
     pub ingest: crate::ingest::Ingest,
     clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Days a settled webhook delivery stays in the delivery log (0: for
+    /// ever).
+    pub delivery_log_days: u32,
 }
+
+/// Days settled webhook deliveries stay in the delivery log by default.
+pub const DELIVERY_LOG_DAYS: u32 = 30;
 
 impl AppState {
     /// State over an open database; `clock` gives "now" (the system clock,
@@ -43,7 +49,14 @@ impl AppState {
             keys: Arc::new(Mutex::new(HashMap::new())),
             metrics,
             clock,
+            delivery_log_days: DELIVERY_LOG_DAYS,
         }
+    }
+
+    /// Keeps settled webhook deliveries for `days` days (0: for ever).
+    pub fn with_delivery_log_days(mut self, days: u32) -> AppState {
+        self.delivery_log_days = days;
+        self
     }
 
     /// The current time.

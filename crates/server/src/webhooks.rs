@@ -134,7 +134,7 @@ pub async fn sender(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
                         None => false,
                     };
                     if !member {
-                        s.delivery_skipped(seq)?;
+                        s.delivery_skipped(seq, wall_ns())?;
                         out.push(seq);
                     }
                 }
@@ -189,13 +189,20 @@ async fn futures_join(client: &reqwest::Client, due: &[Due]) -> Vec<Result<(), S
     out
 }
 
+/// How often settled deliveries older than the delivery log's retention
+/// are deleted.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// Applies due time changes (decay, windows) every few seconds, so their
-/// transitions, and webhooks, happen on time while the server runs.
+/// transitions, and webhooks, happen on time while the server runs; and,
+/// at the first tick and then every [`PRUNE_EVERY`], deletes settled
+/// deliveries older than `state.delivery_log_days` from the outbox.
 pub async fn ticker(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
     every: Duration,
 ) {
+    let mut pruned: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {},
@@ -203,6 +210,17 @@ pub async fn ticker(
         }
         let now = state.now();
         let _ = state.with_store(move |s| Ok(s.tick(now)?)).await;
+        let days = i64::from(state.delivery_log_days);
+        if days > 0 && pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(std::time::Instant::now());
+            let before = wall_ns().saturating_sub(days * 86_400 * 1_000_000_000);
+            if let Err(e) = state
+                .with_store(move |s| Ok(s.prune_deliveries(before)?))
+                .await
+            {
+                eprintln!("webhooks: pruning the delivery log: {}", e.message);
+            }
+        }
     }
 }
 

@@ -14,6 +14,10 @@ use leadscore_core::Timestamp;
 /// Tries before a delivery is marked dead.
 pub const MAX_ATTEMPTS: i64 = 8;
 
+/// Outbox rows deleted per transaction by [`Store::prune_deliveries`] (so
+/// pruning a large log never holds the writer for long).
+const PRUNE_BATCH: i64 = 10_000;
+
 /// Transition kinds a subscription can ask for.
 pub const KINDS: [&str; 3] = ["band", "stage", "disqualified"];
 
@@ -45,7 +49,8 @@ pub struct Delivery {
     pub contact: String,
     /// The JSON body sent.
     pub body: String,
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `skipped` (the contact was not in the
+    /// subscription's segment) or `dead`.
     pub state: String,
     /// Tries so far.
     pub attempts: i64,
@@ -53,7 +58,7 @@ pub struct Delivery {
     pub next_at: i64,
     /// The last failure, if any.
     pub last_error: Option<String>,
-    /// When it was delivered.
+    /// When it was delivered, or skipped (wall clock, nanoseconds).
     pub delivered_at: Option<i64>,
 }
 
@@ -186,13 +191,39 @@ impl Store {
 
     /// Records a delivery skipped because its contact is not in the
     /// subscription's segment.
-    pub fn delivery_skipped(&mut self, seq: i64) -> Result<()> {
+    /// `now_ns` is the wall-clock time (nanoseconds).
+    pub fn delivery_skipped(&mut self, seq: i64, now_ns: i64) -> Result<()> {
         self.keeping_event_cache(|s| {
             s.conn.execute(
-                "UPDATE outbox SET state = 'skipped', last_error = 'not in the subscription''s segment' WHERE seq = ?1",
-                [seq],
+                "UPDATE outbox SET state = 'skipped', delivered_at = ?1, last_error = 'not in the subscription''s segment' WHERE seq = ?2",
+                params![now_ns, seq],
             )?;
             Ok(())
+        })
+    }
+
+    /// Deletes from the delivery log the deliveries that are settled
+    /// (delivered, or skipped for their segment) before `before_ns` (wall
+    /// clock, nanoseconds; skipped rows of databases older than this
+    /// method carry no time and go too). Pending and dead deliveries stay
+    /// whatever their age: one is owed, the other needs a look. Deletes in
+    /// transactions of 10 000 rows; returns how many went.
+    pub fn prune_deliveries(&mut self, before_ns: i64) -> Result<u64> {
+        self.keeping_event_cache(|s| {
+            let mut stmt = s.conn.prepare_cached(
+                "DELETE FROM outbox WHERE seq IN (
+                    SELECT seq FROM outbox
+                    WHERE state IN ('delivered', 'skipped') AND coalesce(delivered_at, 0) < ?1
+                    ORDER BY seq LIMIT ?2)",
+            )?;
+            let mut total = 0;
+            loop {
+                let n = stmt.execute(params![before_ns, PRUNE_BATCH])?;
+                total += n as u64;
+                if n < PRUNE_BATCH as usize {
+                    return Ok(total);
+                }
+            }
         })
     }
 

@@ -625,3 +625,58 @@ fn the_event_writer_never_trusts_what_changed_under_it() {
     consistent(&a);
     assert_eq!(a.counts().unwrap(), (1, 1));
 }
+
+/// The delivery log keeps what is owed or failed, and lets settled
+/// deliveries go once they are older than the retention.
+#[test]
+fn pruning_the_delivery_log_keeps_pending_and_dead_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    let (hook, _) = store
+        .add_webhook("http://127.0.0.1:9/hook", &["band".into()], None, t(0))
+        .unwrap();
+    // Five contacts turn hot: five deliveries owed.
+    for c in 1..=5 {
+        let id = format!("c{c}");
+        store
+            .upsert_contacts(title(&id, "VP Sales"), false, t(0))
+            .unwrap();
+        store
+            .ingest_events(
+                vec![
+                    event(&format!("{id}-a"), &id, 1),
+                    event(&format!("{id}-b"), &id, 2),
+                ],
+                t(2),
+            )
+            .unwrap();
+    }
+    let owed: Vec<i64> = store
+        .deliveries(hook.id, 100)
+        .unwrap()
+        .iter()
+        .map(|d| d.seq)
+        .collect();
+    assert!(owed.len() >= 5, "{owed:?}");
+    let day = 86_400 * 1_000_000_000_i64;
+    // Delivered long ago, delivered recently, skipped long ago, dead,
+    // still pending.
+    store.delivered(owed[0], day).unwrap();
+    store.delivered(owed[1], 20 * day).unwrap();
+    store.delivery_skipped(owed[2], day).unwrap();
+    while !store.delivery_failed(owed[3], "HTTP 500", 0).unwrap() {}
+    assert_eq!(store.prune_deliveries(10 * day).unwrap(), 2);
+    let left: Vec<(i64, String)> = store
+        .deliveries(hook.id, 100)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.seq, d.state))
+        .collect();
+    assert!(!left.iter().any(|(s, _)| *s == owed[0] || *s == owed[2]));
+    assert!(left.contains(&(owed[1], "delivered".into())));
+    assert!(left.contains(&(owed[3], "dead".into())));
+    assert!(left.contains(&(owed[4], "pending".into())));
+    assert_eq!(store.pending_deliveries().unwrap(), owed.len() as i64 - 4);
+    // Nothing more to prune at the same retention.
+    assert_eq!(store.prune_deliveries(10 * day).unwrap(), 0);
+}
