@@ -20,6 +20,9 @@ pub struct RouteDoc {
     pub body: Option<&'static str>,
     /// Query parameters it reads.
     pub query: &'static [&'static str],
+    /// The schema (in `components.schemas`) of its success answer's JSON
+    /// body; `None` for answers without one (204) or not JSON (text, CSV).
+    pub reply: Option<&'static str>,
 }
 
 /// Every route, in the router's order (see `crate::router`).
@@ -31,6 +34,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "The database answers; the live model version.",
         body: None,
         query: &[],
+        reply: Some("Health"),
     },
     RouteDoc {
         method: "get",
@@ -39,6 +43,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Prometheus text metrics.",
         body: None,
         query: &[],
+        reply: None,
     },
     RouteDoc {
         method: "get",
@@ -47,6 +52,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "This document.",
         body: None,
         query: &[],
+        reply: Some("OpenApi"),
     },
     RouteDoc {
         method: "post",
@@ -55,6 +61,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Store events (up to 10 000); answered after a durable commit, per item accepted, duplicate or rejected.",
         body: Some("batch:Event"),
         query: &[],
+        reply: Some("EventsResult"),
     },
     RouteDoc {
         method: "post",
@@ -63,6 +70,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Create or update contacts (merge attributes, or replace with ?replace=true).",
         body: Some("batch:Contact"),
         query: &["replace"],
+        reply: Some("ContactsResult"),
     },
     RouteDoc {
         method: "get",
@@ -73,6 +81,7 @@ pub const ROUTES: &[RouteDoc] = &[
         query: &[
             "band", "stage", "where", "segment", "sort", "limit", "cursor",
         ],
+        reply: Some("ScorePage"),
     },
     RouteDoc {
         method: "get",
@@ -81,6 +90,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A contact's attributes and current score.",
         body: None,
         query: &[],
+        reply: Some("ContactView"),
     },
     RouteDoc {
         method: "delete",
@@ -89,6 +99,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Erase a contact: attributes, events, scores, history.",
         body: None,
         query: &[],
+        reply: None,
     },
     RouteDoc {
         method: "get",
@@ -97,6 +108,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "The score object of `leadscore score`, at a time, optionally explained.",
         body: None,
         query: &["as_of", "explain"],
+        reply: Some("Score"),
     },
     RouteDoc {
         method: "get",
@@ -107,6 +119,7 @@ pub const ROUTES: &[RouteDoc] = &[
         query: &[
             "band", "stage", "where", "segment", "sort", "limit", "cursor",
         ],
+        reply: Some("ScorePage"),
     },
     RouteDoc {
         method: "get",
@@ -115,6 +128,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "The feed of band and stage changes after a cursor.",
         body: None,
         query: &["after", "limit"],
+        reply: Some("TransitionPage"),
     },
     RouteDoc {
         method: "get",
@@ -123,6 +137,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "The current model, its text and the version history.",
         body: None,
         query: &[],
+        reply: Some("ModelView"),
     },
     RouteDoc {
         method: "put",
@@ -131,6 +146,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Set a new model (validated; ?dry_run=true shows what would move).",
         body: Some("toml"),
         query: &["dry_run"],
+        reply: Some("ModelChange"),
     },
     RouteDoc {
         method: "post",
@@ -139,6 +155,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A Segment-style track call.",
         body: Some("json:SegmentCall"),
         query: &[],
+        reply: Some("CallsResult"),
     },
     RouteDoc {
         method: "post",
@@ -147,6 +164,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A Segment-style page call (a page_view event).",
         body: Some("json:SegmentCall"),
         query: &[],
+        reply: Some("CallsResult"),
     },
     RouteDoc {
         method: "post",
@@ -155,6 +173,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A Segment-style identify call: traits to attributes; joins an anonymous visitor.",
         body: Some("json:SegmentCall"),
         query: &[],
+        reply: Some("CallsResult"),
     },
     RouteDoc {
         method: "post",
@@ -163,6 +182,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Segment-style calls in a batch.",
         body: Some("json:SegmentBatch"),
         query: &[],
+        reply: Some("CallsResult"),
     },
     RouteDoc {
         method: "get",
@@ -171,6 +191,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "List webhook subscriptions.",
         body: None,
         query: &[],
+        reply: Some("WebhookList"),
     },
     RouteDoc {
         method: "post",
@@ -179,6 +200,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Subscribe a URL to transitions; the answer holds the signing secret.",
         body: Some("json:NewWebhook"),
         query: &[],
+        reply: Some("WebhookCreated"),
     },
     RouteDoc {
         method: "delete",
@@ -187,6 +209,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Remove a subscription.",
         body: None,
         query: &[],
+        reply: None,
     },
     RouteDoc {
         method: "get",
@@ -195,6 +218,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A subscription's delivery log.",
         body: None,
         query: &[],
+        reply: Some("DeliveryLog"),
     },
     RouteDoc {
         method: "get",
@@ -203,6 +227,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "List segments.",
         body: None,
         query: &[],
+        reply: Some("SegmentList"),
     },
     RouteDoc {
         method: "post",
@@ -211,6 +236,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Save a segment: band, stage, where, had_event.",
         body: Some("json:Segment"),
         query: &[],
+        reply: Some("SegmentSaved"),
     },
     RouteDoc {
         method: "get",
@@ -219,6 +245,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A segment and how many it holds now.",
         body: None,
         query: &[],
+        reply: Some("SegmentView"),
     },
     RouteDoc {
         method: "delete",
@@ -227,6 +254,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Delete a segment.",
         body: None,
         query: &[],
+        reply: None,
     },
     RouteDoc {
         method: "get",
@@ -235,6 +263,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A segment's members now, by score.",
         body: None,
         query: &["limit", "cursor"],
+        reply: Some("ScorePage"),
     },
     RouteDoc {
         method: "get",
@@ -243,6 +272,7 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "A segment's members as CSV.",
         body: None,
         query: &[],
+        reply: None,
     },
 ];
 
@@ -264,23 +294,24 @@ pub fn document() -> Value {
             |q| json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}),
         ));
         let mut responses = serde_json::Map::new();
-        let ok = match (r.method, r.path) {
+        let created = matches!(
+            (r.method, r.path),
+            ("post", "/v1/webhooks" | "/v1/segments")
+        );
+        let ok = match (r.method, r.reply) {
             ("delete", _) => ("204", json!({"description": "Done"})),
-            ("post", "/v1/webhooks" | "/v1/segments") => (
-                "201",
-                json!({"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            (_, Some(name)) => (
+                if created { "201" } else { "200" },
+                json!({"description": if created { "Created" } else { "OK" },
+                       "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}}}),
             ),
-            ("get", "/metrics") => (
-                "200",
-                json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}),
-            ),
-            ("get", p) if p.ends_with("/export") => (
+            (_, None) if r.path.ends_with("/export") => (
                 "200",
                 json!({"description": "OK", "content": {"text/csv": {"schema": {"type": "string"}}}}),
             ),
-            _ => (
+            (_, None) => (
                 "200",
-                json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}),
+                json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}),
             ),
         };
         responses.insert(ok.0.into(), ok.1);
@@ -339,6 +370,10 @@ pub fn document() -> Value {
         let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
         entry[r.method] = op;
     }
+    let mut schemas = request_schemas();
+    if let (Some(all), Value::Object(replies)) = (schemas.as_object_mut(), reply_schemas()) {
+        all.extend(replies);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "leadscore", "version": env!("CARGO_PKG_VERSION"),
@@ -348,7 +383,14 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                 "description": "A key from `leadscore keys create` (scopes read < write < admin); also X-API-Key, or HTTP Basic with the key as user name."}},
-            "schemas": {
+            "schemas": schemas
+        }
+    })
+}
+
+/// The schemas of request bodies.
+fn request_schemas() -> Value {
+    json!({
                 "Event": {"type": "object", "additionalProperties": false, "required": ["id", "contact_id", "type", "timestamp"],
                     "properties": {"id": {"type": "string", "maxLength": 256}, "contact_id": {"type": "string", "maxLength": 256},
                         "type": {"type": "string", "maxLength": 128}, "timestamp": {"type": "string", "format": "date-time"},
@@ -374,8 +416,96 @@ pub fn document() -> Value {
                             "properties": {"type": {"type": "string"}, "within_days": {"type": "number", "exclusiveMinimum": 0}}}}},
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}}}
-        }
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}}})
+}
+
+/// The schemas of success answers. Objects may gain fields in later
+/// versions (none is renamed), so they do not forbid others.
+fn reply_schemas() -> Value {
+    let score = json!({"$ref": "#/components/schemas/Score"});
+    let items = |item: Value| json!({"type": "array", "items": item});
+    let count = json!({"type": "integer", "minimum": 0});
+    let text_or_null = json!({"type": ["string", "null"]});
+    let item_results = items(json!({"$ref": "#/components/schemas/ItemResult"}));
+    let before_after = json!({"type": "object", "additionalProperties": {
+        "type": "object", "required": ["before", "after"],
+        "properties": {"before": count, "after": count}}});
+    let segment_parts = json!({
+        "name": {"type": "string"}, "band": {"type": "string"}, "stage": {"type": "string"},
+        "where": {"type": "string"},
+        "had_event": {"type": "object", "required": ["type", "within_days"],
+            "properties": {"type": {"type": "string"}, "within_days": {"type": "number"}}}});
+    let mut segment_view = segment_parts.clone();
+    segment_view["members"] = count.clone();
+    json!({
+        "Health": {"type": "object", "required": ["status", "contacts", "model_version"],
+            "properties": {"status": {"const": "ok"}, "contacts": count, "model_version": {"type": "integer"}}},
+        "OpenApi": {"type": "object", "required": ["openapi", "paths"],
+            "description": "This document."},
+        "Score": {"type": "object", "description": "The object `leadscore score --format json` prints for a contact, at a time; with `explain=true`, also the explanation `leadscore explain --format json` gives.",
+            "required": ["id", "dimensions", "score", "band", "stage", "disqualified"],
+            "properties": {"id": {"type": "string"},
+                "dimensions": {"type": "object", "description": "Each dimension's value, in points.", "additionalProperties": {"type": "number"}},
+                "score": {"type": "number", "minimum": 0, "maximum": 100},
+                "band": text_or_null, "stage": text_or_null, "disqualified": {"type": "boolean"},
+                "explanation": {"type": "object"}}},
+        "ContactView": {"type": "object", "required": ["id", "attributes", "score"],
+            "properties": {"id": {"type": "string"},
+                "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+                "score": score}},
+        "ItemResult": {"type": "object", "required": ["index", "id", "status"],
+            "properties": {"index": count, "id": text_or_null,
+                "status": {"enum": ["accepted", "duplicate", "created", "updated", "unchanged",
+                                    "identified", "identified_and_joined", "rejected"]},
+                "error": {"$ref": "#/components/schemas/ErrorBody"}}},
+        "ErrorBody": {"type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": text_or_null}},
+        "EventsResult": {"type": "object", "required": ["accepted", "duplicates", "rejected", "items"],
+            "properties": {"accepted": count, "duplicates": count, "rejected": count, "items": item_results}},
+        "ContactsResult": {"type": "object", "required": ["created", "updated", "unchanged", "rejected", "items"],
+            "properties": {"created": count, "updated": count, "unchanged": count, "rejected": count, "items": item_results}},
+        "CallsResult": {"type": "object", "required": ["success", "rejected", "items"],
+            "properties": {"success": {"type": "boolean"}, "rejected": count, "items": item_results}},
+        "ScorePage": {"type": "object", "required": ["items", "total", "next_cursor"],
+            "properties": {"items": items(score), "total": count,
+                "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."}}},
+        "TransitionPage": {"type": "object", "required": ["items", "next_cursor"],
+            "properties": {"next_cursor": {"type": "string", "description": "Pass as `after` to read on."},
+                "items": items(json!({"type": "object",
+                    "required": ["contact", "at", "kind", "from", "to", "cause", "detail", "model_version"],
+                    "properties": {"contact": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                        "kind": {"enum": ["band", "stage"]}, "from": text_or_null, "to": text_or_null,
+                        "cause": {"enum": ["event", "decay", "model", "data"]}, "detail": text_or_null,
+                        "model_version": {"type": "integer"}}}))}},
+        "ModelView": {"type": "object", "required": ["version", "name", "toml", "versions"],
+            "properties": {"version": {"type": "integer"}, "name": {"type": "string"}, "toml": text_or_null,
+                "versions": items(json!({"type": "object", "required": ["version", "name", "author_version", "created_at"],
+                    "properties": {"version": {"type": "integer"}, "name": {"type": "string"},
+                        "author_version": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}}}))}},
+        "ModelChange": {"type": "object", "required": ["dry_run", "version", "bands", "stages", "moved", "biggest_movers"],
+            "properties": {"dry_run": {"type": "boolean"},
+                "version": {"type": ["integer", "null"], "description": "The new version; null on a dry run."},
+                "bands": before_after, "stages": before_after, "moved": count,
+                "biggest_movers": items(json!({"type": "object", "required": ["id", "before", "after"],
+                    "properties": {"id": {"type": "string"}, "before": {"type": "number"}, "after": {"type": "number"}}}))}},
+        "WebhookCreated": {"type": "object", "required": ["id", "url", "events", "segment", "secret"],
+            "properties": {"id": {"type": "integer"}, "url": {"type": "string"}, "events": items(json!({"type": "string"})),
+                "segment": text_or_null, "secret": {"type": "string", "description": "Signs every body; shown once."}}},
+        "WebhookList": {"type": "object", "required": ["items"],
+            "properties": {"items": items(json!({"type": "object", "required": ["id", "url", "events", "created_at", "removed_at"],
+                "properties": {"id": {"type": "integer"}, "url": {"type": "string"}, "events": items(json!({"type": "string"})),
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "removed_at": {"type": ["string", "null"], "format": "date-time"}}}))}},
+        "DeliveryLog": {"type": "object", "required": ["items"],
+            "properties": {"items": items(json!({"type": "object", "required": ["delivery", "contact", "state", "attempts", "last_error", "body"],
+                "properties": {"delivery": {"type": "integer"}, "contact": {"type": "string"},
+                    "state": {"enum": ["pending", "delivered", "skipped", "dead"]}, "attempts": count,
+                    "last_error": text_or_null, "body": {"type": "object"}}}))}},
+        "SegmentSaved": {"type": "object", "required": ["saved", "members"],
+            "properties": {"saved": {"const": true}, "members": count}},
+        "SegmentList": {"type": "object", "required": ["items"],
+            "properties": {"items": items(json!({"type": "object", "required": ["name"], "properties": segment_parts}))}},
+        "SegmentView": {"type": "object", "required": ["name", "members"], "properties": segment_view},
     })
 }
 
