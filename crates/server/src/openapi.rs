@@ -276,6 +276,21 @@ pub const ROUTES: &[RouteDoc] = &[
     },
 ];
 
+/// What a query parameter accepts (the handlers answer 400 otherwise).
+fn query_schema(name: &str) -> Value {
+    match name {
+        "limit" => json!({"type": "integer", "minimum": 1, "maximum": crate::leads::MAX_LIMIT}),
+        "as_of" => json!({"type": "string", "format": "date-time"}),
+        "explain" | "replace" | "dry_run" => json!({"type": "boolean"}),
+        "sort" => json!({"enum": ["-score", "score", "id"]}),
+        "after" => json!({"type": "string", "pattern": "^t[0-9]+$",
+                          "description": "A `next_cursor` of this feed."}),
+        "cursor" => json!({"type": "string", "description": "A `next_cursor` of the same list."}),
+        "where" => json!({"type": "string", "description": "A condition as a TOML inline table."}),
+        _ => json!({"type": "string"}),
+    }
+}
+
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
@@ -288,10 +303,18 @@ pub fn document() -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                // Subscriptions are numbered; contacts and segments named.
+                let kind = if r.path.starts_with("/v1/webhooks/") {
+                    "integer"
+                } else {
+                    "string"
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}})
+            })
             .collect();
         parameters.extend(r.query.iter().map(
-            |q| json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}),
+            |q| json!({"name": q, "in": "query", "required": false, "schema": query_schema(q)}),
         ));
         let mut responses = serde_json::Map::new();
         let created = matches!(
@@ -392,11 +415,11 @@ pub fn document() -> Value {
 fn request_schemas() -> Value {
     json!({
                 "Event": {"type": "object", "additionalProperties": false, "required": ["id", "contact_id", "type", "timestamp"],
-                    "properties": {"id": {"type": "string", "maxLength": 256}, "contact_id": {"type": "string", "maxLength": 256},
+                    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256}, "contact_id": {"type": "string", "minLength": 1, "maxLength": 256},
                         "type": {"type": "string", "maxLength": 128}, "timestamp": {"type": "string", "format": "date-time"},
                         "properties": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}}},
                 "Contact": {"type": "object", "additionalProperties": false, "required": ["id"],
-                    "properties": {"id": {"type": "string", "maxLength": 256},
+                    "properties": {"id": {"type": "string", "minLength": 1, "maxLength": 256},
                         "attributes": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean", "null"]}}}},
                 "SegmentCall": {"type": "object", "description": "A Segment-style call; other fields are ignored.",
                     "properties": {"type": {"enum": ["track", "page", "identify"]}, "messageId": {"type": "string"},

@@ -150,7 +150,8 @@ pub async fn members(
     Q(q): Q<PageQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
-    let page = crate::paging::Page::read(q.limit, q.cursor.as_deref(), 100, 1000)?;
+    let page =
+        crate::paging::Page::read(q.limit, q.cursor.as_deref(), 100, crate::leads::MAX_LIMIT)?;
     let now = state.now();
     state
         .with_store(move |s| {
