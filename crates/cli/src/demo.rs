@@ -1,5 +1,7 @@
-//! `leadscore demo`: generate a demo database, score it with the starter
-//! model, and show the hottest leads and why.
+//! `leadscore demo`: generate demo contacts and events, score them with the
+//! starter model, show the hottest leads and why, then load them into an
+//! embedded lead database (`leadscore.db` beside the files) and check it
+//! gives the same numbers.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +11,8 @@ use leadscore_batch::generate::{DEFAULT_END, GenerateFormat, GenerateOptions, ge
 use leadscore_batch::output::by_score;
 use leadscore_batch::{ContactTable, explain_files, score_files};
 use leadscore_core::{Model, Timestamp};
+
+use leadscore_store::{ImportOptions, ScoreFilter, Store};
 
 use crate::Failure;
 
@@ -101,6 +105,8 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
         let e = explain_files(&model, &table, best as u32, &events, end)?;
         say!("{e}");
     }
+    let db = dir.join("leadscore.db");
+    let agree = load_database(&db, &table, &scores.cards, &written, end)?;
     say!("\nTry next:");
     say!(
         "  leadscore score --model {} --contacts {} --events {} --as-of {end} --top 20",
@@ -108,5 +114,62 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
         written.contacts_path.display(),
         written.events_path.display()
     );
+    let db = db.display();
+    say!("  LEADSCORE_NOW={end} leadscore scores --db {db} --band hot --top 20");
+    say!(
+        "  leadscore history --db {db} {}",
+        agree.unwrap_or_default()
+    );
+    say!("  leadscore keys create --db {db} --scope admin; leadscore serve --db {db}");
     Ok(())
+}
+
+/// Builds the embedded database from the demo files (a fresh one each
+/// run), prints how long it took and whether every stored score equals the
+/// batch scorer's. Returns the top contact's id.
+fn load_database(
+    db: &std::path::Path,
+    table: &ContactTable,
+    cards: &[leadscore_core::ScoreCard],
+    written: &leadscore_batch::generate::Written,
+    end: Timestamp,
+) -> Result<Option<String>, Failure> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", db.display()));
+        if file.exists() {
+            std::fs::remove_file(&file)
+                .map_err(|e| Failure::other(format!("{}: {e}", file.display())))?;
+        }
+    }
+    let started = Instant::now();
+    let mut store = Store::create(db, STARTER_MODEL, end)?;
+    let options = ImportOptions::at(end);
+    let mut quiet = |_: u64, _: u64, _: u64| {};
+    store.import_contacts(&written.contacts_path, &options, &mut quiet)?;
+    let imported = store.import_events(&written.events_path, &options, &mut quiet)?;
+    let stored = store.scores(end, &ScoreFilter::default())?;
+    let batch: std::collections::HashMap<&str, &leadscore_core::ScoreCard> =
+        (0..cards.len()).map(|i| (table.id(i), &cards[i])).collect();
+    let same = stored
+        .iter()
+        .filter(|s| batch.get(s.id.as_str()).is_some_and(|c| **c == s.card))
+        .count();
+    say!(
+        "\nLoaded them into the embedded database {} ({} events stored, durable commits) in {:.2} s;",
+        db.display(),
+        imported.stored,
+        started.elapsed().as_secs_f64()
+    );
+    say!(
+        "its live scores equal the ones above for {same} of {} contacts.",
+        cards.len()
+    );
+    if same != cards.len() || stored.len() != cards.len() {
+        return Err(Failure::other(format!(
+            "the database disagrees with the batch scorer on {} contacts",
+            cards.len() - same
+        )));
+    }
+    let top = by_score(cards, Some(1));
+    Ok(top.first().map(|&i| table.id(i).to_owned()))
 }

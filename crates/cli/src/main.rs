@@ -225,8 +225,9 @@ enum Command {
         #[command(subcommand)]
         command: serve::WebhooksCommand,
     },
-    /// Generate a demo database, score it with the starter model and show
-    /// the hottest leads with their reasons.
+    /// Generate demo contacts and events, score them with the starter model,
+    /// show the hottest leads with their reasons, and load them into an
+    /// embedded database (`leadscore.db` beside the files).
     Demo {
         /// Number of demo contacts.
         #[arg(long, default_value_t = 20_000)]

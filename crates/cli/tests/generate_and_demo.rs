@@ -85,7 +85,14 @@ fn the_demo_runs_and_explains_the_top_lead() {
         "Band:",
         "Stage:",
         "leadscore score --model",
+        "its live scores equal the ones above for 2000 of 2000 contacts",
+        "leadscore serve --db",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // The embedded database it made answers the CLI.
+    let db = dir.path().join("leadscore.db").display().to_string();
+    let out = leadscore(["scores", "--db", &db, "--top", "3", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 4, "{}", stdout(&out));
 }
