@@ -1132,3 +1132,33 @@ fn settled_deliveries_leave_the_log_after_its_retention() {
     let states = deliveries_until(&server, &admin, id, pruned);
     assert_eq!(states, ["pending", "dead", "delivered"]);
 }
+
+#[test]
+fn a_model_set_from_the_command_line_is_used_by_the_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let contacts = r#"[{"id": "vip", "attributes": {"job_title": "VP Sales"}}]"#;
+    assert_eq!(server.json("POST", "/v1/contacts", &write, contacts).0, 200);
+    let (_, before) = server.json("GET", "/v1/contacts/vip/score", &read, "");
+    // The same model with every rule's points doubled, set by the CLI
+    // while the service runs.
+    let text = std::fs::read_to_string(fixtures().join("spec-example/model.toml")).unwrap();
+    let doubled: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("points = ") {
+            Some(p) => format!("points = {}\n", p.trim().parse::<f64>().unwrap() * 2.0),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let path = dir.path().join("doubled.toml");
+    std::fs::write(&path, doubled).unwrap();
+    db_cmd(&db, &["model", "set", &path.display().to_string()]);
+    let (_, health) = server.json("GET", "/healthz", &read, "");
+    assert_eq!(health["model_version"], 2, "{health}");
+    let (_, after) = server.json("GET", "/v1/contacts/vip/score", &read, "");
+    let cli = db_cmd(&db, &["scores", "--format", "json"]);
+    let cli: Value = serde_json::from_str(cli.lines().next().unwrap()).unwrap();
+    assert_eq!(after, cli);
+    assert_ne!(after["dimensions"], before["dimensions"], "{before} {after}");
+}

@@ -53,6 +53,11 @@ impl From<StoreError> for ApiError {
             StoreError::Filter(m) => ApiError::bad("invalid_filter", m, Some("query.where")),
             StoreError::Segment(m) => ApiError::bad("invalid_segment", m, Some("body")),
             StoreError::Model(m) => ApiError::bad("invalid_model", m.to_string(), Some("body")),
+            // Models set twice by other processes during one request: the
+            // request changed nothing and can be sent again.
+            e @ StoreError::ModelChanged { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "model_changed", e.to_string())
+            }
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

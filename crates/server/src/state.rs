@@ -65,7 +65,8 @@ impl AppState {
     }
 
     /// Runs `f` with the database on a blocking thread (SQLite calls and
-    /// scoring stay off the async workers).
+    /// scoring stay off the async workers), with the database's current
+    /// model (one set meanwhile by `leadscore model set` is picked up).
     pub async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
@@ -80,6 +81,7 @@ impl AppState {
                     "database lock poisoned",
                 )
             })?;
+            guard.sync_model()?;
             f(&mut guard)
         })
         .await;

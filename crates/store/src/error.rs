@@ -48,6 +48,20 @@ pub enum StoreError {
     /// A segment definition that cannot work (the part named first).
     #[error("segment: {0}")]
     Segment(String),
+    /// Another connection (a CLI `model set` beside a running service, say)
+    /// stored a newer model version than the one this handle scores with.
+    /// The store's write methods pick it up and try again by themselves;
+    /// an import stops with this error (run it again: imports are
+    /// idempotent).
+    #[error(
+        "model version {found} was set by another process while this one used version {held}; run the command again"
+    )]
+    ModelChanged {
+        /// The version this handle held.
+        held: i64,
+        /// The database's current version.
+        found: i64,
+    },
     /// A predictive dimension's learned model is missing or unreadable.
     #[error("model: dimension '{dimension}': {message}")]
     Predictive {

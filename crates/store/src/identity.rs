@@ -33,10 +33,15 @@ impl Store {
         if from == into {
             return Ok(false);
         }
+        self.with_current_model(|s| s.merge_in(from, into, now))
+    }
+
+    fn merge_in(&mut self, from: &str, into: &str, now: Timestamp) -> Result<bool> {
         let (model, version) = (&self.model, self.model_version);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        crate::store::check_model(&tx, version)?;
         let Some(source) = Stored::load(&tx, from)? else {
             return Ok(false);
         };

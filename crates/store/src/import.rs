@@ -26,7 +26,7 @@ use crate::live::{
     Cause, Computed, Props, Stored, advance, compute_update, event_hits, event_range, model_values,
     rematch, update_contact, write_update,
 };
-use crate::store::Store;
+use crate::store::{Store, check_model};
 use rayon::prelude::*;
 
 /// How an import runs.
@@ -210,6 +210,7 @@ impl Store {
         let mut flush =
             |pending: &mut Vec<ContactRow>, summary: &mut ImportSummary| -> Result<()> {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                check_model(&tx, version)?;
                 store_contacts(
                     &tx,
                     (model, version),
@@ -291,8 +292,8 @@ fn ingest(
     summary: &mut ImportSummary,
 ) -> Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let stored = cache
-        .revalidate(&tx)
+    let stored = check_model(&tx, version)
+        .and_then(|()| cache.revalidate(&tx))
         .and_then(|()| ingest_in(&tx, (model, version, now), pending, cache, summary))
         .and_then(|flags| {
             tx.commit()?;
@@ -592,19 +593,25 @@ impl Store {
         replace: bool,
         now: Timestamp,
     ) -> Result<Vec<Upsert>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = store_contacts(
-            &tx,
-            (&self.model, self.model_version),
-            rows.into_iter(),
-            replace,
-            now,
-            &mut ImportSummary::default(),
-        )?;
-        tx.commit()?;
-        Ok(out)
+        let mut rows = rows;
+        self.with_current_model(|s| {
+            let tx = s
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_model(&tx, s.model_version)?;
+            // Taken only once the model is known current: a retry after a
+            // model change still has every row.
+            let out = store_contacts(
+                &tx,
+                (&s.model, s.model_version),
+                std::mem::take(&mut rows).into_iter(),
+                replace,
+                now,
+                &mut ImportSummary::default(),
+            )?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     /// Stores events (as the service receives them) and re-scores the
@@ -616,16 +623,28 @@ impl Store {
     /// call (see [`crate::event_cache`]): a service storing a stream of
     /// events skips two look-ups per event.
     pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
-        let mut summary = ImportSummary::default();
-        ingest(
-            &mut self.conn,
-            &self.model,
-            self.model_version,
-            now,
-            &mut rows,
-            &mut self.event_cache,
-            &mut summary,
-        )
+        self.sync_model()?;
+        for attempt in 0..2 {
+            // A changed model is found before any row is used, so `rows` is
+            // whole for the second attempt.
+            match ingest(
+                &mut self.conn,
+                &self.model,
+                self.model_version,
+                now,
+                &mut rows,
+                &mut self.event_cache,
+                &mut ImportSummary::default(),
+            ) {
+                // Another process set a model between the check above and
+                // the transaction: load it and store the events under it.
+                Err(StoreError::ModelChanged { .. }) if attempt == 0 => {
+                    self.sync_model()?;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the second attempt returns")
     }
 }
 

@@ -494,6 +494,18 @@ fn keep_top_movers(top: &mut Vec<(String, f64, f64)>, chunk: Vec<(&str, f64, f64
         .collect();
 }
 
+/// Fails with [`StoreError::ModelChanged`] unless `held` is the database's
+/// current model version. Called inside write transactions, so no other
+/// connection can change it before the commit.
+pub(crate) fn check_model(conn: &Connection, held: i64) -> Result<()> {
+    let found: i64 = conn.query_row("SELECT max(version) FROM models", [], |r| r.get(0))?;
+    if found == held {
+        Ok(())
+    } else {
+        Err(StoreError::ModelChanged { held, found })
+    }
+}
+
 pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
     let (version, text): (i64, String) = conn.query_row(
         "SELECT version, toml FROM models ORDER BY version DESC LIMIT 1",
@@ -558,6 +570,41 @@ impl Store {
             model_chunk: MODEL_CHUNK,
             event_cache: Default::default(),
         })
+    }
+
+    /// Loads the database's current model if another connection stored a
+    /// newer version since this handle read it (a CLI `model set` beside a
+    /// running service). Returns whether it did. The service calls it
+    /// before every request; write methods call it themselves.
+    pub fn sync_model(&mut self) -> Result<bool> {
+        let found: i64 = self
+            .conn
+            .query_row("SELECT max(version) FROM models", [], |r| r.get(0))?;
+        if found == self.model_version {
+            return Ok(false);
+        }
+        let (model, version) = current_model(&self.conn)?;
+        self.model = model;
+        self.model_version = version;
+        self.event_cache.clear();
+        Ok(true)
+    }
+
+    /// Runs `write`, which checks the model version inside its transaction
+    /// ([`check_model`]); if another connection changed the model, loads it
+    /// and runs `write` once more.
+    pub(crate) fn with_current_model<T>(
+        &mut self,
+        mut write: impl FnMut(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        self.sync_model()?;
+        match write(self) {
+            Err(StoreError::ModelChanged { .. }) => {
+                self.sync_model()?;
+                write(self)
+            }
+            other => other,
+        }
     }
 
     /// The schema version the database was migrated from when it was
@@ -844,10 +891,12 @@ impl Store {
     ) -> Result<ModelChange> {
         let mut new = Model::from_toml(text)?;
         attach_model_files(&mut new, files)?;
+        self.sync_model()?;
         let old = &self.model;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        check_model(&tx, self.model_version)?;
         // When the new model matches events exactly as the old one (same
         // rules, `on`, `when` and requalifications; only points, limits,
         // decay, weights, bands or stages changed), the stored matches are
@@ -967,7 +1016,7 @@ impl Store {
     pub fn tick(&mut self, until: Timestamp) -> Result<TickSummary> {
         // Live states and history only: no contact's id, attributes or
         // events change.
-        self.keeping_event_cache(|s| s.tick_steps(until))
+        self.with_current_model(|s| s.keeping_event_cache(|s| s.tick_steps(until)))
     }
 
     /// Runs `write`, which must leave every contact's id, attributes and
@@ -990,6 +1039,7 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            check_model(&tx, self.model_version)?;
             let mut due: Vec<Stored> = {
                 let mut stmt = tx.prepare_cached(&format!(
                     "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at, id LIMIT 10000"

@@ -680,3 +680,63 @@ fn pruning_the_delivery_log_keeps_pending_and_dead_deliveries() {
     // Nothing more to prune at the same retention.
     assert_eq!(store.prune_deliveries(10 * day).unwrap(), 0);
 }
+
+/// A service keeps its database open while `leadscore model set` runs in
+/// another process: the service's next write or read uses the new model.
+#[test]
+fn a_model_set_by_another_process_is_used_from_the_next_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut service, db) = fresh(dir.path());
+    let mut cli = Store::open(&db).unwrap();
+    // As a freshly opened handle sees it: every live state is what the
+    // current model gives.
+    let consistent = || {
+        assert_eq!(
+            Store::open(&db).unwrap().check().unwrap(),
+            Vec::<String>::new()
+        )
+    };
+    service
+        .upsert_contacts(title("c1", "VP Sales"), false, t(0))
+        .unwrap();
+    service
+        .ingest_events(vec![event("e1", "c1", 1)], t(1))
+        .unwrap();
+    let cheaper = MODEL.replace("points = 30", "points = 5");
+    cli.set_model(&cheaper, t(2), false).unwrap();
+    service
+        .ingest_events(vec![event("e2", "c1", 3)], t(3))
+        .unwrap();
+    assert_eq!(service.model_version(), 2);
+    consistent();
+    cli.set_model(MODEL, t(4), false).unwrap();
+    service
+        .upsert_contacts(title("c2", "Engineer"), false, t(5))
+        .unwrap();
+    assert_eq!(service.model_version(), 3);
+    consistent();
+    cli.set_model(&cheaper, t(6), false).unwrap();
+    service.tick(t(60 * 24 * 3)).unwrap();
+    assert_eq!(service.model_version(), 4);
+    consistent();
+    cli.set_model(MODEL, t(7), false).unwrap();
+    service.merge_contacts("c2", "c1", t(8)).unwrap();
+    assert_eq!(service.model_version(), 5);
+    consistent();
+    cli.set_model(&cheaper, t(9), false).unwrap();
+    let change = service.set_model(MODEL, t(10), false).unwrap();
+    assert_eq!(change.version, Some(7));
+    consistent();
+    // Reads through a handle that was told to look again.
+    cli.set_model(&cheaper, t(11), false).unwrap();
+    assert!(service.sync_model().unwrap());
+    let mine = service.contact_score("c1", t(12)).unwrap().card;
+    assert_eq!(
+        mine,
+        Store::open(&db)
+            .unwrap()
+            .contact_score("c1", t(12))
+            .unwrap()
+            .card
+    );
+}
