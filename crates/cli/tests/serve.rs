@@ -1160,5 +1160,8 @@ fn a_model_set_from_the_command_line_is_used_by_the_running_service() {
     let cli = db_cmd(&db, &["scores", "--format", "json"]);
     let cli: Value = serde_json::from_str(cli.lines().next().unwrap()).unwrap();
     assert_eq!(after, cli);
-    assert_ne!(after["dimensions"], before["dimensions"], "{before} {after}");
+    assert_ne!(
+        after["dimensions"], before["dimensions"],
+        "{before} {after}"
+    );
 }
