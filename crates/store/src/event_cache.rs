@@ -55,7 +55,9 @@ impl EventCache {
     /// Empties the cache unless nothing else wrote since it was last used.
     /// Call inside the write transaction, before reading from the cache.
     pub(crate) fn revalidate(&mut self, conn: &Connection) -> Result<()> {
-        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         let current = (conn.total_changes(), version);
         if self.mark != Some(current) || self.known.len() > MAX_CONTACTS {
             self.known.clear();

@@ -498,12 +498,20 @@ fn keep_top_movers(top: &mut Vec<(String, f64, f64)>, chunk: Vec<(&str, f64, f64
 /// current model version. Called inside write transactions, so no other
 /// connection can change it before the commit.
 pub(crate) fn check_model(conn: &Connection, held: i64) -> Result<()> {
-    let found: i64 = conn.query_row("SELECT max(version) FROM models", [], |r| r.get(0))?;
+    let found = latest_model_version(conn)?;
     if found == held {
         Ok(())
     } else {
         Err(StoreError::ModelChanged { held, found })
     }
+}
+
+/// The newest stored model version (a cached statement: it runs before
+/// every service request).
+fn latest_model_version(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT max(version) FROM models")?
+        .query_row([], |r| r.get(0))?)
 }
 
 pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
@@ -577,10 +585,7 @@ impl Store {
     /// running service). Returns whether it did. The service calls it
     /// before every request; write methods call it themselves.
     pub fn sync_model(&mut self) -> Result<bool> {
-        let found: i64 = self
-            .conn
-            .query_row("SELECT max(version) FROM models", [], |r| r.get(0))?;
-        if found == self.model_version {
+        if latest_model_version(&self.conn)? == self.model_version {
             return Ok(false);
         }
         let (model, version) = current_model(&self.conn)?;
