@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
+use leadscore_core::model::RuleKind;
 use leadscore_core::validate::compile_condition;
-use leadscore_core::{EventKey, Explanation, Hit, Model, ScoreCard, Timestamp, Trace, evaluate};
+use leadscore_core::{
+    EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate,
+};
 use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -260,17 +263,57 @@ fn stored_class_holds(
     }
 }
 
-/// Whether two models match every event to the same rules: same rules in
-/// the same order with the same kind, `on`, `when` and `requalify_on`, and
-/// the same attribute and property names.
-fn same_matching(a: &Model, b: &Model) -> bool {
-    a.vocabulary == b.vocabulary
+/// Which rules match events differently under `b` than under `a`, when
+/// that is all that differs in matching: the same vocabulary and the same
+/// rules in the same order with the same kind (`on`) and `requalify_on`,
+/// only some `when` conditions changed. `None` when more differs (every
+/// event is matched again); all `false` when matching is unchanged (the
+/// stored matches are reused).
+fn changed_conditions(a: &Model, b: &Model) -> Option<Vec<bool>> {
+    let alike = a.vocabulary == b.vocabulary
         && a.rules.len() == b.rules.len()
-        && a.rules.iter().zip(&b.rules).all(|(x, y)| {
-            x.kind == y.kind
-                && x.requalify_on == y.requalify_on
-                && format!("{:?}", x.when) == format!("{:?}", y.when)
-        })
+        && a.rules
+            .iter()
+            .zip(&b.rules)
+            .all(|(x, y)| x.kind == y.kind && x.requalify_on == y.requalify_on);
+    alike.then(|| {
+        a.rules
+            .iter()
+            .zip(&b.rules)
+            .map(|(x, y)| format!("{:?}", x.when) != format!("{:?}", y.when))
+            .collect()
+    })
+}
+
+/// What `model set` matches again when only some rules' conditions
+/// changed: the events those rules (or their requalification) are on, and
+/// only those rules' matches; the other matches are kept as stored.
+struct PartialRematch {
+    /// Rule index -> its condition changed.
+    rules: Vec<bool>,
+    /// The event types of the changed rules and their requalifications.
+    types: std::collections::HashSet<String>,
+}
+
+impl PartialRematch {
+    fn new(model: &Model, rules: Vec<bool>) -> PartialRematch {
+        let mut types = std::collections::HashSet::new();
+        for (rule, _) in model.rules.iter().zip(&rules).filter(|(_, c)| **c) {
+            if let RuleKind::Event { on } = &rule.kind {
+                types.insert(on.clone());
+            }
+            if let Some(t) = &rule.requalify_on {
+                types.insert(t.clone());
+            }
+        }
+        PartialRematch { rules, types }
+    }
+
+    /// Whether a match belongs to a changed rule.
+    fn changed(&self, hit: &Hit<u64>) -> bool {
+        let (Target::Rule(i) | Target::Requalify(i)) = hit.target;
+        self.rules.get(i as usize).copied().unwrap_or(true)
+    }
 }
 
 /// Contacts re-scored together by `model set` (memory is one chunk's
@@ -304,6 +347,7 @@ struct ModelChunkRow {
 fn rematch_chunk(
     conn: &Connection,
     model: &Model,
+    partial: Option<&PartialRematch>,
     chunk: &mut [ModelChunkRow],
     (lo, hi): (i64, i64),
 ) -> Result<()> {
@@ -321,6 +365,9 @@ fn rematch_chunk(
                 let values = c.new_values.as_deref().unwrap_or(&c.old_values);
                 let mut h = Vec::new();
                 keyed_event_hits(model, values, key, &ty, Timestamp(ts), &props, &mut h);
+                if let Some(p) = partial {
+                    h.retain(|hit| p.changed(hit));
+                }
                 Ok((i, h))
             })
             .filter(|r| r.as_ref().map_or(true, |(_, h)| !h.is_empty()))
@@ -345,7 +392,11 @@ fn rematch_chunk(
                         break;
                     };
                     let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                    if !model.uses_event_type(ty) {
+                    let wanted = match partial {
+                        Some(p) => p.types.contains(ty),
+                        None => model.uses_event_type(ty),
+                    };
+                    if !wanted {
                         continue;
                     }
                     let contact: i64 = r.get(0)?;
@@ -376,6 +427,12 @@ fn rematch_chunk(
         in_flight = Some(batch);
     }
     drop(rows);
+    if let Some(p) = partial {
+        for c in chunk.iter_mut() {
+            let kept = c.old_hits.iter().filter(|h| !p.changed(h)).cloned();
+            c.new_hits.extend(kept);
+        }
+    }
     for (i, h) in matched {
         chunk[i].new_hits.extend(h);
     }
@@ -905,8 +962,14 @@ impl Store {
         // When the new model matches events exactly as the old one (same
         // rules, `on`, `when` and requalifications; only points, limits,
         // decay, weights, bands or stages changed), the stored matches are
-        // still right; otherwise every event is matched again.
-        let reuse = same_matching(old, &new);
+        // still right. When only some rules' conditions changed, only the
+        // events those rules are on are matched again, for those rules.
+        // Otherwise every event is matched again.
+        let changed = changed_conditions(old, &new);
+        let reuse = changed.as_ref().is_some_and(|c| !c.contains(&true));
+        let partial = changed
+            .filter(|_| !reuse)
+            .map(|rules| PartialRematch::new(&new, rules));
         let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
         let version = self.model_version + 1;
         if !dry_run {
@@ -972,11 +1035,12 @@ impl Store {
                 _ => None,
             };
             let new_ref = &new;
+            let partial_ref = partial.as_ref();
             let events_ref = &mut events;
             let (compared, written) = std::thread::scope(|s| {
                 let scoring = s.spawn(|| -> Result<Vec<Compared>> {
                     if let (Some(conn), Some(range)) = (events_ref, range) {
-                        rematch_chunk(conn, new_ref, &mut chunk, range)?;
+                        rematch_chunk(conn, new_ref, partial_ref, &mut chunk, range)?;
                     }
                     Ok(score_chunk(old, new_ref, reuse, &mut chunk, now))
                 });

@@ -471,8 +471,15 @@ fn other_schema_versions_are_refused_with_a_message() {
 #[test]
 fn a_model_change_scores_as_a_database_built_with_that_model() {
     let changed_points = MODEL.replace("points = 30", "points = 45");
+    // One rule's condition (its events are matched again, for it alone).
     let changed_matching = MODEL.replace("starts_with = \"/pricing\"", "contains = \"enterprise\"");
-    for new_model in [changed_points, changed_matching] {
+    // Two rules' conditions, one of them on an attribute, the other rules'
+    // matches on the same event type kept.
+    let changed_two = changed_matching.replace("equals = \"engineer\"", "equals = \"VP Sales\"");
+    // A rule's event type (every event is matched again).
+    let changed_type = MODEL.replace("on = \"email_click\"", "on = \"email_open\"");
+    for new_model in [changed_points, changed_matching, changed_two, changed_type] {
+        assert_ne!(new_model, MODEL);
         let dir = tempfile::tempdir().unwrap();
         let contacts = dir.path().join("c.csv");
         write_contacts(&contacts, &[(1, 0), (2, 1), (3, 2)]);
