@@ -108,16 +108,17 @@ mod tests {
         (dir, a, b)
     }
 
+    fn known(rowid: i64) -> Known {
+        Known {
+            rowid,
+            values: vec![],
+        }
+    }
+
     fn filled(conn: &Connection) -> EventCache {
         let mut cache = EventCache::default();
         cache.revalidate(conn).expect("revalidate");
-        cache.known.insert(
-            "c1".into(),
-            Known {
-                rowid: 1,
-                values: vec![],
-            },
-        );
+        cache.known.insert("c1".into(), known(1));
         cache.next_seq.insert(1, 7);
         cache.committed(conn);
         cache
@@ -173,13 +174,7 @@ mod tests {
         let (_dir, a, _b) = db();
         let mut cache = filled(&a);
         cache.clear();
-        cache.known.insert(
-            "c2".into(),
-            Known {
-                rowid: 2,
-                values: vec![],
-            },
-        );
+        cache.known.insert("c2".into(), known(2));
         cache.revalidate(&a).expect("revalidate");
         assert!(cache.known.is_empty());
     }

@@ -623,28 +623,19 @@ impl Store {
     /// call (see [`crate::event_cache`]): a service storing a stream of
     /// events skips two look-ups per event.
     pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
-        self.sync_model()?;
-        for attempt in 0..2 {
-            // A changed model is found before any row is used, so `rows` is
-            // whole for the second attempt.
-            match ingest(
-                &mut self.conn,
-                &self.model,
-                self.model_version,
+        // A changed model is found before any row is used, so `rows` is
+        // whole when the events are stored again under the new model.
+        self.with_current_model(|s| {
+            ingest(
+                &mut s.conn,
+                &s.model,
+                s.model_version,
                 now,
                 &mut rows,
-                &mut self.event_cache,
+                &mut s.event_cache,
                 &mut ImportSummary::default(),
-            ) {
-                // Another process set a model between the check above and
-                // the transaction: load it and store the events under it.
-                Err(StoreError::ModelChanged { .. }) if attempt == 0 => {
-                    self.sync_model()?;
-                }
-                other => return other,
-            }
-        }
-        unreachable!("the second attempt returns")
+            )
+        })
     }
 }
 
