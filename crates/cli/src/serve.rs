@@ -229,7 +229,7 @@ pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failur
         })
     });
     let state =
-        leadscore_server::AppState::new(store, clock).with_delivery_log_days(delivery_log_days);
+        leadscore_server::AppState::new(store, clock)?.with_delivery_log_days(delivery_log_days);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

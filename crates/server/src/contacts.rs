@@ -104,7 +104,7 @@ pub async fn get(
     check_id(&id)?;
     let now = state.now();
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let Some(attributes) = s.attributes(&id)? else {
                 return Err(leadscore_store::StoreError::UnknownContact(id).into());
             };
@@ -157,7 +157,7 @@ pub async fn score(
     };
     let explain = q.explain;
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let score = s.contact_score(&id, at)?;
             let mut object = score_object(s.model(), &score.id, &score.card);
             if explain {

@@ -39,6 +39,13 @@ impl Ingest {
     pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Ingest {
         start_checkpointer(&store);
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        // The writer's parallel parts (matching, scoring) get threads of
+        // their own: in the shared pool they would queue behind a long read
+        // (a leaderboard scoring a million contacts), and so would every
+        // request waiting for the commit.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("leadscore-writer-{i}"))
+            .build();
         std::thread::Builder::new()
             .name("leadscore-writer".into())
             .spawn(move || {
@@ -64,7 +71,14 @@ impl Ingest {
                         replies.push(j.reply);
                     }
                     let result = match store.lock() {
-                        Ok(mut s) => s.ingest_events(rows, now).map_err(|e| e.to_string()),
+                        Ok(mut guard) => {
+                            let s: &mut Store = &mut guard;
+                            match &pool {
+                                Ok(pool) => pool.install(move || s.ingest_events(rows, now)),
+                                Err(_) => s.ingest_events(rows, now),
+                            }
+                        }
+                        .map_err(|e| e.to_string()),
                         Err(_) => Err("database lock poisoned".to_owned()),
                     };
                     match result {

@@ -50,7 +50,7 @@ pub async fn list(
     }
     let now = state.now();
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let mut all = match &q.segment {
                 None => s.scores(
                     now,

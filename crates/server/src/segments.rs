@@ -76,7 +76,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
-    let all = state.with_store(|s| Ok(s.segments()?)).await?;
+    let all = state.read(|s| Ok(s.segments()?)).await?;
     let items: Vec<serde_json::Value> = all
         .into_iter()
         .map(|(name, d)| {
@@ -105,7 +105,7 @@ pub async fn get(
     require(&state, &headers, Scope::Read).await?;
     let now = state.now();
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
             let count = s.members(&def, now)?.len();
             let mut v = serde_json::to_value(&def).unwrap_or_default();
@@ -154,7 +154,7 @@ pub async fn members(
         crate::paging::Page::read(q.limit, q.cursor.as_deref(), 100, crate::leads::MAX_LIMIT)?;
     let now = state.now();
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
             let mut all = s.members(&def, now)?;
             all.sort_by(|a, b| {
@@ -180,7 +180,7 @@ pub async fn export(
     require(&state, &headers, Scope::Read).await?;
     let now = state.now();
     let csv = state
-        .with_store(move |s| {
+        .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
             let all = s.members(&def, now)?;
             let mut out = Vec::new();

@@ -1,12 +1,13 @@
-//! What every request shares: the database (one writer: a mutex, used from
+//! What every request shares: the database (one writing handle behind a
+//! mutex, and reading handles that never wait for it, all used from
 //! blocking threads), the key cache, the metrics and the clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use leadscore_core::Timestamp;
-use leadscore_store::{Scope, Store};
+use leadscore_store::{Scope, Store, StoreError};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -19,10 +20,56 @@ pub const KEY_CACHE: Duration = Duration::from_secs(10);
 /// they were checked.
 type KeyCache = HashMap<String, (Option<Scope>, Instant)>;
 
+/// Reading handles on the database: requests that only read run on one of
+/// them, so they never wait for the writer's transactions (an event batch,
+/// a tick) and the writer never waits for them (a leaderboard of a million
+/// contacts). More than the cores, so that a few long reads leave handles
+/// for short ones.
+pub const READERS: usize = 4;
+
+/// The reading handles not in use; a request takes one (waiting for the
+/// first to come back if none is free) and gives it back when done.
+struct Readers {
+    free: Mutex<Vec<Store>>,
+    returned: Condvar,
+}
+
+impl Readers {
+    /// Runs `f` with a free handle.
+    fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut store = {
+            let mut free = self.free.lock().map_err(|_| poisoned())?;
+            loop {
+                match free.pop() {
+                    Some(s) => break s,
+                    None => free = self.returned.wait(free).map_err(|_| poisoned())?,
+                }
+            }
+        };
+        // Given back even if `f` panics, so the pool never shrinks.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut store)));
+        if let Ok(mut free) = self.free.lock() {
+            free.push(store);
+        }
+        self.returned.notify_one();
+        out.unwrap_or_else(|_| Err(poisoned()))
+    }
+}
+
+/// The error of a handle whose holder panicked.
+fn poisoned() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "database lock poisoned",
+    )
+}
+
 /// The service's shared state.
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<Mutex<Store>>,
+    readers: Arc<Readers>,
     keys: Arc<Mutex<KeyCache>>,
     /// Request and ingest counters.
     pub metrics: Arc<Metrics>,
@@ -38,19 +85,30 @@ pub struct AppState {
 pub const DELIVERY_LOG_DAYS: u32 = 30;
 
 impl AppState {
-    /// State over an open database; `clock` gives "now" (the system clock,
-    /// or a fixed time for tests and replays).
-    pub fn new(store: Store, clock: Arc<dyn Fn() -> Timestamp + Send + Sync>) -> AppState {
+    /// State over an open database (`store` writes; [`READERS`] more
+    /// handles are opened on the same file to read); `clock` gives "now"
+    /// (the system clock, or a fixed time for tests and replays).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
+    ) -> Result<AppState, StoreError> {
+        let free = (0..READERS)
+            .map(|_| Store::open_reader(store.path()))
+            .collect::<Result<Vec<_>, _>>()?;
         let store = Arc::new(Mutex::new(store));
         let metrics = Arc::new(Metrics::default());
-        AppState {
+        Ok(AppState {
             ingest: crate::ingest::Ingest::start(Arc::clone(&store), Arc::clone(&metrics)),
             store,
+            readers: Arc::new(Readers {
+                free: Mutex::new(free),
+                returned: Condvar::new(),
+            }),
             keys: Arc::new(Mutex::new(HashMap::new())),
             metrics,
             clock,
             delivery_log_days: DELIVERY_LOG_DAYS,
-        }
+        })
     }
 
     /// Keeps settled webhook deliveries for `days` days (0: for ever).
@@ -64,27 +122,43 @@ impl AppState {
         (self.clock)()
     }
 
-    /// Runs `f` with the database on a blocking thread (SQLite calls and
-    /// scoring stay off the async workers), with the database's current
+    /// Runs `f` with the writing handle on a blocking thread (SQLite calls
+    /// and scoring stay off the async workers), with the database's current
     /// model (one set meanwhile by `leadscore model set` is picked up).
+    /// Requests that only read use [`AppState::read`] instead.
     pub async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = Arc::clone(&self.store);
-        self.metrics.queue_enter();
-        let out = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().map_err(|_| {
-                ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "database lock poisoned",
-                )
-            })?;
+        self.blocking(move || {
+            let mut guard = store.lock().map_err(|_| poisoned())?;
             guard.sync_model()?;
             f(&mut guard)
         })
-        .await;
+        .await
+    }
+
+    /// Runs `read` on a reading handle, on a blocking thread, in one
+    /// snapshot of the database under the model current in it: it sees
+    /// every committed write (an acknowledged event included) and never
+    /// waits for a transaction in progress.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let readers = Arc::clone(&self.readers);
+        self.blocking(move || readers.with(|s| s.snapshot(read)))
+            .await
+    }
+
+    /// Runs `f` on tokio's blocking threads, counted in the queue metric.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.metrics.queue_enter();
+        let out = tokio::task::spawn_blocking(f).await;
         self.metrics.queue_leave();
         out.map_err(|e| {
             ApiError::new(
@@ -106,7 +180,7 @@ impl AppState {
         }
         let h = hash.clone();
         let scope = self
-            .with_store(move |s| Ok(s.key_by_hash(&h)?.map(|k| k.scope)))
+            .read(move |s| Ok(s.key_by_hash(&h)?.map(|k| k.scope)))
             .await?;
         if let Ok(mut cache) = self.keys.lock() {
             if cache.len() > 10_000 {

@@ -50,7 +50,7 @@ pub async fn feed(
             })?,
     };
     state
-        .with_store(move |s| {
+        .read(move |s| {
             let rows = s.transitions_after(after, limit)?;
             let next = rows
                 .last()

@@ -302,7 +302,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Admin).await?;
-    let hooks = state.with_store(|s| Ok(s.webhooks()?)).await?;
+    let hooks = state.read(|s| Ok(s.webhooks()?)).await?;
     let items: Vec<serde_json::Value> = hooks
         .iter()
         .map(|h| {
@@ -342,9 +342,7 @@ pub async fn deliveries(
     P(id): P<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Admin).await?;
-    let rows = state
-        .with_store(move |s| Ok(s.deliveries(id, 1000)?))
-        .await?;
+    let rows = state.read(move |s| Ok(s.deliveries(id, 1000)?)).await?;
     let items: Vec<serde_json::Value> = rows
         .iter()
         .map(|d| {

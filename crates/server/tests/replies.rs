@@ -3,16 +3,14 @@
 //! is one the document lists and each JSON body validates against the
 //! schema the document gives for it.
 
+mod common;
+
+use common::MODEL;
+
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use leadscore_core::Timestamp;
 use leadscore_server::openapi::{ROUTES, document};
-use leadscore_server::{AppState, serve};
-use leadscore_store::{Scope, Store};
 use serde_json::{Value, json};
-
-const MODEL: &str = include_str!("../../../examples/starter-model.toml");
 
 /// The document's schema for an answer of `method path` with `status`
 /// (`None`: the answer has no JSON body there).
@@ -99,28 +97,17 @@ impl Tour {
 
 #[test]
 fn every_answer_matches_the_document() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let now = Timestamp::parse("2026-06-30T00:00:00Z").expect("time");
-    let mut store = Store::create(&dir.path().join("t.db"), MODEL, now).expect("database");
-    let (_, admin) = store.create_key("admin", Scope::Admin, now).expect("key");
-    let (_, read) = store.create_key("read", Scope::Read, now).expect("key");
-    let state = AppState::new(store, Arc::new(move || now));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let base = format!("http://{}", listener.local_addr().expect("address"));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, state, async move {
-            let _ = stopped.await;
-        }));
+    let common::Fixture {
+        dir: _dir,
+        state,
+        admin,
+        read,
+    } = common::fixture();
+    common::runtime().block_on(async move {
+        let server = common::start(state).await;
         let mut tour = Tour {
             client: reqwest::Client::new(),
-            base,
+            base: server.base.clone(),
             doc: document(),
             visited: BTreeSet::new(),
         };
@@ -203,8 +190,7 @@ fn every_answer_matches_the_document() {
             .collect();
         let missed: Vec<_> = documented.difference(&tour.visited).collect();
         assert!(missed.is_empty(), "routes the tour did not call: {missed:?}");
-        let _ = stop.send(());
-        server.await.expect("server task").expect("served");
+        server.stop().await;
     });
 }
 

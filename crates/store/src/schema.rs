@@ -189,13 +189,71 @@ pub fn create(path: &Path) -> Result<Connection> {
 /// migrating an older layout; returns the schema version it was migrated
 /// from, if it was.
 pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
+    let conn = connect(path)?;
+    let schema = check(&conn, path)?;
+    pragmas(&conn)?;
+    let mut conn = conn;
+    let migrated = if schema < SCHEMA_VERSION {
+        // Additive changes only, in one transaction: a crash leaves the old
+        // layout, which migrates again next time.
+        let tx = conn.transaction()?;
+        for (version, sql) in ADDED {
+            if schema < version {
+                tx.execute_batch(sql)?;
+            }
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [SCHEMA_VERSION.to_string()],
+        )?;
+        tx.commit()?;
+        Some(schema)
+    } else {
+        None
+    };
+    Ok((conn, migrated))
+}
+
+/// SQLite's page cache of a reading connection, in KiB (its reads mostly
+/// come through the memory map, so a smaller cache than the writer's).
+const READER_CACHE_KIB: i64 = 65_536;
+
+/// Opens a connection that only reads (`PRAGMA query_only`: a write
+/// through it fails) on a database another connection writes. It does not
+/// migrate: a database of an older layout is refused, to be opened once
+/// by [`open`] first.
+pub fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = connect(path)?;
+    let schema = check(&conn, path)?;
+    if schema != SCHEMA_VERSION {
+        return Err(StoreError::Schema {
+            path: path.to_path_buf(),
+            message: format!(
+                "database schema version {schema} must be migrated to {SCHEMA_VERSION} before it can be read; open it with a command that writes first"
+            ),
+        });
+    }
+    pragmas(&conn)?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+/// A connection to an existing file (no pragmas yet).
+fn connect(path: &Path) -> Result<Connection> {
     if !path.exists() {
         return Err(StoreError::Missing(path.to_path_buf()));
     }
-    let conn = Connection::open_with_flags(
+    Ok(Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )?)
+}
+
+/// Checks that `conn` holds a leadscore database this program can read
+/// (schema no newer than ours, the same scoring contract); returns its
+/// schema version.
+fn check(conn: &Connection, path: &Path) -> Result<i64> {
     let schema_err = |message: String| StoreError::Schema {
         path: path.to_path_buf(),
         message,
@@ -237,25 +295,5 @@ pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
             "scores were computed under scoring contract version {spec}, this leadscore implements {SPEC_VERSION}; re-create the database and import again"
         )));
     }
-    pragmas(&conn)?;
-    let mut conn = conn;
-    let migrated = if schema < SCHEMA_VERSION {
-        // Additive changes only, in one transaction: a crash leaves the old
-        // layout, which migrates again next time.
-        let tx = conn.transaction()?;
-        for (version, sql) in ADDED {
-            if schema < version {
-                tx.execute_batch(sql)?;
-            }
-        }
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-            [SCHEMA_VERSION.to_string()],
-        )?;
-        tx.commit()?;
-        Some(schema)
-    } else {
-        None
-    };
-    Ok((conn, migrated))
+    Ok(schema)
 }

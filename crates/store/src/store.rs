@@ -625,6 +625,11 @@ impl Store {
     /// [`Store::migrated_from`]).
     pub fn open(path: &Path) -> Result<Store> {
         let (conn, migrated_from) = schema::open(path)?;
+        Store::over(conn, path, migrated_from)
+    }
+
+    /// A handle on an opened connection, with the database's current model.
+    fn over(conn: Connection, path: &Path, migrated_from: Option<i64>) -> Result<Store> {
         let (model, model_version) = current_model(&conn)?;
         Ok(Store {
             conn,
@@ -635,6 +640,44 @@ impl Store {
             model_chunk: MODEL_CHUNK,
             event_cache: Default::default(),
         })
+    }
+
+    /// Opens a handle that only reads, beside the handle that writes (the
+    /// service's readers): its reads never wait for the writer's
+    /// transactions and see every committed one; any write through it
+    /// fails. Use it through [`Store::snapshot`]. The database must be
+    /// current (opened once by [`Store::open`], which migrates).
+    pub fn open_reader(path: &Path) -> Result<Store> {
+        Store::over(schema::open_reader(path)?, path, None)
+    }
+
+    /// Runs `read` on one consistent state of the database (one read
+    /// transaction) under the model current in that state: the rows it
+    /// reads agree with each other and with the model even while another
+    /// connection writes.
+    pub fn snapshot<T, E: From<StoreError>>(
+        &mut self,
+        read: impl FnOnce(&Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        // A snapshot left open (its reader panicked) is let go first.
+        let begin = if self.conn.is_autocommit() {
+            "BEGIN DEFERRED"
+        } else {
+            "ROLLBACK; BEGIN DEFERRED"
+        };
+        self.conn
+            .execute_batch(begin)
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let out = match self.sync_model() {
+            Ok(_) => read(self),
+            Err(e) => Err(e.into()),
+        };
+        // Nothing was written: ending the transaction only lets go of the
+        // snapshot.
+        let end = self.conn.execute_batch("ROLLBACK");
+        let out = out?;
+        end.map_err(|e| E::from(StoreError::from(e)))?;
+        Ok(out)
     }
 
     /// Loads the database's current model if another connection stored a

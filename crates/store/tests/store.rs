@@ -747,3 +747,71 @@ fn a_model_set_by_another_process_is_used_from_the_next_write() {
             .card
     );
 }
+
+/// The service reads on handles of their own (`Store::open_reader`): they
+/// see every committed write, each read is one consistent snapshot under
+/// the model current in it, and they cannot write.
+#[test]
+fn a_reading_handle_sees_commits_in_snapshots_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut writer, db) = fresh(dir.path());
+    writer
+        .upsert_contacts(title("c1", "VP Sales"), false, t(0))
+        .unwrap();
+    writer
+        .ingest_events(vec![event("e1", "c1", 1)], t(1))
+        .unwrap();
+    let mut reader = Store::open_reader(&db).unwrap();
+    let read = |r: &mut Store| r.snapshot(|s| s.contact_score("c1", t(10))).unwrap().card;
+    let first = read(&mut reader);
+    assert_eq!(first, writer.contact_score("c1", t(10)).unwrap().card);
+    // A write committed while a snapshot is open is not seen in it...
+    reader
+        .snapshot(|s| -> Result<(), StoreError> {
+            let before = s.contact_score("c1", t(10))?.card;
+            writer
+                .ingest_events(vec![event("e2", "c1", 2)], t(2))
+                .unwrap();
+            assert_eq!(s.contact_score("c1", t(10))?.card, before);
+            Ok(())
+        })
+        .unwrap();
+    // ...and is in the next one.
+    let second = read(&mut reader);
+    assert!(second.score > first.score, "{second:?} after {first:?}");
+    assert_eq!(second, writer.contact_score("c1", t(10)).unwrap().card);
+    // A model set through another handle is the reader's next model.
+    let cheaper = MODEL.replace("points = 30", "points = 5");
+    writer.set_model(&cheaper, t(3), false).unwrap();
+    let third = read(&mut reader);
+    assert_eq!(reader.model_version(), 2);
+    assert_eq!(third, writer.contact_score("c1", t(10)).unwrap().card);
+    assert_ne!(third, second);
+    // Nothing can be written through it, and the database is unchanged.
+    let err = reader
+        .upsert_contacts(title("c2", "Engineer"), false, t(4))
+        .unwrap_err();
+    assert!(err.to_string().contains("readonly"), "{err}");
+    assert_eq!(writer.counts().unwrap().0, 1);
+    // An error inside a snapshot leaves the handle usable.
+    let missing = reader.snapshot(|s| s.contact_score("nobody", t(10)));
+    assert!(matches!(missing, Err(StoreError::UnknownContact(_))));
+    assert_eq!(read(&mut reader), third);
+}
+
+#[test]
+fn a_reading_handle_does_not_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = fresh(dir.path());
+    drop(store);
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE segments; UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+        )
+        .unwrap();
+    let err = Store::open_reader(&db).err().unwrap().to_string();
+    assert!(err.contains("must be migrated"), "{err}");
+    Store::open(&db).unwrap();
+    Store::open_reader(&db).unwrap();
+}
