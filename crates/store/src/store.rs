@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
 use crate::live::{
-    Cause, Computed, Props, STORED_COLUMNS, Stored, advance, compute_live, event_hits, event_range,
+    Cause, Computed, Props, STORED_COLUMNS, Stored, compute_live, event_hits, event_range,
     keyed_event_hits, model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps,
     write_update,
 };
@@ -337,8 +337,11 @@ struct ModelChunkRow {
     new_hits: Vec<Hit<u64>>,
     band: Option<String>,
     stage: Option<String>,
-    /// Time alone changed it under the old model since its live state.
-    due: bool,
+    /// When time alone may next change it under the old model.
+    next_check_at: Option<i64>,
+    /// What time alone did to it under the old model, up to the model
+    /// change (computed with the chunk's scores, written before them).
+    steps: Vec<(Timestamp, Computed)>,
 }
 
 /// Matches the events of a chunk's contacts (`seq` in `lo..=hi`) under
@@ -451,6 +454,7 @@ fn score_chunk(
     chunk
         .par_iter_mut()
         .map(|c| {
+            c.steps = time_steps(old, &c.old_values, &mut c.old_hits, c.next_check_at, now);
             let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
             let values = c.new_values.as_deref().unwrap_or(&c.old_values);
             let hits = if reuse {
@@ -503,10 +507,16 @@ fn write_chunk(
     computed: &[Compared],
     now: Timestamp,
 ) -> Result<()> {
-    for c in chunk.iter_mut().filter(|c| c.due) {
-        let stored = advance(tx, old, old_version, Stored::load_rowid(tx, c.rowid)?, now)?;
-        c.band = stored.band;
-        c.stage = stored.stage;
+    for c in chunk.iter_mut().filter(|c| !c.steps.is_empty()) {
+        (c.band, c.stage) = write_steps(
+            tx,
+            old,
+            old_version,
+            c.rowid,
+            &c.steps,
+            c.band.take(),
+            c.stage.take(),
+        )?;
     }
     for (c, (_, computed)) in chunk.iter().zip(computed) {
         write_update(
@@ -1066,7 +1076,8 @@ impl Store {
                         new_hits: Vec::new(),
                         band,
                         stage,
-                        due: next.is_some_and(|t| t <= now.0),
+                        next_check_at: next,
+                        steps: Vec::new(),
                     });
                 }
             }

@@ -815,3 +815,45 @@ fn a_reading_handle_does_not_migrate() {
     Store::open(&db).unwrap();
     Store::open_reader(&db).unwrap();
 }
+
+/// A model set on a database nobody ticked first records what time did
+/// under the old model (decay, at its times), then the model's change: the
+/// same history as `tick` followed by `model set`, whatever the chunk size.
+#[test]
+fn a_model_set_records_the_decay_that_was_due_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = t(60 * 24 * 40);
+    let cheaper = MODEL.replace("points = 30", "points = 20");
+    let histories = |ticked: bool, chunk: usize| {
+        let db = dir.path().join(format!("{ticked}-{chunk}.db"));
+        let mut s = Store::create(&db, MODEL, t(0)).unwrap();
+        s.set_model_chunk(chunk);
+        for c in 0..5 {
+            let id = format!("c{c}");
+            s.upsert_contacts(title(&id, ["VP Sales", "Engineer"][c % 2]), false, t(0))
+                .unwrap();
+            let events = (0..=c)
+                .map(|i| event(&format!("e{c}-{i}"), &id, i as i64 * 60))
+                .collect();
+            s.ingest_events(events, t(c as i64 * 60)).unwrap();
+        }
+        if ticked {
+            s.tick(later).unwrap();
+        }
+        s.set_model(&cheaper, later, false).unwrap();
+        assert_eq!(s.check().unwrap(), Vec::<String>::new());
+        (0..5)
+            .map(|c| s.history(&format!("c{c}")).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let expected = histories(true, 50_000);
+    let decays = expected
+        .iter()
+        .flatten()
+        .filter(|r| r.cause == "decay")
+        .count();
+    assert!(decays >= 3, "the data must cool down: {expected:?}");
+    for chunk in [1, 2, 50_000] {
+        assert_eq!(histories(false, chunk), expected, "chunk of {chunk}");
+    }
+}
