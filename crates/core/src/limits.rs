@@ -57,6 +57,14 @@ impl<'a> LimitCounter<'a> {
         }
         admitted
     }
+
+    /// After [`LimitCounter::admit`] refused an event: the earliest time
+    /// (ns) at which an event may count again; every event before it would
+    /// be refused too. `None`: none ever will (a limit in all, reached).
+    pub fn reopens_at(&self) -> Option<i64> {
+        let per = self.limit?.per_nanos?;
+        self.recent.front().map(|&t| t.saturating_add(per))
+    }
 }
 
 #[cfg(test)]

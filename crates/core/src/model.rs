@@ -148,16 +148,16 @@ impl Model {
     /// Whether an event at `at` falls inside the time a rule may see at
     /// `as_of`: not after as-of, and inside the rule dimension's window.
     pub fn in_time(&self, rule: &Rule, at: Timestamp, as_of: Timestamp) -> TimeFit {
-        if at > as_of {
-            return TimeFit::AfterAsOf;
-        }
-        if let Some(w) = rule.dimension.and_then(|d| self.dimensions[d].window_days) {
-            let start = as_of.0.saturating_sub(days_to_nanos(w));
-            if at.0 <= start {
-                return TimeFit::OutsideWindow;
-            }
-        }
-        TimeFit::Inside
+        TimeFit::of(at, as_of, self.window_start(rule, as_of))
+    }
+
+    /// The instant (nanoseconds) at or before which an event of `rule` is
+    /// outside its dimension's window at `as_of`; `None`: no window. The
+    /// same for all of a rule's events, so evaluation computes it once.
+    pub fn window_start(&self, rule: &Rule, as_of: Timestamp) -> Option<i64> {
+        rule.dimension
+            .and_then(|d| self.dimensions[d].window_days)
+            .map(|w| as_of.0.saturating_sub(days_to_nanos(w)))
     }
 
     /// Attaches the loaded learned model of predictive dimension `dimension`
@@ -218,4 +218,18 @@ pub enum TimeFit {
     AfterAsOf,
     /// Older than the dimension's `window_days`.
     OutsideWindow,
+}
+
+impl TimeFit {
+    /// Where an event at `at` stands at `as_of`, given its rule's
+    /// [`Model::window_start`] at `as_of`.
+    pub fn of(at: Timestamp, as_of: Timestamp, window_start: Option<i64>) -> TimeFit {
+        if at > as_of {
+            TimeFit::AfterAsOf
+        } else if window_start.is_some_and(|start| at.0 <= start) {
+            TimeFit::OutsideWindow
+        } else {
+            TimeFit::Inside
+        }
+    }
 }

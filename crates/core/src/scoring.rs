@@ -81,6 +81,17 @@ pub enum Fate {
     RequalifiesNothing,
 }
 
+impl Fate {
+    /// Whether the event counts (or disqualifies) now, so that its leaving
+    /// the window later can change the contact's class.
+    pub fn counts_in_time(self) -> bool {
+        matches!(
+            self,
+            Fate::Counted | Fate::Disqualifies | Fate::DisqualifiesLifted
+        )
+    }
+}
+
 /// One matched event in a trace.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventTrace<K> {
@@ -120,6 +131,10 @@ pub struct Trace<K> {
     /// Whether to record `factors` (they cost a model explanation each:
     /// only explanations ask).
     pub with_factors: bool,
+    /// Whether to record, of the events, only those that count or
+    /// disqualify ([`Fate::counts_in_time`]): all that finding when a
+    /// contact's class next changes looks at.
+    pub counting_only: bool,
 }
 
 impl<K> Trace<K> {
@@ -130,6 +145,17 @@ impl<K> Trace<K> {
             raw: Vec::new(),
             factors: Vec::new(),
             with_factors: false,
+            counting_only: false,
+        }
+    }
+
+    /// An empty trace recording only the events that count or
+    /// disqualify (with every rule's points and the raw sums), for
+    /// [`crate::timeline`].
+    pub fn counting_only() -> Trace<K> {
+        Trace {
+            counting_only: true,
+            ..Trace::new()
         }
     }
 
@@ -329,9 +355,136 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
+    sort_hits(hits);
+    evaluate_sorted(model, attributes, prepared, hits, as_of, trace)
+}
+
+/// Puts hits in the order [`evaluate_sorted`] reads them (by target, time,
+/// key) and drops repeats (one event matched twice).
+pub fn sort_hits<K: Ord>(hits: &mut Vec<Hit<K>>) {
     hits.sort_unstable_by(|a, b| (a.target, a.at, &a.key).cmp(&(b.target, b.at, &b.key)));
     hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
+}
 
+/// One event rule's hits being read at one as-of time.
+struct RuleWalk<'m> {
+    model: &'m Model,
+    rule: &'m crate::model::Rule,
+    /// The rule's dimension's half-life (days), if it decays.
+    half_life: Option<f64>,
+    as_of: Timestamp,
+}
+
+impl RuleWalk<'_> {
+    /// Visits every hit of the run (in time order), recording each with its
+    /// fate in `events` (explanations). Returns the points counted and the
+    /// time of the latest eligible event (disqualifying rules).
+    fn every_event<K: Clone>(
+        &self,
+        run: &[Hit<K>],
+        mut events: Option<&mut Vec<EventTrace<K>>>,
+    ) -> (f64, Option<Timestamp>) {
+        let (rule, as_of) = (self.rule, self.as_of);
+        let window_start = self.model.window_start(rule, as_of);
+        let mut limit = LimitCounter::new(rule.limit.as_ref());
+        let (mut sum, mut latest) = (0.0, None);
+        for hit in run {
+            let age_days = hit.at.days_before(as_of);
+            let (fate, contribution) = match TimeFit::of(hit.at, as_of, window_start) {
+                TimeFit::AfterAsOf => (Fate::AfterAsOf, 0.0),
+                TimeFit::OutsideWindow => (Fate::OutsideWindow, 0.0),
+                TimeFit::Inside if rule.disqualify => {
+                    latest = Some(hit.at);
+                    (Fate::Disqualifies, 0.0)
+                }
+                TimeFit::Inside if limit.admit(hit.at) => {
+                    let c = rule.points * remaining_share(age_days, self.half_life);
+                    sum += c;
+                    (Fate::Counted, c)
+                }
+                TimeFit::Inside => (Fate::LimitReached, 0.0),
+            };
+            if let Some(events) = events.as_deref_mut() {
+                events.push(EventTrace {
+                    key: hit.key.clone(),
+                    at: hit.at,
+                    fate,
+                    contribution,
+                    age_days,
+                });
+            }
+        }
+        (sum, latest)
+    }
+
+    /// The same sums as [`RuleWalk::every_event`], in the same order, but
+    /// the hits outside the window (a prefix of the run), after the as-of
+    /// time (a suffix) and refused by a full limit are skipped rather than
+    /// visited one by one; only the events that count or disqualify are
+    /// recorded. A contact with 100 000 page views under a limit of three a
+    /// week costs the events that count, not all of them.
+    fn counting_events<K: Clone>(
+        &self,
+        run: &[Hit<K>],
+        mut events: Option<&mut Vec<EventTrace<K>>>,
+    ) -> (f64, Option<Timestamp>) {
+        let (rule, as_of) = (self.rule, self.as_of);
+        let lo = self
+            .model
+            .window_start(rule, as_of)
+            .map_or(0, |start| run.partition_point(|h| h.at.0 <= start));
+        let hi = run.partition_point(|h| h.at <= as_of).max(lo);
+        let inside = &run[lo..hi];
+        let mut limit = LimitCounter::new(rule.limit.as_ref());
+        let (mut sum, mut latest) = (0.0, None);
+        let mut k = 0;
+        while let Some(hit) = inside.get(k) {
+            let (fate, contribution) = if rule.disqualify {
+                latest = Some(hit.at);
+                (Fate::Disqualifies, 0.0)
+            } else if limit.admit(hit.at) {
+                let c = rule.points * remaining_share(hit.at.days_before(as_of), self.half_life);
+                sum += c;
+                (Fate::Counted, c)
+            } else {
+                // Full: every event before it reopens is refused as well.
+                match limit.reopens_at() {
+                    None => break,
+                    Some(t) => {
+                        k += inside[k..].partition_point(|h| h.at.0 < t).max(1);
+                        continue;
+                    }
+                }
+            };
+            if let Some(events) = events.as_deref_mut() {
+                events.push(EventTrace {
+                    key: hit.key.clone(),
+                    at: hit.at,
+                    fate,
+                    contribution,
+                    age_days: hit.at.days_before(as_of),
+                });
+            }
+            k += 1;
+        }
+        (sum, latest)
+    }
+}
+
+/// [`evaluate_with`] on hits already in [`sort_hits`] order (a caller
+/// evaluating the same hits at many times sorts them once).
+pub fn evaluate_sorted<K, A>(
+    model: &Model,
+    attributes: &A,
+    prepared: Option<&Prepared>,
+    hits: &[Hit<K>],
+    as_of: Timestamp,
+    trace: Option<&mut Trace<K>>,
+) -> ScoreCard
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
     let n_rules = model.rules.len();
     let matches = prepared.map(|p| p.matches.as_slice());
     let mut raw = match prepared {
@@ -343,6 +496,10 @@ where
     // Latest eligible event of each disqualifying event rule.
     let mut latest_disq: Vec<Option<Timestamp>> = Vec::new();
     let mut rule_traces: Vec<RuleTrace<K>> = Vec::new();
+    // Which events the trace records: all, or only those that count or
+    // disqualify (what finding the next change needs).
+    let record_counting = trace.is_some();
+    let record_all = trace.as_ref().is_some_and(|t| !t.counting_only);
     let contact = ContactFacts(attributes);
     let mut cursor = 0usize;
 
@@ -372,37 +529,23 @@ where
                 let half_life = rule
                     .dimension
                     .and_then(|d| model.dimensions[d].half_life_days);
-                let mut limit = LimitCounter::new(rule.limit.as_ref());
-                let mut latest: Option<Timestamp> = None;
-                let mut sum = 0.0;
-                while cursor < hits.len() && hits[cursor].target == Target::Rule(i as u32) {
-                    let hit = &hits[cursor];
-                    cursor += 1;
-                    let age_days = hit.at.days_before(as_of);
-                    let (fate, contribution) = match model.in_time(rule, hit.at, as_of) {
-                        TimeFit::AfterAsOf => (Fate::AfterAsOf, 0.0),
-                        TimeFit::OutsideWindow => (Fate::OutsideWindow, 0.0),
-                        TimeFit::Inside if rule.disqualify => {
-                            latest = Some(hit.at);
-                            (Fate::Disqualifies, 0.0)
-                        }
-                        TimeFit::Inside if limit.admit(hit.at) => {
-                            let c = rule.points * remaining_share(age_days, half_life);
-                            sum += c;
-                            (Fate::Counted, c)
-                        }
-                        TimeFit::Inside => (Fate::LimitReached, 0.0),
-                    };
-                    if trace.is_some() {
-                        rt.events.push(EventTrace {
-                            key: hit.key.clone(),
-                            at: hit.at,
-                            fate,
-                            contribution,
-                            age_days,
-                        });
-                    }
-                }
+                // The rule's hits: one run, in time order.
+                let run_len =
+                    hits[cursor..].partition_point(|h| h.target == Target::Rule(i as u32));
+                let run = &hits[cursor..cursor + run_len];
+                cursor += run_len;
+                let walk = RuleWalk {
+                    model,
+                    rule,
+                    half_life,
+                    as_of,
+                };
+                let events = record_counting.then_some(&mut rt.events);
+                let (sum, latest) = if record_all {
+                    walk.every_event(run, events)
+                } else {
+                    walk.counting_events(run, events)
+                };
                 if rule.disqualify {
                     if latest_disq.is_empty() {
                         latest_disq = vec![None; n_rules];
@@ -435,7 +578,7 @@ where
         if lifts {
             lifted[i] = true;
         }
-        if trace.is_some() {
+        if record_all {
             rule_traces[i].events.push(EventTrace {
                 key: hit.key.clone(),
                 at: hit.at,
@@ -713,5 +856,102 @@ points = -6
         assert_eq!(card.dimensions, vec![10.0]);
         assert_eq!(card.score, 100.0);
         assert_eq!(card.band, None);
+    }
+
+    /// A model where limits, windows, decay and disqualification all play.
+    const WALK_MODEL: &str = r#"
+[[dimension]]
+id = "engagement"
+half_life_days = 7
+window_days = 30
+min = -50
+max = 200
+[[dimension]]
+id = "lifetime"
+min = 0
+max = 100
+[[band]]
+id = "hot"
+min_score = 50
+[[band]]
+id = "cold"
+min_score = 0
+[[rule]]
+id = "visit"
+dimension = "engagement"
+on = "page_view"
+points = 7
+limit = { count = 3, per_days = 2 }
+[[rule]]
+id = "demo"
+dimension = "engagement"
+on = "demo_request"
+points = 30
+limit = { count = 1, per_days = 10 }
+[[rule]]
+id = "bounce"
+dimension = "engagement"
+on = "bounce"
+points = -5
+[[rule]]
+id = "webinar"
+dimension = "lifetime"
+on = "webinar"
+points = 20
+limit = { count = 2 }
+[[rule]]
+id = "unsubscribed"
+on = "unsubscribe"
+disqualify = true
+requalify_on = "resubscribe"
+"#;
+
+    const WALK_TYPES: [&str; 6] = [
+        "page_view",
+        "demo_request",
+        "bounce",
+        "webinar",
+        "unsubscribe",
+        "resubscribe",
+    ];
+
+    proptest::proptest! {
+        /// Evaluating without a trace (or with the trace the timeline uses)
+        /// skips the events that cannot count; recording every event visits
+        /// them all. Both give the same card to the bit, and the events the
+        /// short walk records are exactly the full walk's counting ones.
+        #[test]
+        fn skipping_what_cannot_count_changes_nothing(
+            // Whole hours, so that events fall exactly on window and limit
+            // boundaries now and then.
+            events in proptest::collection::vec((0usize..6, 0i64..24 * 60), 0..120),
+            as_of in 0i64..24 * 80,
+        ) {
+            let m = Model::from_toml(WALK_MODEL).unwrap();
+            let none: Vec<Option<Box<str>>> = vec![None; m.vocabulary.attributes.len()];
+            let props: Vec<Option<Box<str>>> = vec![None; m.vocabulary.properties.len()];
+            let base = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            let hour = 3_600_000_000_000;
+            let mut hits: Vec<Hit<u64>> = Vec::new();
+            for (n, (ty, hours)) in events.iter().enumerate() {
+                match_event(&m, WALK_TYPES[*ty], none.as_slice(), props.as_slice(), |target| {
+                    hits.push(Hit { target, at: Timestamp(base.0 + hours * hour), key: n as u64 });
+                });
+            }
+            let as_of = Timestamp(base.0 + as_of * hour);
+            let short = evaluate(&m, none.as_slice(), &mut hits.clone(), as_of, None);
+            let mut all = Trace::new();
+            let full = evaluate(&m, none.as_slice(), &mut hits.clone(), as_of, Some(&mut all));
+            let mut counting = Trace::counting_only();
+            let timeline = evaluate(&m, none.as_slice(), &mut hits, as_of, Some(&mut counting));
+            proptest::prop_assert_eq!(&short, &full);
+            proptest::prop_assert_eq!(&timeline, &full);
+            proptest::prop_assert_eq!(&counting.raw, &all.raw);
+            for (c, a) in counting.rules.iter().zip(&all.rules) {
+                let kept: Vec<_> = a.events.iter().filter(|e| e.fate.counts_in_time()).cloned().collect();
+                proptest::prop_assert_eq!(&c.events, &kept);
+                proptest::prop_assert_eq!(c.points, a.points);
+            }
+        }
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::model::Model;
 use crate::scoring::{
-    AttributeLookup, Fate, Hit, ScoreCard, Trace, card_from_raw, evaluate_with, prepare,
+    AttributeLookup, Hit, ScoreCard, Trace, card_from_raw, evaluate_sorted, prepare, sort_hits,
 };
 use crate::timestamp::{NANOS_PER_DAY, Timestamp, days_to_nanos};
 
@@ -44,10 +44,7 @@ fn next_breakpoint<K>(
         };
         let w = days_to_nanos(w);
         for e in &rt.events {
-            if matches!(
-                e.fate,
-                Fate::Counted | Fate::Disqualifies | Fate::DisqualifiesLifted
-            ) {
+            if e.fate.counts_in_time() {
                 let expiry = e.at.0.saturating_add(w);
                 if expiry > from.0 {
                     next = Some(next.map_or(expiry, |n| n.min(expiry)));
@@ -76,9 +73,8 @@ where
     A: AttributeLookup + ?Sized,
 {
     // Events that already left their window can never count again at a
-    // later time: leave them out. One scratch copy of the rest: `evaluate`
-    // sorts it in place, and after the first call it is already in order.
-    let live: Vec<Hit<K>> = hits
+    // later time: leave them out. Sorted once for all the evaluations below.
+    let mut live: Vec<Hit<K>> = hits
         .iter()
         .filter(|h| match h.target {
             crate::model::Target::Rule(i) => model.rules[i as usize]
@@ -89,24 +85,19 @@ where
         })
         .cloned()
         .collect();
+    sort_hits(&mut live);
     let hits = live.as_slice();
-    let scratch = std::cell::RefCell::new(hits.to_vec());
     let prepared = prepare(model, attributes);
     let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
-        evaluate_with(
-            model,
-            attributes,
-            Some(&prepared),
-            &mut scratch.borrow_mut(),
-            t,
-            trace,
-        )
+        evaluate_sorted(model, attributes, Some(&prepared), hits, t, trace)
     };
-    let start = class(&at(from, None));
+    // One evaluation per breakpoint: the state at a segment's end is the
+    // next segment's start.
+    let mut trace = Trace::counting_only();
+    let mut card = at(from, Some(&mut trace));
+    let start = class(&card);
     let mut seg_start = from;
     for n in 0.. {
-        let mut trace = Trace::new();
-        let card = at(seg_start, Some(&mut trace));
         let end = next_breakpoint(model, hits, &trace, seg_start)
             .map_or(until, |b| Timestamp(b.min(until.0)));
         if let Some(t) =
@@ -117,10 +108,9 @@ where
         if end >= until {
             return None;
         }
-        if class(&at(end, None)) != start {
-            return Some(end);
-        }
-        if n + 1 >= max_segments {
+        trace = Trace::counting_only();
+        card = at(end, Some(&mut trace));
+        if class(&card) != start || n + 1 >= max_segments {
             return Some(end);
         }
         seg_start = end;
