@@ -37,7 +37,19 @@ fn next_breakpoint<K>(
     trace: &Trace<K>,
     from: Timestamp,
 ) -> Option<i64> {
-    let mut next: Option<i64> = hits.iter().map(|h| h.at.0).filter(|&t| t > from.0).min();
+    // The first event after `from` of each target's run (hits in
+    // `sort_hits` order: by target, then time).
+    let mut next: Option<i64> = None;
+    let mut i = 0;
+    while let Some(first) = hits.get(i) {
+        let run = &hits[i..];
+        let len = run.partition_point(|h| h.target == first.target);
+        let run = &run[..len];
+        if let Some(h) = run.get(run.partition_point(|h| h.at <= from)) {
+            next = Some(next.map_or(h.at.0, |n| n.min(h.at.0)));
+        }
+        i += len;
+    }
     for (rule, rt) in model.rules.iter().zip(&trace.rules) {
         let Some(w) = rule.dimension.and_then(|d| model.dimensions[d].window_days) else {
             continue;
@@ -72,21 +84,26 @@ where
     K: Ord + Clone,
     A: AttributeLookup + ?Sized,
 {
-    // Events that already left their window can never count again at a
-    // later time: leave them out. Sorted once for all the evaluations below.
-    let mut live: Vec<Hit<K>> = hits
-        .iter()
-        .filter(|h| match h.target {
-            crate::model::Target::Rule(i) => model.rules[i as usize]
-                .dimension
-                .and_then(|d| model.dimensions[d].window_days)
-                .is_none_or(|w| h.at.0.saturating_add(days_to_nanos(w)) > from.0),
-            crate::model::Target::Requalify(_) => true,
-        })
-        .cloned()
-        .collect();
-    sort_hits(&mut live);
-    let hits = live.as_slice();
+    let mut sorted = hits.to_vec();
+    sort_hits(&mut sorted);
+    next_check_sorted(model, attributes, &sorted, from, until, max_segments)
+}
+
+/// [`next_check`] on hits already in [`sort_hits`] order (the store keeps
+/// them so): no copy. Events that left their window are jumped over by
+/// each evaluation, not filtered out here.
+pub fn next_check_sorted<K, A>(
+    model: &Model,
+    attributes: &A,
+    hits: &[Hit<K>],
+    from: Timestamp,
+    until: Timestamp,
+    max_segments: usize,
+) -> Option<Timestamp>
+where
+    K: Ord + Clone,
+    A: AttributeLookup + ?Sized,
+{
     let prepared = prepare(model, attributes);
     let at = |t: Timestamp, trace: Option<&mut Trace<K>>| {
         evaluate_sorted(model, attributes, Some(&prepared), hits, t, trace)

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 
 use leadscore_core::condition::Vocabulary;
 use leadscore_core::model::Target;
-use leadscore_core::scoring::PropertyLookup;
-use leadscore_core::timeline::next_check;
+use leadscore_core::scoring::{PropertyLookup, evaluate_sorted, sort_hits};
+use leadscore_core::timeline::next_check_sorted;
 use leadscore_core::timestamp::days_to_nanos;
-use leadscore_core::{Hit, Model, ScoreCard, Timestamp, evaluate, match_event};
+use leadscore_core::{Hit, Model, ScoreCard, Timestamp, match_event};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
@@ -371,9 +371,12 @@ pub fn compute_live(
     hits: &mut Vec<Hit<u64>>,
     at: Timestamp,
 ) -> Computed {
-    let card = evaluate(model, attributes, hits, at, None);
+    // Sorted as evaluation reads them (also the order they are packed in):
+    // on hits stored sorted, one pass that moves nothing.
+    sort_hits(hits);
+    let card = evaluate_sorted(model, attributes, None, hits, at, None);
     let until = Timestamp(at.0.saturating_add(days_to_nanos(HORIZON_DAYS)));
-    let next_check_at = next_check(model, attributes, hits, at, until, MAX_SEGMENTS)
+    let next_check_at = next_check_sorted(model, attributes, hits, at, until, MAX_SEGMENTS)
         .map(|t| t.0.max(at.0 + 1_000_000_000));
     Computed {
         card,
