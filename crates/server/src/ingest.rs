@@ -10,7 +10,7 @@ use std::time::Duration;
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
-use leadscore_store::checkpoint::{Checkpointer, WRITER_BACKSTOP_PAGES};
+use leadscore_store::checkpoint::{Checkpointer, LOG_LIMIT_PAGES, WRITER_BACKSTOP_PAGES};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -140,6 +140,12 @@ fn start_checkpointer(store: &Arc<Mutex<Store>>) {
             while weak.strong_count() > 0 {
                 // Busy: look again soon; idle: now and then.
                 let pause = match checkpointer.pass() {
+                    // Reads following one another kept old pages in use:
+                    // wait for them once rather than let the log grow.
+                    Ok(p) if p.log > LOG_LIMIT_PAGES => {
+                        let _ = checkpointer.reset();
+                        Duration::from_millis(20)
+                    }
                     Ok(p) if p.log > 0 => Duration::from_millis(20),
                     _ => Duration::from_millis(100),
                 };

@@ -21,6 +21,13 @@ use crate::error::Result;
 /// when a [`Checkpointer`] runs beside it: 8 192 pages, 128 MiB.
 pub const WRITER_BACKSTOP_PAGES: i64 = 8_192;
 
+/// Log pages past which a [`Checkpointer`] stops being polite: 65 536
+/// pages, 1 GiB. Passive checkpoints cannot copy what an open read still
+/// uses, so long reads following one another without a gap (leaderboards
+/// of a million contacts on several connections) would let the log grow
+/// for ever; past this size [`Checkpointer::reset`] waits for them.
+pub const LOG_LIMIT_PAGES: i64 = 65_536;
+
 /// A connection that only checkpoints.
 pub struct Checkpointer {
     conn: Connection,
@@ -58,6 +65,17 @@ impl Checkpointer {
                 })?;
         Ok(CheckpointPass { log, copied })
     }
+
+    /// Copies the whole log into the database file and empties it, waiting
+    /// (up to the connection's busy timeout, 5 s) for the reads that still
+    /// use older pages to finish; meanwhile new reads go on and writes wait.
+    /// Returns whether it did (false: it gave up waiting; try again later).
+    pub fn reset(&self) -> Result<bool> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +97,49 @@ mod tests {
         assert_eq!(pass.copied, pass.log);
         // Nothing new: nothing more to copy.
         assert_eq!(cp.pass().unwrap().copied, pass.log);
+        let n: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    /// A read keeps its snapshot's pages in the log: a passive pass cannot
+    /// copy past them, a reset waits for the read to end and empties the log.
+    #[test]
+    fn a_reset_waits_for_old_reads_and_empties_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let writer = crate::schema::create(&path).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let cp = Checkpointer::open(&path).unwrap();
+        cp.pass().unwrap();
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let before: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        writer
+            .execute_batch("INSERT INTO t VALUES (2); INSERT INTO t VALUES (3);")
+            .unwrap();
+        let pass = cp.pass().unwrap();
+        assert!(
+            pass.copied < pass.log,
+            "the old read pins the log: {pass:?}"
+        );
+        let log = path.with_extension("db-wal");
+        let ends = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            reader.execute_batch("COMMIT").unwrap();
+            before
+        });
+        let started = std::time::Instant::now();
+        assert!(cp.reset().unwrap(), "the log was emptied");
+        assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "log emptied");
+        assert_eq!(ends.join().unwrap(), 1);
         let n: i64 = writer
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
