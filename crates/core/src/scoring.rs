@@ -366,6 +366,19 @@ pub fn sort_hits<K: Ord>(hits: &mut Vec<Hit<K>>) {
     hits.dedup_by(|a, b| a.target == b.target && a.key == b.key && a.at == b.at);
 }
 
+impl<K: Clone> EventTrace<K> {
+    /// What happened to `hit` at `as_of`.
+    fn of(hit: &Hit<K>, fate: Fate, contribution: f64, as_of: Timestamp) -> EventTrace<K> {
+        EventTrace {
+            key: hit.key.clone(),
+            at: hit.at,
+            fate,
+            contribution,
+            age_days: hit.at.days_before(as_of),
+        }
+    }
+}
+
 /// One event rule's hits being read at one as-of time.
 struct RuleWalk<'m> {
     model: &'m Model,
@@ -405,13 +418,7 @@ impl RuleWalk<'_> {
                 TimeFit::Inside => (Fate::LimitReached, 0.0),
             };
             if let Some(events) = events.as_deref_mut() {
-                events.push(EventTrace {
-                    key: hit.key.clone(),
-                    at: hit.at,
-                    fate,
-                    contribution,
-                    age_days,
-                });
+                events.push(EventTrace::of(hit, fate, contribution, as_of));
             }
         }
         (sum, latest)
@@ -457,13 +464,7 @@ impl RuleWalk<'_> {
                 }
             };
             if let Some(events) = events.as_deref_mut() {
-                events.push(EventTrace {
-                    key: hit.key.clone(),
-                    at: hit.at,
-                    fate,
-                    contribution,
-                    age_days: hit.at.days_before(as_of),
-                });
+                events.push(EventTrace::of(hit, fate, contribution, as_of));
             }
             k += 1;
         }
