@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use leadscore_batch::output::{by_score, csv_header, csv_row, json_line};
+use leadscore_batch::output::{csv_header, csv_row, json_line};
 use leadscore_core::Timestamp;
 use leadscore_store::{Filter, ImportOptions, ImportSummary, ScoreFilter, Store, StoreError};
 
@@ -233,26 +233,34 @@ pub fn scores(
             .map(|c| Filter::parse(&c, store.model()))
             .transpose()?,
     };
-    let scores = store.scores(at, &filter)?;
-    let cards: Vec<_> = scores.iter().map(|s| s.card.clone()).collect();
-    let order: Vec<usize> = if sort || top.is_some() {
-        by_score(&cards, top)
+    // Highest score first, ties in storage order (as `leadscore score
+    // --sort` keeps input order); with `--top`, only those are kept.
+    let scores = if sort || top.is_some() {
+        store
+            .ranked(at, &filter, top.unwrap_or(usize::MAX), |a, b| {
+                b.score
+                    .card
+                    .score
+                    .total_cmp(&a.score.card.score)
+                    .then(a.place.cmp(&b.place))
+            })?
+            .items
     } else {
-        (0..cards.len()).collect()
+        store.scores(at, &filter)?
     };
     let model = store.model();
     emit(|w| {
         let mut buf = Vec::new();
         match format {
             ScoresFormat::Json => {
-                for &i in &order {
-                    json_line(&mut buf, model, &scores[i].id, &cards[i]);
+                for s in &scores {
+                    json_line(&mut buf, model, &s.id, &s.card);
                 }
             }
             ScoresFormat::Csv => {
                 csv_header(&mut buf, model);
-                for &i in &order {
-                    csv_row(&mut buf, model, &scores[i].id, &cards[i]);
+                for s in &scores {
+                    csv_row(&mut buf, model, &s.id, &s.card);
                 }
             }
             ScoresFormat::Table => {
@@ -266,12 +274,12 @@ pub fn scores(
                     write!(buf, " {d:>10}")?;
                 }
                 writeln!(buf)?;
-                for &i in &order {
-                    let c = &cards[i];
+                for s in &scores {
+                    let c = &s.card;
                     write!(
                         buf,
                         "{:<16} {:>6.1}  {:<12} {:<8}",
-                        scores[i].id,
+                        s.id,
                         c.score,
                         c.band_name(model).unwrap_or("-"),
                         c.stage_name(model).unwrap_or("-")
@@ -281,7 +289,7 @@ pub fn scores(
                     }
                     writeln!(buf)?;
                 }
-                writeln!(buf, "{} contact(s) as of {at}", order.len())?;
+                writeln!(buf, "{} contact(s) as of {at}", scores.len())?;
             }
         }
         w.write_all(&buf)

@@ -6,7 +6,7 @@ use axum::extract::State;
 
 use crate::extract::Q;
 use axum::http::HeaderMap;
-use leadscore_store::{Scope, ScoreFilter};
+use leadscore_store::{ContactScore, Scope, ScoreFilter};
 use serde::Deserialize;
 
 use crate::auth::require;
@@ -51,58 +51,66 @@ pub async fn list(
     let now = state.now();
     state
         .read(move |s| {
-            let mut all = match &q.segment {
-                None => s.scores(
-                    now,
-                    &ScoreFilter {
-                        band: q.band,
-                        stage: q.stage,
-                        condition: q
-                            .condition
-                            .map(|w| leadscore_store::Filter::parse(&w, s.model()))
-                            .transpose()?,
-                    },
-                )?,
-                Some(name) => {
-                    // The segment's parts and the query's must all hold.
-                    let mut def = s.segment(name)?.ok_or_else(|| {
-                        ApiError::bad("unknown_segment", format!("no segment {name:?}"), Some("query.segment"))
-                    })?;
-                    for (mine, theirs) in [(&mut def.band, q.band), (&mut def.stage, q.stage)] {
-                        match (mine.as_ref(), theirs) {
-                            (Some(a), Some(b)) if *a != b => return Ok(Json(serde_json::json!({"items": [], "total": 0, "next_cursor": null}))),
-                            (_, Some(b)) => *mine = Some(b),
-                            _ => {}
-                        }
-                    }
-                    if let Some(w) = q.condition {
-                        def.condition = Some(match def.condition.take() {
-                            Some(d) => format!("{{ all = [{d}, {w}] }}"),
-                            None => w,
-                        });
-                    }
-                    s.members(&def, now).map_err(|e| match e {
-                        leadscore_store::StoreError::Segment(m) => ApiError::bad("invalid_filter", m, Some("query.where")),
-                        other => other.into(),
-                    })?
-                }
+            let order = |a: &ContactScore, b: &ContactScore| match sort.as_str() {
+                "-score" => b
+                    .card
+                    .score
+                    .total_cmp(&a.card.score)
+                    .then_with(|| a.id.cmp(&b.id)),
+                "score" => a
+                    .card
+                    .score
+                    .total_cmp(&b.card.score)
+                    .then_with(|| a.id.cmp(&b.id)),
+                _ => a.id.cmp(&b.id),
             };
-            match sort.as_str() {
-                "-score" => all.sort_by(|a, b| {
-                    b.card
-                        .score
-                        .total_cmp(&a.card.score)
-                        .then_with(|| a.id.cmp(&b.id))
-                }),
-                "score" => all.sort_by(|a, b| {
-                    a.card
-                        .score
-                        .total_cmp(&b.card.score)
-                        .then_with(|| a.id.cmp(&b.id))
-                }),
-                _ => all.sort_by(|a, b| a.id.cmp(&b.id)),
+            let answer = |first: &[ContactScore], total: usize| {
+                Json(page.answer_first(first, total, |c| score_object(s.model(), &c.id, &c.card)))
+            };
+            let Some(name) = &q.segment else {
+                // Only the page's worth is kept and sorted, not every contact.
+                let filter = ScoreFilter {
+                    band: q.band,
+                    stage: q.stage,
+                    condition: q
+                        .condition
+                        .map(|w| leadscore_store::Filter::parse(&w, s.model()))
+                        .transpose()?,
+                };
+                let ranked = s.ranked(now, &filter, page.needed(), |a, b| {
+                    order(&a.score, &b.score)
+                })?;
+                return Ok(answer(&ranked.items, ranked.total));
+            };
+            // The segment's parts and the query's must all hold.
+            let mut def = s.segment(name)?.ok_or_else(|| {
+                ApiError::bad(
+                    "unknown_segment",
+                    format!("no segment {name:?}"),
+                    Some("query.segment"),
+                )
+            })?;
+            for (mine, theirs) in [(&mut def.band, q.band), (&mut def.stage, q.stage)] {
+                match (mine.as_ref(), theirs) {
+                    (Some(a), Some(b)) if *a != b => return Ok(answer(&[], 0)),
+                    (_, Some(b)) => *mine = Some(b),
+                    _ => {}
+                }
             }
-            Ok(Json(page.answer(&all, |c| score_object(s.model(), &c.id, &c.card))))
+            if let Some(w) = q.condition {
+                def.condition = Some(match def.condition.take() {
+                    Some(d) => format!("{{ all = [{d}, {w}] }}"),
+                    None => w,
+                });
+            }
+            let mut all = s.members(&def, now).map_err(|e| match e {
+                leadscore_store::StoreError::Segment(m) => {
+                    ApiError::bad("invalid_filter", m, Some("query.where"))
+                }
+                other => other.into(),
+            })?;
+            all.sort_by(order);
+            Ok(answer(&all, all.len()))
         })
         .await
 }

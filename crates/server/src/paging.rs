@@ -49,14 +49,25 @@ impl Page {
     /// The page of `all` (already in order), as `{"items", "total",
     /// "next_cursor"}`.
     pub fn answer<T>(self, all: &[T], item: impl Fn(&T) -> Value) -> Value {
-        let items: Vec<Value> = all
+        self.answer_first(all, all.len(), item)
+    }
+
+    /// How many items from the start of a list the page needs.
+    pub fn needed(self) -> usize {
+        self.offset.saturating_add(self.limit)
+    }
+
+    /// The page of a list of `total` items given only its first ones, in
+    /// order (at least [`Page::needed`] of them, or all), as `{"items",
+    /// "total", "next_cursor"}`.
+    pub fn answer_first<T>(self, first: &[T], total: usize, item: impl Fn(&T) -> Value) -> Value {
+        let items: Vec<Value> = first
             .iter()
             .skip(self.offset)
             .take(self.limit)
             .map(item)
             .collect();
-        let next = (self.offset + self.limit < all.len())
-            .then(|| format!("o{}", self.offset + self.limit));
-        json!({"items": items, "total": all.len(), "next_cursor": next})
+        let next = (self.needed() < total).then(|| format!("o{}", self.needed()));
+        json!({"items": items, "total": total, "next_cursor": next})
     }
 }

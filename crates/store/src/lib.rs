@@ -8,8 +8,10 @@
 //! - [`schema`]: the tables, their version, opening and refusing files.
 //! - [`live`]: one contact's stored state and how it moves (events, data,
 //!   model changes, time), with transitions and their causes.
-//! - [`store`]: the handle: scores, explanations, history, model versions,
-//!   `tick`, deletion, `check`.
+//! - [`store`]: the handle: one contact's score, explanations, history,
+//!   model versions, `tick`, deletion, `check`.
+//! - [`listing`]: many contacts' scores: filters, and ranked lists that
+//!   keep only the first N.
 //! - [`import`]: contacts and events files in, in durable batches, with a
 //!   rejects file.
 //! - [`checkpoint`]: copying the write-ahead log into the file off the
@@ -22,7 +24,9 @@ pub mod history;
 pub mod identity;
 pub mod import;
 pub mod keys;
+pub mod listing;
 pub mod live;
+mod overlap;
 pub mod schema;
 pub mod segments;
 pub mod store;
@@ -31,7 +35,5 @@ pub mod webhooks;
 pub use error::{Result, StoreError};
 pub use import::{ImportOptions, ImportSummary, Upsert};
 pub use keys::{ApiKey, Scope};
-pub use store::{
-    ContactScore, Filter, ModelChange, ModelFile, ScoreFilter, Store, TickSummary, TransitionRow,
-    attach_model_files,
-};
+pub use listing::{ContactScore, Filter, Placed, Ranked, ScoreFilter};
+pub use store::{ModelChange, ModelFile, Store, TickSummary, TransitionRow, attach_model_files};

@@ -185,18 +185,54 @@ impl Props {
     /// text values (as [`parse_map`] then [`Props::new`] would, without
     /// building the map): other properties are skipped unread.
     pub fn from_json(vocabulary: &Vocabulary, json: &str) -> Result<Props> {
-        use serde::de::DeserializeSeed;
-        let mut de = serde_json::Deserializer::from_str(json);
-        let props = PropsSeed(vocabulary)
-            .deserialize(&mut de)
-            .and_then(|p| de.end().map(|()| p))
-            .map_err(|e| StoreError::Corrupt(format!("properties: {e}")))?;
-        Ok(props)
+        let v = pick_json(
+            vocabulary.properties.len(),
+            |name| vocabulary.property(name).map(|p| p.0 as usize),
+            json,
+        )
+        .map_err(|e| StoreError::Corrupt(format!("properties: {e}")))?;
+        Ok(Props(v))
     }
 }
 
-/// Deserializes [`Props`] for a vocabulary.
-struct PropsSeed<'v>(&'v Vocabulary);
+/// The values of the attributes a model reads, straight out of a stored
+/// JSON object of text values (as [`parse_map`] then [`model_values`]
+/// would, without building the map).
+pub fn model_values_json(vocabulary: &Vocabulary, json: &str) -> Result<Vec<Option<Box<str>>>> {
+    attribute_values_json(&vocabulary.attributes, json)
+}
+
+/// The values of the named attributes, indexed as `names`, out of a stored
+/// JSON object of text values; absent or empty values are `None`.
+pub fn attribute_values_json(names: &[String], json: &str) -> Result<Vec<Option<Box<str>>>> {
+    pick_json(
+        names.len(),
+        |name| names.iter().position(|a| a == name),
+        json,
+    )
+    .map_err(|e| StoreError::Corrupt(format!("attributes: {e}")))
+}
+
+/// Picks some values out of a JSON object of text values: `slot` gives
+/// the index (below `len`) of each wanted key; other keys are skipped
+/// unread, and a repeated key keeps its last value (as a map would).
+fn pick_json(
+    len: usize,
+    slot: impl Fn(&str) -> Option<usize>,
+    json: &str,
+) -> serde_json::Result<Vec<Option<Box<str>>>> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let picked = Pick { len, slot }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(picked)
+}
+
+/// Deserializes the values [`pick_json`] wants.
+struct Pick<F> {
+    len: usize,
+    slot: F,
+}
 
 /// A JSON string, borrowed from the input when it has no escapes.
 struct Text<'de>(std::borrow::Cow<'de, str>);
@@ -223,38 +259,39 @@ impl<'de> serde::Deserialize<'de> for Text<'de> {
     }
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for PropsSeed<'_> {
-    type Value = Props;
+impl<'de, F: Fn(&str) -> Option<usize>> serde::de::DeserializeSeed<'de> for Pick<F> {
+    type Value = Vec<Option<Box<str>>>;
     fn deserialize<D: serde::Deserializer<'de>>(
         self,
         d: D,
-    ) -> std::result::Result<Props, D::Error> {
+    ) -> std::result::Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for PropsSeed<'_> {
-    type Value = Props;
+impl<'de, F: Fn(&str) -> Option<usize>> serde::de::Visitor<'de> for Pick<F> {
+    type Value = Vec<Option<Box<str>>>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object of text values")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
         mut map: A,
-    ) -> std::result::Result<Props, A::Error> {
-        let mut v = vec![None; self.0.properties.len()];
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut v = vec![None; self.len];
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            match self.0.property(&key) {
-                Some(p) => {
+            match (self.slot)(&key) {
+                Some(i) if i < self.len => {
                     let Text(value) = map.next_value::<Text<'de>>()?;
-                    v[p.0 as usize] = (!value.is_empty()).then(|| Box::from(value.as_ref()));
+                    v[i] = (!value.is_empty()).then(|| Box::from(value.as_ref()));
                 }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                _ => {
+                    // Still a text value: the stored object holds nothing else.
+                    map.next_value::<Text<'de>>()?;
                 }
             }
         }
-        Ok(Props(v))
+        Ok(v)
     }
 }
 

@@ -7,8 +7,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
+use crate::listing::{ContactScore, Filter, ScoreFilter};
 use crate::live::event_range;
-use crate::store::{ContactScore, Filter, ScoreFilter, Store};
+use crate::store::Store;
 use leadscore_core::Timestamp;
 use leadscore_core::timestamp::days_to_nanos;
 
@@ -171,7 +172,7 @@ impl Store {
         let Some((rowid, attrs, hits)) = row else {
             return Ok(false);
         };
-        if crate::store::score_one(&self.model, id.to_owned(), &attrs, &hits, as_of, &filter)?
+        if crate::listing::score_one(&self.model, id.to_owned(), &attrs, &hits, as_of, &filter)?
             .is_none()
         {
             return Ok(false);

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
 use leadscore_core::model::RuleKind;
-use leadscore_core::validate::compile_condition;
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate,
 };
@@ -14,11 +12,13 @@ use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{Result, StoreError};
+use crate::listing::{ContactScore, ScoreFilter};
 use crate::live::{
     Cause, Computed, Props, STORED_COLUMNS, Stored, compute_live, event_hits, event_range,
     keyed_event_hits, model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps,
     write_update,
 };
+use crate::overlap::overlapped;
 use crate::schema;
 
 /// An open lead database.
@@ -30,6 +30,8 @@ pub struct Store {
     pub(crate) migrated_from: Option<i64>,
     /// Contacts re-scored together by `model set`.
     pub(crate) model_chunk: usize,
+    /// Contacts read, then scored, together when listing scores.
+    pub(crate) list_batch: usize,
     /// What the event writer remembers between calls.
     pub(crate) event_cache: crate::event_cache::EventCache,
 }
@@ -81,73 +83,6 @@ fn load_model_files(conn: &Connection, version: i64) -> Result<Vec<ModelFile>> {
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-/// One contact's score, as listed by [`Store::scores`].
-#[derive(Clone, Debug)]
-pub struct ContactScore {
-    /// The contact id.
-    pub id: String,
-    /// Its score card at the requested time.
-    pub card: ScoreCard,
-}
-
-/// What to list.
-#[derive(Default)]
-pub struct ScoreFilter {
-    /// Only contacts in this band (`disqualified` included).
-    pub band: Option<String>,
-    /// Only contacts in this stage.
-    pub stage: Option<String>,
-    /// Only contacts for which this condition holds.
-    pub condition: Option<Filter>,
-}
-
-/// A compiled `--where` condition.
-pub struct Filter {
-    condition: Condition,
-    vocabulary: Vocabulary,
-}
-
-impl Filter {
-    /// Compiles a condition written as a TOML inline table, for example
-    /// `{ all = [{ attribute = "country", equals = "US" }, { score = true, gte = 50 }] }`.
-    pub fn parse(text: &str, model: &Model) -> Result<Filter> {
-        let dims: Vec<String> = model.dimensions.iter().map(|d| d.id.clone()).collect();
-        let (condition, vocabulary) =
-            compile_condition(text, &dims).map_err(|e| StoreError::Filter(e.to_string()))?;
-        Ok(Filter {
-            condition,
-            vocabulary,
-        })
-    }
-
-    fn holds(&self, attributes: &BTreeMap<String, String>, card: &ScoreCard) -> bool {
-        struct F<'a> {
-            names: &'a [String],
-            attributes: &'a BTreeMap<String, String>,
-            card: &'a ScoreCard,
-        }
-        impl Facts for F<'_> {
-            fn attribute(&self, id: AttrId) -> Option<&str> {
-                self.attributes
-                    .get(self.names.get(id.0 as usize)?)
-                    .map(String::as_str)
-                    .filter(|v| !v.is_empty())
-            }
-            fn dimension(&self, index: usize) -> Option<f64> {
-                self.card.dimensions.get(index).copied()
-            }
-            fn score(&self) -> Option<f64> {
-                Some(self.card.score)
-            }
-        }
-        self.condition.holds(&F {
-            names: &self.vocabulary.attributes,
-            attributes,
-            card,
-        })
-    }
 }
 
 /// A band or stage change, as `history` lists it.
@@ -204,63 +139,6 @@ pub struct TickSummary {
     pub contacts: u64,
     /// Transitions recorded.
     pub transitions: u64,
-}
-
-pub(crate) fn score_one(
-    model: &Model,
-    id: String,
-    attrs: &str,
-    hits: &[u8],
-    as_of: Timestamp,
-    filter: &ScoreFilter,
-) -> Result<Option<ContactScore>> {
-    let map = parse_map(attrs)?;
-    let values = model_values(&model.vocabulary, &map);
-    let mut hits = unpack_hits(hits)?;
-    let card = evaluate(model, values.as_slice(), &mut hits, as_of, None);
-    if let Some(b) = &filter.band
-        && card.band_name(model) != Some(b.as_str())
-    {
-        return Ok(None);
-    }
-    if let Some(s) = &filter.stage
-        && card.stage_name(model) != Some(s.as_str())
-    {
-        return Ok(None);
-    }
-    if let Some(f) = &filter.condition
-        && !f.holds(&map, &card)
-    {
-        return Ok(None);
-    }
-    Ok(Some(ContactScore { id, card }))
-}
-
-/// Whether a contact's stored band and stage are its band and stage at
-/// `as_of` (ns): its live state was computed at or before `as_of`, and time
-/// alone changes neither before its next check (with a second's margin:
-/// next checks are set at least a second after scoring) nor, with no next
-/// check, within the search horizon.
-fn stored_class_holds(
-    scored_at: Option<i64>,
-    next_check_at: Option<i64>,
-    as_of: Timestamp,
-) -> bool {
-    let Some(scored_at) = scored_at else {
-        return false;
-    };
-    if as_of.0 < scored_at {
-        return false;
-    }
-    match next_check_at {
-        Some(t) => as_of.0 < t.saturating_sub(1_000_000_000),
-        None => {
-            as_of.0
-                < scored_at.saturating_add(leadscore_core::timestamp::days_to_nanos(
-                    crate::live::HORIZON_DAYS,
-                ))
-        }
-    }
 }
 
 /// Which rules match events differently under `b` than under `a`, when
@@ -381,54 +259,36 @@ fn rematch_chunk(
     )?;
     let mut rows = stmt.query([lo, hi])?;
     let mut matched: Vec<(usize, Vec<Hit<u64>>)> = Vec::new();
-    let mut in_flight: Option<Vec<ToMatch>> = None;
-    loop {
-        let mut batch: Vec<ToMatch> = Vec::with_capacity(BATCH);
-        let mut done = false;
-        // Read the next batch here while the previous one is matched.
-        let (read, previous) = std::thread::scope(|s| {
-            let matching = in_flight.take().map(|b| s.spawn(|| match_batch(b)));
-            let read = (|| -> Result<()> {
-                while batch.len() < BATCH {
-                    let Some(r) = rows.next()? else {
-                        done = true;
-                        break;
-                    };
-                    let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                    let wanted = match partial {
-                        Some(p) => p.types.contains(ty),
-                        None => model.uses_event_type(ty),
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    let contact: i64 = r.get(0)?;
-                    if let Ok(i) = rows_ref.binary_search_by_key(&contact, |c| c.rowid) {
-                        let id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                        let key = leadscore_batch::score::event_key(id);
-                        batch.push((i, key, ty.to_owned(), r.get(3)?, r.get(4)?));
-                    }
+    overlapped(
+        |batch: &mut Vec<ToMatch>| {
+            batch.reserve(BATCH);
+            while batch.len() < BATCH {
+                let Some(r) = rows.next()? else {
+                    return Ok(true);
+                };
+                let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let wanted = match partial {
+                    Some(p) => p.types.contains(ty),
+                    None => model.uses_event_type(ty),
+                };
+                if !wanted {
+                    continue;
                 }
-                Ok(())
-            })();
-            let previous = matching
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .transpose();
-            (read, previous)
-        });
-        read?;
-        if let Some(m) = previous? {
+                let contact: i64 = r.get(0)?;
+                if let Ok(i) = rows_ref.binary_search_by_key(&contact, |c| c.rowid) {
+                    let id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                    let key = leadscore_batch::score::event_key(id);
+                    batch.push((i, key, ty.to_owned(), r.get(3)?, r.get(4)?));
+                }
+            }
+            Ok(false)
+        },
+        match_batch,
+        |m| {
             matched.extend(m);
-        }
-        if done {
-            matched.extend(match_batch(batch)?);
-            break;
-        }
-        in_flight = Some(batch);
-    }
+            Ok(())
+        },
+    )?;
     drop(rows);
     if let Some(p) = partial {
         for c in chunk.iter_mut() {
@@ -627,6 +487,7 @@ impl Store {
             model_version: 1,
             migrated_from: None,
             model_chunk: MODEL_CHUNK,
+            list_batch: crate::listing::LIST_BATCH,
             event_cache: Default::default(),
         })
     }
@@ -648,6 +509,7 @@ impl Store {
             model_version,
             migrated_from,
             model_chunk: MODEL_CHUNK,
+            list_batch: crate::listing::LIST_BATCH,
             event_cache: Default::default(),
         })
     }
@@ -744,6 +606,14 @@ impl Store {
         self.model_chunk = contacts.max(1);
     }
 
+    /// Sets how many contacts listing reads, then scores, at a time
+    /// (default 20 000; a ranked list also trims what it keeps once a
+    /// batch more than twice its length is held). Results do not depend
+    /// on it.
+    pub fn set_list_batch(&mut self, contacts: usize) {
+        self.list_batch = contacts.max(1);
+    }
+
     /// The current model.
     pub fn model(&self) -> &Model {
         &self.model
@@ -770,60 +640,6 @@ impl Store {
         Ok((c as u64, e as u64))
     }
 
-    /// Every contact's score at `as_of`, in the order contacts were first
-    /// stored, computed from the stored rule matches by the core's
-    /// `evaluate` (so equal to `leadscore score` on the same data).
-    pub fn scores(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Vec<ContactScore>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at FROM contacts ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        let mut batch: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(50_000);
-        let by_class = filter.band.is_some() || filter.stage.is_some();
-        loop {
-            let row = rows.next()?;
-            let done = row.is_none();
-            if let Some(r) = row {
-                // A band or stage filter first looks at the stored live
-                // state: where it is exact at `as_of` and does not match,
-                // the contact is skipped without being evaluated.
-                let skip = by_class
-                    && stored_class_holds(r.get(5)?, r.get(6)?, as_of)
-                    && (filter.band.as_deref().is_some_and(|b| {
-                        r.get_ref(3)
-                            .ok()
-                            .and_then(|v| v.as_str_or_null().ok().flatten())
-                            != Some(b)
-                    }) || filter.stage.as_deref().is_some_and(|st| {
-                        r.get_ref(4)
-                            .ok()
-                            .and_then(|v| v.as_str_or_null().ok().flatten())
-                            != Some(st)
-                    }));
-                if !skip {
-                    batch.push((r.get(0)?, r.get(1)?, r.get(2)?));
-                }
-            }
-            if batch.len() == 50_000 || (done && !batch.is_empty()) {
-                let model = &self.model;
-                let scored: Vec<Result<Option<ContactScore>>> = batch
-                    .par_drain(..)
-                    .map(|(id, attrs, hits)| score_one(model, id, &attrs, &hits, as_of, filter))
-                    .collect();
-                for s in scored {
-                    if let Some(s) = s? {
-                        out.push(s);
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
     /// One contact's score at `as_of`.
     pub fn contact_score(&self, id: &str, as_of: Timestamp) -> Result<ContactScore> {
         let (attrs, hits): (String, Vec<u8>) = self
@@ -832,7 +648,7 @@ impl Store {
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
-        score_one(
+        crate::listing::score_one(
             &self.model,
             id.to_string(),
             &attrs,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use leadscore_batch::{ContactTable, score_files};
 use leadscore_core::{Model, ScoreCard, Timestamp};
-use leadscore_store::{ImportOptions, ScoreFilter, Store, StoreError};
+use leadscore_store::{ContactScore, ImportOptions, Placed, ScoreFilter, Store, StoreError};
 use proptest::prelude::*;
 
 const MODEL: &str = r#"
@@ -171,12 +171,14 @@ proptest! {
     fn store_equals_batch_after_every_step(
         steps in proptest::collection::vec(step_strategy(), 1..7),
         batch in 1usize..8,
+        list_batch in 1usize..5,
         as_of_minutes in 0i64..60 * 24 * 60,
     ) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("test.db");
         let now = t(60 * 24 * 25);
         let mut store = Store::create(&db, MODEL, now).unwrap();
+        store.set_list_batch(list_batch);
         let mut order: Vec<usize> = Vec::new();
         let mut titles: Vec<Option<usize>> = vec![None; 7];
         let mut events = Vec::new();
@@ -228,6 +230,44 @@ proptest! {
                 let kept: Vec<String> = store.scores(at, &filter).unwrap().into_iter().map(|s| s.id).collect();
                 let want: Vec<String> = all.iter().filter(|s| s.card.stage_name(&model) == Some("mql")).map(|s| s.id.clone()).collect();
                 prop_assert_eq!(kept, want, "stage mql at {:?}", at);
+                // Ranked lists equal sorting everything and taking the
+                // first ones, whatever is kept and however ties break.
+                for band in [None, Some("cold")] {
+                    let filter = ScoreFilter { band: band.map(str::to_owned), ..ScoreFilter::default() };
+                    let placed: Vec<(usize, &ContactScore)> = all
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| band.is_none() || s.card.band_name(&model) == band)
+                        .collect();
+                    let n = placed.len();
+                    for keep in [0, 1, 2, n.saturating_sub(1), n, n + 3] {
+                        let by_place = |a: &Placed, b: &Placed| {
+                            b.score.card.score.total_cmp(&a.score.card.score).then(a.place.cmp(&b.place))
+                        };
+                        let got = store.ranked(at, &filter, keep, by_place).unwrap();
+                        let mut want = placed.clone();
+                        want.sort_by(|a, b| b.1.card.score.total_cmp(&a.1.card.score).then(a.0.cmp(&b.0)));
+                        want.truncate(keep);
+                        prop_assert_eq!(got.total, n);
+                        prop_assert_eq!(
+                            got.items.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                            want.iter().map(|(_, s)| (&s.id, &s.card)).collect::<Vec<_>>(),
+                            "highest first, keep {}, band {:?}", keep, band
+                        );
+                        let by_id = |a: &Placed, b: &Placed| {
+                            a.score.card.score.total_cmp(&b.score.card.score).then_with(|| a.score.id.cmp(&b.score.id))
+                        };
+                        let got = store.ranked(at, &filter, keep, by_id).unwrap();
+                        want = placed.clone();
+                        want.sort_by(|a, b| a.1.card.score.total_cmp(&b.1.card.score).then_with(|| a.1.id.cmp(&b.1.id)));
+                        want.truncate(keep);
+                        prop_assert_eq!(
+                            got.items.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                            want.iter().map(|(_, s)| &s.id).collect::<Vec<_>>(),
+                            "lowest first, keep {}, band {:?}", keep, band
+                        );
+                    }
+                }
             }
         }
     }

@@ -1,0 +1,318 @@
+//! Listing many contacts' scores: every contact's score at a time, with
+//! band, stage and `--where` filters, and ranked lists (the leaderboard,
+//! `scores --top N`) that keep only the first N of a million.
+//!
+//! Scores are computed from each contact's stored rule matches by the
+//! core's `evaluate`, so they equal `leadscore score` on the same data. One
+//! thread reads the contacts table in storage order while the batch read
+//! before is scored on the other cores.
+
+use std::cmp::Ordering;
+
+use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
+use leadscore_core::validate::compile_condition;
+use leadscore_core::{Model, ScoreCard, Timestamp, evaluate};
+use rayon::prelude::*;
+
+use crate::error::{Result, StoreError};
+use crate::live::{attribute_values_json, model_values_json, unpack_hits};
+use crate::overlap::overlapped;
+use crate::store::Store;
+
+/// One contact's score, as listed by [`Store::scores`].
+#[derive(Clone, Debug)]
+pub struct ContactScore {
+    /// The contact id.
+    pub id: String,
+    /// Its score card at the requested time.
+    pub card: ScoreCard,
+}
+
+/// A listed contact with its place in storage order (0 for the first
+/// contact stored), which ranked lists may use to break ties.
+#[derive(Clone, Debug)]
+pub struct Placed {
+    /// Its place among all contacts, in the order they were first stored.
+    pub place: usize,
+    /// Its id and score.
+    pub score: ContactScore,
+}
+
+/// The first contacts of a ranked list, and how many there are in all.
+#[derive(Clone, Debug, Default)]
+pub struct Ranked {
+    /// The first ones, in order (at most the number asked for).
+    pub items: Vec<ContactScore>,
+    /// How many contacts passed the filter.
+    pub total: usize,
+}
+
+/// What to list.
+#[derive(Default)]
+pub struct ScoreFilter {
+    /// Only contacts in this band (`disqualified` included).
+    pub band: Option<String>,
+    /// Only contacts in this stage.
+    pub stage: Option<String>,
+    /// Only contacts for which this condition holds.
+    pub condition: Option<Filter>,
+}
+
+/// A compiled `--where` condition.
+pub struct Filter {
+    condition: Condition,
+    vocabulary: Vocabulary,
+}
+
+impl Filter {
+    /// Compiles a condition written as a TOML inline table, for example
+    /// `{ all = [{ attribute = "country", equals = "US" }, { score = true, gte = 50 }] }`.
+    pub fn parse(text: &str, model: &Model) -> Result<Filter> {
+        let dims: Vec<String> = model.dimensions.iter().map(|d| d.id.clone()).collect();
+        let (condition, vocabulary) =
+            compile_condition(text, &dims).map_err(|e| StoreError::Filter(e.to_string()))?;
+        Ok(Filter {
+            condition,
+            vocabulary,
+        })
+    }
+
+    /// Whether the condition holds for a contact whose stored attributes
+    /// (JSON) are `attributes` and whose card is `card`.
+    fn holds(&self, attributes: &str, card: &ScoreCard) -> Result<bool> {
+        struct F<'a> {
+            values: &'a [Option<Box<str>>],
+            card: &'a ScoreCard,
+        }
+        impl Facts for F<'_> {
+            fn attribute(&self, id: AttrId) -> Option<&str> {
+                self.values.get(id.0 as usize)?.as_deref()
+            }
+            fn dimension(&self, index: usize) -> Option<f64> {
+                self.card.dimensions.get(index).copied()
+            }
+            fn score(&self) -> Option<f64> {
+                Some(self.card.score)
+            }
+        }
+        let values = attribute_values_json(&self.vocabulary.attributes, attributes)?;
+        Ok(self.condition.holds(&F {
+            values: &values,
+            card,
+        }))
+    }
+}
+
+/// One contact's card at `as_of` from its stored attributes (JSON) and
+/// packed rule matches, if it passes `filter`.
+pub(crate) fn score_one(
+    model: &Model,
+    id: String,
+    attrs: &str,
+    hits: &[u8],
+    as_of: Timestamp,
+    filter: &ScoreFilter,
+) -> Result<Option<ContactScore>> {
+    let values = model_values_json(&model.vocabulary, attrs)?;
+    let mut hits = unpack_hits(hits)?;
+    let card = evaluate(model, values.as_slice(), &mut hits, as_of, None);
+    if let Some(b) = &filter.band
+        && card.band_name(model) != Some(b.as_str())
+    {
+        return Ok(None);
+    }
+    if let Some(s) = &filter.stage
+        && card.stage_name(model) != Some(s.as_str())
+    {
+        return Ok(None);
+    }
+    if let Some(f) = &filter.condition
+        && !f.holds(attrs, &card)?
+    {
+        return Ok(None);
+    }
+    Ok(Some(ContactScore { id, card }))
+}
+
+/// Whether a contact's stored band and stage are its band and stage at
+/// `as_of` (ns): its live state was computed at or before `as_of`, and time
+/// alone changes neither before its next check (with a second's margin:
+/// next checks are set at least a second after scoring) nor, with no next
+/// check, within the search horizon.
+fn stored_class_holds(
+    scored_at: Option<i64>,
+    next_check_at: Option<i64>,
+    as_of: Timestamp,
+) -> bool {
+    let Some(scored_at) = scored_at else {
+        return false;
+    };
+    if as_of.0 < scored_at {
+        return false;
+    }
+    match next_check_at {
+        Some(t) => as_of.0 < t.saturating_sub(1_000_000_000),
+        None => {
+            as_of.0
+                < scored_at.saturating_add(leadscore_core::timestamp::days_to_nanos(
+                    crate::live::HORIZON_DAYS,
+                ))
+        }
+    }
+}
+
+/// Contacts read, then scored, together while listing: memory holds two
+/// such batches besides what the caller keeps.
+pub(crate) const LIST_BATCH: usize = 20_000;
+
+/// One contact as read for listing: its place, id, attributes (JSON) and
+/// packed matches.
+type Raw = (usize, String, String, Vec<u8>);
+
+impl Store {
+    /// Every contact's score at `as_of` that passes `filter`, in the order
+    /// contacts were first stored, computed from the stored rule matches by
+    /// the core's `evaluate` (so equal to `leadscore score` on the same
+    /// data).
+    pub fn scores(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Vec<ContactScore>> {
+        let mut out = Vec::new();
+        self.scan(as_of, filter, |batch| {
+            out.extend(batch.into_iter().map(|p| p.score));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The first `keep` contacts at `as_of` that pass `filter`, in the
+    /// order `before` gives (which must be a total order: break ties by
+    /// id or place), and how many passed in all. Memory holds about
+    /// `2 * keep` contacts, not all of them, and only the kept ones are
+    /// sorted; the list equals sorting [`Store::scores`] and taking the
+    /// first `keep`.
+    pub fn ranked(
+        &self,
+        as_of: Timestamp,
+        filter: &ScoreFilter,
+        keep: usize,
+        before: impl Fn(&Placed, &Placed) -> Ordering + Sync,
+    ) -> Result<Ranked> {
+        let mut kept: Vec<Placed> = Vec::new();
+        let mut total = 0;
+        // Cut back to `keep` whenever twice that (or a batch more) is held.
+        let high = keep
+            .saturating_mul(2)
+            .max(keep.saturating_add(self.list_batch));
+        self.scan(as_of, filter, |batch| {
+            total += batch.len();
+            if keep == 0 {
+                return Ok(());
+            }
+            kept.extend(batch);
+            if kept.len() > high {
+                kept.select_nth_unstable_by(keep, &before);
+                kept.truncate(keep);
+            }
+            Ok(())
+        })?;
+        kept.par_sort_unstable_by(&before);
+        kept.truncate(keep);
+        Ok(Ranked {
+            items: kept.into_iter().map(|p| p.score).collect(),
+            total,
+        })
+    }
+
+    /// Reads every contact in storage order and hands the ones that pass
+    /// `filter` to `sink`, a batch at a time, in order. The next batch is
+    /// read while the one before is scored.
+    fn scan(
+        &self,
+        as_of: Timestamp,
+        filter: &ScoreFilter,
+        sink: impl FnMut(Vec<Placed>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at FROM contacts ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let by_class = filter.band.is_some() || filter.stage.is_some();
+        let model = &self.model;
+        let score_batch = |batch: Vec<Raw>| -> Result<Vec<Placed>> {
+            batch
+                .into_par_iter()
+                .filter_map(|(place, id, attrs, hits)| {
+                    score_one(model, id, &attrs, &hits, as_of, filter)
+                        .map(|s| s.map(|score| Placed { place, score }))
+                        .transpose()
+                })
+                .collect()
+        };
+        let mut place = 0;
+        overlapped(
+            |batch: &mut Vec<Raw>| {
+                batch.reserve(self.list_batch);
+                while batch.len() < self.list_batch {
+                    let Some(r) = rows.next()? else {
+                        return Ok(true);
+                    };
+                    let at = place;
+                    place += 1;
+                    // A band or stage filter first looks at the stored live
+                    // state: where it is exact at `as_of` and does not
+                    // match, the contact is skipped unevaluated.
+                    let text = |i: usize| {
+                        r.get_ref(i)
+                            .ok()
+                            .and_then(|v| v.as_str_or_null().ok().flatten())
+                    };
+                    let skip = by_class
+                        && stored_class_holds(r.get(5)?, r.get(6)?, as_of)
+                        && (filter.band.as_deref().is_some_and(|b| text(3) != Some(b))
+                            || filter
+                                .stage
+                                .as_deref()
+                                .is_some_and(|st| text(4) != Some(st)));
+                    if !skip {
+                        batch.push((at, r.get(0)?, r.get(1)?, r.get(2)?));
+                    }
+                }
+                Ok(false)
+            },
+            score_batch,
+            sink,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_class_is_trusted_only_between_scoring_and_the_next_check() {
+        let s = 1_000_000_000;
+        assert!(!stored_class_holds(None, None, Timestamp(10 * s)));
+        // Asked before it was scored: not known.
+        assert!(!stored_class_holds(
+            Some(10 * s),
+            Some(100 * s),
+            Timestamp(9 * s)
+        ));
+        assert!(stored_class_holds(
+            Some(10 * s),
+            Some(100 * s),
+            Timestamp(10 * s)
+        ));
+        // The last second before the next check is not trusted.
+        assert!(stored_class_holds(
+            Some(10 * s),
+            Some(100 * s),
+            Timestamp(99 * s - 1)
+        ));
+        assert!(!stored_class_holds(
+            Some(10 * s),
+            Some(100 * s),
+            Timestamp(99 * s)
+        ));
+    }
+}
