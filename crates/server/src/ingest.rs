@@ -11,6 +11,7 @@ use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
 use leadscore_store::checkpoint::{Checkpointer, LOG_LIMIT_PAGES, WRITER_BACKSTOP_PAGES};
+use leadscore_store::import::PARALLEL_FROM;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -74,8 +75,12 @@ impl Ingest {
                         Ok(mut guard) => {
                             let s: &mut Store = &mut guard;
                             match &pool {
-                                Ok(pool) => pool.install(move || s.ingest_events(rows, now)),
-                                Err(_) => s.ingest_events(rows, now),
+                                // A small group is stored on this thread
+                                // without the pool (see PARALLEL_FROM).
+                                Ok(pool) if total >= PARALLEL_FROM => {
+                                    pool.install(move || s.ingest_events(rows, now))
+                                }
+                                _ => s.ingest_events(rows, now),
                             }
                         }
                         .map_err(|e| e.to_string()),

@@ -311,6 +311,34 @@ fn ingest(
     }
 }
 
+/// Fewest items worth handing to other threads: below it (the service's
+/// single-event requests make groups of a few dozen), the work is done on
+/// the calling thread, which costs less than waking the pool's workers
+/// (they spin for a while after each task).
+pub const PARALLEL_FROM: usize = 256;
+
+/// `f` over `items`, in parallel when there are at least
+/// [`PARALLEL_FROM`].
+fn map_maybe_parallel<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync + Send) -> Vec<U> {
+    if items.len() < PARALLEL_FROM {
+        items.iter().map(f).collect()
+    } else {
+        items.par_iter().map(f).collect()
+    }
+}
+
+/// [`map_maybe_parallel`] for work that changes the items.
+fn map_maybe_parallel_mut<T: Send, U: Send>(
+    items: &mut [T],
+    f: impl Fn(&mut T) -> U + Sync + Send,
+) -> Vec<U> {
+    if items.len() < PARALLEL_FROM {
+        items.iter_mut().map(f).collect()
+    } else {
+        items.par_iter_mut().map(f).collect()
+    }
+}
+
 /// The work of [`ingest`] inside its transaction.
 fn ingest_in(
     tx: &rusqlite::Transaction<'_>,
@@ -350,33 +378,30 @@ fn ingest_in(
     }
     // 2. Properties as JSON and rule matches, in parallel.
     let known_ref: &HashMap<String, Known> = known;
-    let prepared: Vec<(String, Vec<Hit<u64>>)> = pending
-        .par_iter()
-        .map(|row| {
-            let props: BTreeMap<&str, &str> = row
-                .properties
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let json = serde_json::to_string(&props).unwrap_or_else(|_| "{}".into());
-            let mut hits = Vec::new();
-            if model.uses_event_type(&row.event_type)
-                && let Some(k) = known_ref.get(&row.contact_id)
-            {
-                let p = Props::new(&model.vocabulary, props.iter().map(|(k, v)| (*k, *v)));
-                event_hits(
-                    model,
-                    &k.values,
-                    &row.id,
-                    &row.event_type,
-                    row.at,
-                    &p,
-                    &mut hits,
-                );
-            }
-            (json, hits)
-        })
-        .collect();
+    let prepared: Vec<(String, Vec<Hit<u64>>)> = map_maybe_parallel(pending, |row| {
+        let props: BTreeMap<&str, &str> = row
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let json = serde_json::to_string(&props).unwrap_or_else(|_| "{}".into());
+        let mut hits = Vec::new();
+        if model.uses_event_type(&row.event_type)
+            && let Some(k) = known_ref.get(&row.contact_id)
+        {
+            let p = Props::new(&model.vocabulary, props.iter().map(|(k, v)| (*k, *v)));
+            event_hits(
+                model,
+                &k.values,
+                &row.id,
+                &row.event_type,
+                row.at,
+                &p,
+                &mut hits,
+            );
+        }
+        (json, hits)
+    });
     // 3. Store the events; a repeated id changes nothing.
     let mut touched: HashMap<i64, (Vec<Hit<u64>>, String)> = HashMap::new();
     for rowid in created {
@@ -444,15 +469,12 @@ fn ingest_in(
         let stored = advance(tx, model, version, stored, now)?;
         work.push((stored, new_hits, last_event));
     }
-    let computed: Vec<Computed> = work
-        .par_iter_mut()
-        .map(|(stored, new_hits, _)| {
-            let values = model_values(&model.vocabulary, &stored.attributes);
-            let mut hits = std::mem::take(&mut stored.hits);
-            hits.append(new_hits);
-            compute_update(model, &values, &mut hits, now)
-        })
-        .collect();
+    let computed: Vec<Computed> = map_maybe_parallel_mut(&mut work, |(stored, new_hits, _)| {
+        let values = model_values(&model.vocabulary, &stored.attributes);
+        let mut hits = std::mem::take(&mut stored.hits);
+        hits.append(new_hits);
+        compute_update(model, &values, &mut hits, now)
+    });
     for ((stored, _, last_event), c) in work.iter().zip(&computed) {
         let cause = if last_event.is_empty() {
             Cause::Data
