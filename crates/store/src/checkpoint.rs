@@ -18,8 +18,14 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::Result;
 
 /// Log pages (16 KiB each) after which the writer checkpoints by itself
-/// when a [`Checkpointer`] runs beside it: 8 192 pages, 128 MiB.
-pub const WRITER_BACKSTOP_PAGES: i64 = 8_192;
+/// when a [`Checkpointer`] runs beside it: 32 768 pages, 512 MiB. Under a
+/// steady stream of commits passive passes copy the log but never find it
+/// wholly copied when a write begins, so it does not start over and grows
+/// until this backstop; the commit that crosses it stalls every request
+/// (~0.1 s at 128 MiB, ~0.3 s at 512 MiB, measured). Fewer, longer stalls
+/// halved the single-event p99 on a million contacts (see
+/// `docs/performance.md`).
+pub const WRITER_BACKSTOP_PAGES: i64 = 32_768;
 
 /// Log pages past which a [`Checkpointer`] stops being polite: 65 536
 /// pages, 1 GiB. Passive checkpoints cannot copy what an open read still
