@@ -82,6 +82,42 @@ fn database_scores_equal_the_batch_command_on_every_conformance_case() {
             as_of,
         ]));
         assert_eq!(known, batch, "{name}: byte-identical to leadscore score");
+        // Sorted by score (ties in stored order, as the batch command keeps
+        // input order), the known contacts come in the batch command's
+        // order; the bare ones created for unknown ids fall in between.
+        let sorted = ok(db_cmd(
+            &db,
+            as_of,
+            &["scores", "--sort", "score", "--format", "json"],
+        ));
+        let batch_sorted = ok(leadscore([
+            "score",
+            "-q",
+            "--model",
+            &file(c.join("model.toml")),
+            "--contacts",
+            &file(c.join("contacts.csv")),
+            "--events",
+            &file(c.join("events.csv")),
+            "--as-of",
+            as_of,
+            "--sort",
+            "score",
+        ]));
+        let known_sorted: String = sorted
+            .lines()
+            .filter(|l| known.lines().any(|k| k == *l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(known_sorted, batch_sorted, "{name}: --sort score");
+        // --top keeps the first of that same order.
+        let top = ok(db_cmd(
+            &db,
+            as_of,
+            &["scores", "--top", "2", "--format", "json"],
+        ));
+        let first: String = sorted.lines().take(2).map(|l| format!("{l}\n")).collect();
+        assert_eq!(top, first, "{name}: --top 2");
         assert!(ok(db_cmd(&db, as_of, &["check"])).contains("ok"));
     }
 }
