@@ -673,6 +673,42 @@ when = { all = [{ property = "url", contains = "/pricing" }, { property = "plan"
     }
 
     #[test]
+    fn attributes_read_from_json_as_from_the_map() {
+        let names: Vec<String> = ["title", "country", "size"].map(String::from).to_vec();
+        let vocabulary = Vocabulary {
+            attributes: names.clone(),
+            properties: Vec::new(),
+        };
+        for json in [
+            r#"{}"#,
+            r#"{"title":"VP Sales","industry":"software"}"#,
+            r#"{"country":"","size":"50","title":"Eng\u00e9neer \"ops\""}"#,
+            // A repeated key keeps its last value, as the map does.
+            r#"{"title":"first","title":"second"}"#,
+            // Names are matched exactly, after unescaping.
+            r#"{"Title":"x","ti\u0074le":"escaped"}"#,
+        ] {
+            let want = model_values(&vocabulary, &parse_map(json).unwrap());
+            assert_eq!(
+                model_values_json(&vocabulary, json).unwrap(),
+                want,
+                "{json}"
+            );
+            assert_eq!(attribute_values_json(&names, json).unwrap(), want, "{json}");
+        }
+        // Anything but an object of text values is refused, read or not.
+        for bad in [
+            r#"{"title":1}"#,
+            r#"{"other":["a"]}"#,
+            r#"["a"]"#,
+            r#"{"title":"a""#,
+        ] {
+            assert!(parse_map(bad).is_err(), "{bad}");
+            assert!(model_values_json(&vocabulary, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn hits_round_trip() {
         let hits = vec![
             Hit {
