@@ -69,18 +69,24 @@ fn database_scores_equal_the_batch_command_on_every_conformance_case() {
         let n = expected.lines().count();
         let known: String = got.lines().take(n).map(|l| format!("{l}\n")).collect();
         assert_same_scores(&known, &expected, name);
-        let batch = ok(leadscore([
-            "score",
-            "-q",
-            "--model",
-            &file(c.join("model.toml")),
-            "--contacts",
-            &file(c.join("contacts.csv")),
-            "--events",
-            &file(c.join("events.csv")),
-            "--as-of",
-            as_of,
-        ]));
+        // `leadscore score` on the case's files, with `extra` arguments.
+        let batch_score = |extra: &[&str]| {
+            let mut args = vec![
+                "score".to_owned(),
+                "-q".into(),
+                "--model".into(),
+                file(c.join("model.toml")),
+                "--contacts".into(),
+                file(c.join("contacts.csv")),
+                "--events".into(),
+                file(c.join("events.csv")),
+                "--as-of".into(),
+                as_of.into(),
+            ];
+            args.extend(extra.iter().map(|a| a.to_string()));
+            ok(leadscore(args))
+        };
+        let batch = batch_score(&[]);
         assert_eq!(known, batch, "{name}: byte-identical to leadscore score");
         // Sorted by score (ties in stored order, as the batch command keeps
         // input order), the known contacts come in the batch command's
@@ -90,20 +96,7 @@ fn database_scores_equal_the_batch_command_on_every_conformance_case() {
             as_of,
             &["scores", "--sort", "score", "--format", "json"],
         ));
-        let batch_sorted = ok(leadscore([
-            "score",
-            "-q",
-            "--model",
-            &file(c.join("model.toml")),
-            "--contacts",
-            &file(c.join("contacts.csv")),
-            "--events",
-            &file(c.join("events.csv")),
-            "--as-of",
-            as_of,
-            "--sort",
-            "score",
-        ]));
+        let batch_sorted = batch_score(&["--sort", "score"]);
         let known_sorted: String = sorted
             .lines()
             .filter(|l| known.lines().any(|k| k == *l))
