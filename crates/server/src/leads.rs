@@ -1,6 +1,8 @@
 //! `GET /v1/leads`: the list sales work from, filtered by band and stage,
 //! sorted, paged with a cursor.
 
+use std::cmp::Ordering;
+
 use axum::Json;
 use axum::extract::State;
 
@@ -51,19 +53,7 @@ pub async fn list(
     let now = state.now();
     state
         .read(move |s| {
-            let order = |a: &ContactScore, b: &ContactScore| match sort.as_str() {
-                "-score" => b
-                    .card
-                    .score
-                    .total_cmp(&a.card.score)
-                    .then_with(|| a.id.cmp(&b.id)),
-                "score" => a
-                    .card
-                    .score
-                    .total_cmp(&b.card.score)
-                    .then_with(|| a.id.cmp(&b.id)),
-                _ => a.id.cmp(&b.id),
-            };
+            let order = order_by(&sort);
             let answer = |first: &[ContactScore], total: usize| {
                 Json(page.answer_first(first, total, |c| score_object(s.model(), &c.id, &c.card)))
             };
@@ -103,14 +93,36 @@ pub async fn list(
                     None => w,
                 });
             }
-            let mut all = s.members(&def, now).map_err(|e| match e {
-                leadscore_store::StoreError::Segment(m) => {
-                    ApiError::bad("invalid_filter", m, Some("query.where"))
-                }
-                other => other.into(),
-            })?;
-            all.sort_by(order);
-            Ok(answer(&all, all.len()))
+            let ranked = s
+                .ranked_members(&def, now, page.needed(), |a, b| order(&a.score, &b.score))
+                .map_err(|e| match e {
+                    leadscore_store::StoreError::Segment(m) => {
+                        ApiError::bad("invalid_filter", m, Some("query.where"))
+                    }
+                    other => other.into(),
+                })?;
+            Ok(answer(&ranked.items, ranked.total))
         })
         .await
+}
+
+/// The order of a `sort` value (`-score`, `score` or `id`): by score, ties
+/// by id, or by id.
+pub(crate) fn order_by(
+    sort: &str,
+) -> impl Fn(&ContactScore, &ContactScore) -> Ordering + Sync + use<> {
+    let sort = sort.to_owned();
+    move |a, b| match sort.as_str() {
+        "-score" => b
+            .card
+            .score
+            .total_cmp(&a.card.score)
+            .then_with(|| a.id.cmp(&b.id)),
+        "score" => a
+            .card
+            .score
+            .total_cmp(&b.card.score)
+            .then_with(|| a.id.cmp(&b.id)),
+        _ => a.id.cmp(&b.id),
+    }
 }

@@ -61,7 +61,7 @@ pub async fn create(
         .with_store(move |st| {
             st.save_segment(&s.name, &s.definition, now)
                 .map_err(segment_error)?;
-            Ok(st.members(&s.definition, now)?.len())
+            Ok(st.member_count(&s.definition, now)?)
         })
         .await?;
     Ok((
@@ -107,7 +107,7 @@ pub async fn get(
     state
         .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
-            let count = s.members(&def, now)?.len();
+            let count = s.member_count(&def, now)?;
             let mut v = serde_json::to_value(&def).unwrap_or_default();
             v["name"] = name.into();
             v["members"] = count.into();
@@ -156,16 +156,12 @@ pub async fn members(
     state
         .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
-            let mut all = s.members(&def, now)?;
-            all.sort_by(|a, b| {
-                b.card
-                    .score
-                    .total_cmp(&a.card.score)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
-            Ok(Json(
-                page.answer(&all, |c| score_object(s.model(), &c.id, &c.card)),
-            ))
+            let order = crate::leads::order_by("-score");
+            let ranked =
+                s.ranked_members(&def, now, page.needed(), |a, b| order(&a.score, &b.score))?;
+            Ok(Json(page.answer_first(&ranked.items, ranked.total, |c| {
+                score_object(s.model(), &c.id, &c.card)
+            })))
         })
         .await
 }

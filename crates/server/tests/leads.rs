@@ -1,6 +1,7 @@
-//! The leaderboard (`GET /v1/leads`) keeps only a page's worth of a ranked
-//! list: walking it page by page, with any page size and sort, must still
-//! give every contact exactly once, in order, with the same total.
+//! The leaderboard (`GET /v1/leads`) and a segment's members keep only a
+//! page's worth of a ranked list: walking them page by page, with any page
+//! size, sort, filter or segment, must still give every contact exactly
+//! once, in order, with the same total.
 
 mod common;
 
@@ -71,16 +72,58 @@ fn walking_the_leaderboard_gives_every_contact_once_in_order() {
         assert!(distinct.len() > 2 && distinct.len() < 30, "ties and differences: {distinct:?}");
         let hot_band = known.values().map(|(_, b)| b.clone()).max().unwrap_or_default();
 
-        for (sort, band) in [("-score", None), ("score", None), ("id", None), ("-score", Some(hot_band.as_str()))] {
+        // Two saved segments: one the ranked scan serves (a band), one
+        // that looks at events (`had_event`: an email click since
+        // 2026-06-21, the clock being at 2026-06-30).
+        for body in [
+            json!({"name": "top-band", "band": hot_band}),
+            json!({"name": "clickers", "had_event": {"type": "email_click", "within_days": 9}}),
+        ] {
+            let response = client
+                .post(format!("{base}/v1/segments"))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("an answer");
+            assert_eq!(response.status().as_u16(), 201, "{body}");
+        }
+        // Contact c's events are k = 0 .. c % 4, of type (c + k) % 4, on June 20 + k.
+        let clicked = |id: &str| {
+            let c: usize = id[1..].parse().expect("a number");
+            c < 20 && (1..c % 4).any(|k| (c + k) % types.len() == 1)
+        };
+        let in_top = |band: &str| band == hot_band;
+        type Keep<'a> = Box<dyn Fn(&str, &str) -> bool + 'a>;
+        let cases: Vec<(String, &str, Keep)> = vec![
+            ("/v1/leads?sort=-score".into(), "-score", Box::new(|_, _| true)),
+            ("/v1/leads?sort=score".into(), "score", Box::new(|_, _| true)),
+            ("/v1/leads?sort=id".into(), "id", Box::new(|_, _| true)),
+            (format!("/v1/leads?sort=-score&band={hot_band}"), "-score", Box::new(|_, b| in_top(b))),
+            ("/v1/leads?sort=score&segment=top-band".into(), "score", Box::new(|_, b| in_top(b))),
+            ("/v1/leads?sort=-score&segment=clickers".into(), "-score", Box::new(|id, _| clicked(id))),
+            ("/v1/segments/top-band/members?".into(), "-score", Box::new(|_, b| in_top(b))),
+            ("/v1/segments/clickers/members?".into(), "-score", Box::new(|id, _| clicked(id))),
+        ];
+        for (path, sort, keep) in &cases {
+            let mut want: Vec<(String, f64)> = known
+                .iter()
+                .filter(|(id, (_, b))| keep(id, b))
+                .map(|(id, (s, _))| (id.clone(), *s))
+                .collect();
+            match *sort {
+                "-score" => want.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
+                "score" => want.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))),
+                _ => want.sort_by(|a, b| a.0.cmp(&b.0)),
+            }
             for limit in [1, 4, 7, 30, 1000] {
                 let mut seen: Vec<(String, f64)> = Vec::new();
                 let mut cursor: Option<String> = None;
-                let filter = band.map(|b| format!("&band={b}")).unwrap_or_default();
-                let want_total = known.values().filter(|(_, b)| band.is_none_or(|x| x == b)).count();
                 loop {
                     let after = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-                    let page = get(format!("/v1/leads?sort={sort}&limit={limit}{filter}{after}")).await;
-                    assert_eq!(page["total"].as_u64(), Some(want_total as u64), "{sort} {limit} {band:?}");
+                    let page = get(format!("{path}&limit={limit}{after}")).await;
+                    assert_eq!(page["total"].as_u64(), Some(want.len() as u64), "{path} {limit}");
                     let items = page["items"].as_array().expect("items");
                     assert!(items.len() <= limit);
                     for item in items {
@@ -94,18 +137,16 @@ fn walking_the_leaderboard_gives_every_contact_once_in_order() {
                         None => break,
                     }
                 }
-                let mut want: Vec<(String, f64)> = known
-                    .iter()
-                    .filter(|(_, (_, b))| band.is_none_or(|x| x == b))
-                    .map(|(id, (s, _))| (id.clone(), *s))
-                    .collect();
-                match sort {
-                    "-score" => want.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
-                    "score" => want.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0))),
-                    _ => want.sort_by(|a, b| a.0.cmp(&b.0)),
-                }
-                assert_eq!(seen, want, "sort {sort}, limit {limit}, band {band:?}");
+                assert_eq!(seen, want, "{path}, limit {limit}");
             }
+        }
+        for (name, count) in [
+            ("top-band", known.values().filter(|(_, b)| in_top(b)).count()),
+            ("clickers", known.keys().filter(|id| clicked(id)).count()),
+        ] {
+            assert!(count > 0 && count < 30, "{name} is a real filter: {count}");
+            let segment = get(format!("/v1/segments/{name}")).await;
+            assert_eq!(segment["members"].as_u64(), Some(count as u64), "{name}");
         }
         server.stop().await;
     });

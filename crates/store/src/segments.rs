@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::listing::{ContactScore, Filter, ScoreFilter};
+use crate::listing::{ContactScore, Filter, Placed, Ranked, ScoreFilter};
 use crate::live::event_range;
 use crate::store::Store;
 use leadscore_core::Timestamp;
@@ -222,5 +222,42 @@ impl Store {
             out = kept;
         }
         Ok(out)
+    }
+
+    /// The first `keep` members of a segment at `as_of`, in the order
+    /// `before` gives (a total order), and how many members there are: as
+    /// [`Store::ranked`], which it is when the segment has no `had_event`
+    /// part; with one, every member is found first (the events are looked
+    /// up on this connection), then ranked, ties placed in stored order.
+    pub fn ranked_members(
+        &self,
+        def: &SegmentDefinition,
+        as_of: Timestamp,
+        keep: usize,
+        before: impl Fn(&Placed, &Placed) -> std::cmp::Ordering + Sync,
+    ) -> Result<Ranked> {
+        if def.had_event.is_none() {
+            return self.ranked(as_of, &self.segment_filter(def)?, keep, before);
+        }
+        let mut all: Vec<Placed> = self
+            .members(def, as_of)?
+            .into_iter()
+            .enumerate()
+            .map(|(place, score)| Placed { place, score })
+            .collect();
+        let total = all.len();
+        all.sort_by(&before);
+        all.truncate(keep);
+        Ok(Ranked {
+            items: all.into_iter().map(|p| p.score).collect(),
+            total,
+        })
+    }
+
+    /// How many contacts a definition holds at `as_of` (no member is kept).
+    pub fn member_count(&self, def: &SegmentDefinition, as_of: Timestamp) -> Result<usize> {
+        Ok(self
+            .ranked_members(def, as_of, 0, |_, _| std::cmp::Ordering::Equal)?
+            .total)
     }
 }
