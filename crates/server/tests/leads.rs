@@ -39,16 +39,17 @@ fn walking_the_leaderboard_gives_every_contact_once_in_order() {
         let contacts: Vec<Value> = (0..30)
             .map(|c| json!({"id": format!("c{c:02}"), "attributes": {"job_title": if c % 3 == 0 { "VP Sales" } else { "Engineer" }}}))
             .collect();
-        for (path, body) in [("/v1/contacts", Value::from(contacts)), ("/v1/events", Value::from(events))] {
-            let response = client
+        // Posts a JSON body with the admin key; returns the status.
+        let post = |path: &str, body: Value| {
+            let request = client
                 .post(format!("{base}{path}"))
                 .bearer_auth(&admin)
                 .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("an answer");
-            assert_eq!(response.status().as_u16(), 200, "{path}");
+                .body(body.to_string());
+            async move { request.send().await.expect("an answer").status().as_u16() }
+        };
+        for (path, body) in [("/v1/contacts", Value::from(contacts)), ("/v1/events", Value::from(events))] {
+            assert_eq!(post(path, body).await, 200, "{path}");
         }
         let get = |path: String| {
             let request = client.get(format!("{base}{path}")).bearer_auth(&read);
@@ -79,15 +80,7 @@ fn walking_the_leaderboard_gives_every_contact_once_in_order() {
             json!({"name": "top-band", "band": hot_band}),
             json!({"name": "clickers", "had_event": {"type": "email_click", "within_days": 9}}),
         ] {
-            let response = client
-                .post(format!("{base}/v1/segments"))
-                .bearer_auth(&admin)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("an answer");
-            assert_eq!(response.status().as_u16(), 201, "{body}");
+            assert_eq!(post("/v1/segments", body.clone()).await, 201, "{body}");
         }
         // Contact c's events are k = 0 .. c % 4, of type (c + k) % 4, on June 20 + k.
         let clicked = |id: &str| {
