@@ -13,9 +13,10 @@ use leadscore_core::condition::{AttrId, Condition, Facts, Vocabulary};
 use leadscore_core::validate::compile_condition;
 use leadscore_core::{Model, ScoreCard, Timestamp, evaluate};
 use rayon::prelude::*;
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
-use crate::live::{attribute_values_json, model_values_json, unpack_hits};
+use crate::live::{attribute_values_json, event_range, model_values_json, unpack_hits};
 use crate::overlap::overlapped;
 use crate::store::Store;
 
@@ -45,6 +46,15 @@ pub struct Ranked {
     pub items: Vec<ContactScore>,
     /// How many contacts passed the filter.
     pub total: usize,
+}
+
+/// "Had an event of this type after `since` (ns) and at or before the
+/// as-of time": a segment's `had_event`, checked while listing.
+pub(crate) struct Recent<'a> {
+    /// The event type.
+    pub event_type: &'a str,
+    /// The start of the look-back (excluded), ns.
+    pub since: i64,
 }
 
 /// What to list.
@@ -175,8 +185,18 @@ impl Store {
     /// the core's `evaluate` (so equal to `leadscore score` on the same
     /// data).
     pub fn scores(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Vec<ContactScore>> {
+        self.scores_with(as_of, filter, None)
+    }
+
+    /// [`Store::scores`] of the contacts that also had a `recent` event.
+    pub(crate) fn scores_with(
+        &self,
+        as_of: Timestamp,
+        filter: &ScoreFilter,
+        recent: Option<&Recent>,
+    ) -> Result<Vec<ContactScore>> {
         let mut out = Vec::new();
-        self.scan(as_of, filter, |batch| {
+        self.scan(as_of, filter, recent, |batch| {
             out.extend(batch.into_iter().map(|p| p.score));
             Ok(())
         })?;
@@ -196,13 +216,25 @@ impl Store {
         keep: usize,
         before: impl Fn(&Placed, &Placed) -> Ordering + Sync,
     ) -> Result<Ranked> {
+        self.ranked_with(as_of, filter, None, keep, before)
+    }
+
+    /// [`Store::ranked`] of the contacts that also had a `recent` event.
+    pub(crate) fn ranked_with(
+        &self,
+        as_of: Timestamp,
+        filter: &ScoreFilter,
+        recent: Option<&Recent>,
+        keep: usize,
+        before: impl Fn(&Placed, &Placed) -> Ordering + Sync,
+    ) -> Result<Ranked> {
         let mut kept: Vec<Placed> = Vec::new();
         let mut total = 0;
         // Cut back to `keep` whenever twice that (or a batch more) is held.
         let high = keep
             .saturating_mul(2)
             .max(keep.saturating_add(self.list_batch));
-        self.scan(as_of, filter, |batch| {
+        self.scan(as_of, filter, recent, |batch| {
             total += batch.len();
             if keep == 0 {
                 return Ok(());
@@ -223,18 +255,26 @@ impl Store {
     }
 
     /// Reads every contact in storage order and hands the ones that pass
-    /// `filter` to `sink`, a batch at a time, in order. The next batch is
-    /// read while the one before is scored.
+    /// `filter` (and had a `recent` event) to `sink`, a batch at a time, in
+    /// order. The next batch is read while the one before is scored.
     fn scan(
         &self,
         as_of: Timestamp,
         filter: &ScoreFilter,
+        recent: Option<&Recent>,
         sink: impl FnMut(Vec<Placed>) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at FROM contacts ORDER BY id",
+            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at, id FROM contacts ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
+        // Looked up on this connection, while reading, before scoring.
+        let mut had = match recent {
+            Some(_) => Some(self.conn.prepare_cached(
+                "SELECT 1 FROM events WHERE seq BETWEEN ?1 AND ?2 AND type = ?3 AND ts > ?4 AND ts <= ?5 LIMIT 1",
+            )?),
+            None => None,
+        };
         let by_class = filter.band.is_some() || filter.stage.is_some();
         let model = &self.model;
         let score_batch = |batch: Vec<Raw>| -> Result<Vec<Placed>> {
@@ -272,9 +312,22 @@ impl Store {
                                 .stage
                                 .as_deref()
                                 .is_some_and(|st| text(4) != Some(st)));
-                    if !skip {
-                        batch.push((at, r.get(0)?, r.get(1)?, r.get(2)?));
+                    if skip {
+                        continue;
                     }
+                    if let (Some(stmt), Some(recent)) = (had.as_mut(), recent) {
+                        let (lo, hi) = event_range(r.get(7)?);
+                        let found = stmt
+                            .query_row(
+                                params![lo, hi, recent.event_type, recent.since, as_of.0],
+                                |_| Ok(()),
+                            )
+                            .optional()?;
+                        if found.is_none() {
+                            continue;
+                        }
+                    }
+                    batch.push((at, r.get(0)?, r.get(1)?, r.get(2)?));
                 }
                 Ok(false)
             },

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::listing::{ContactScore, Filter, Placed, Ranked, ScoreFilter};
+use crate::listing::{ContactScore, Filter, Placed, Ranked, Recent, ScoreFilter};
 use crate::live::event_range;
 use crate::store::Store;
 use leadscore_core::Timestamp;
@@ -198,37 +198,13 @@ impl Store {
     /// The contacts a definition holds at `as_of`.
     pub fn members(&self, def: &SegmentDefinition, as_of: Timestamp) -> Result<Vec<ContactScore>> {
         let filter = self.segment_filter(def)?;
-        let mut out = self.scores(as_of, &filter)?;
-        if let Some(h) = &def.had_event {
-            let since = as_of.0.saturating_sub(days_to_nanos(h.within_days));
-            let mut rowid = self
-                .conn
-                .prepare_cached("SELECT id FROM contacts WHERE ext_id = ?1")?;
-            let mut recent = self.conn.prepare_cached(
-                "SELECT 1 FROM events WHERE seq BETWEEN ?1 AND ?2 AND type = ?3 AND ts > ?4 AND ts <= ?5 LIMIT 1",
-            )?;
-            let mut kept = Vec::with_capacity(out.len());
-            for c in out {
-                let id: i64 = rowid.query_row([&c.id], |r| r.get(0))?;
-                let (lo, hi) = event_range(id);
-                if recent
-                    .query_row(params![lo, hi, h.event_type, since, as_of.0], |_| Ok(()))
-                    .optional()?
-                    .is_some()
-                {
-                    kept.push(c);
-                }
-            }
-            out = kept;
-        }
-        Ok(out)
+        self.scores_with(as_of, &filter, recent(def, as_of).as_ref())
     }
 
     /// The first `keep` members of a segment at `as_of`, in the order
-    /// `before` gives (a total order), and how many members there are: as
-    /// [`Store::ranked`], which it is when the segment has no `had_event`
-    /// part; with one, every member is found first (the events are looked
-    /// up on this connection), then ranked, ties placed in stored order.
+    /// `before` gives (a total order), and how many members there are, as
+    /// [`Store::ranked`] gives them (a `had_event` part is checked while
+    /// reading, before a contact is scored).
     pub fn ranked_members(
         &self,
         def: &SegmentDefinition,
@@ -236,22 +212,8 @@ impl Store {
         keep: usize,
         before: impl Fn(&Placed, &Placed) -> std::cmp::Ordering + Sync,
     ) -> Result<Ranked> {
-        if def.had_event.is_none() {
-            return self.ranked(as_of, &self.segment_filter(def)?, keep, before);
-        }
-        let mut all: Vec<Placed> = self
-            .members(def, as_of)?
-            .into_iter()
-            .enumerate()
-            .map(|(place, score)| Placed { place, score })
-            .collect();
-        let total = all.len();
-        all.sort_by(&before);
-        all.truncate(keep);
-        Ok(Ranked {
-            items: all.into_iter().map(|p| p.score).collect(),
-            total,
-        })
+        let filter = self.segment_filter(def)?;
+        self.ranked_with(as_of, &filter, recent(def, as_of).as_ref(), keep, before)
     }
 
     /// How many contacts a definition holds at `as_of` (no member is kept).
@@ -260,4 +222,12 @@ impl Store {
             .ranked_members(def, as_of, 0, |_, _| std::cmp::Ordering::Equal)?
             .total)
     }
+}
+
+/// The `had_event` part of a definition at `as_of`, as listing checks it.
+fn recent(def: &SegmentDefinition, as_of: Timestamp) -> Option<Recent<'_>> {
+    def.had_event.as_ref().map(|h| Recent {
+        event_type: &h.event_type,
+        since: as_of.0.saturating_sub(days_to_nanos(h.within_days)),
+    })
 }
