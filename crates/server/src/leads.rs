@@ -55,7 +55,7 @@ pub async fn list(
         .read(move |s| {
             let order = order_by(&sort);
             let answer = |first: &[ContactScore], total: usize| {
-                Json(page.answer_first(first, total, |c| score_object(s.model(), &c.id, &c.card)))
+                Json(page.answer(first, total, |c| score_object(s.model(), &c.id, &c.card)))
             };
             let Some(name) = &q.segment else {
                 // Only the page's worth is kept and sorted, not every contact.

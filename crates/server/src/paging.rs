@@ -46,12 +46,6 @@ impl Page {
         Ok(Page { offset, limit })
     }
 
-    /// The page of `all` (already in order), as `{"items", "total",
-    /// "next_cursor"}`.
-    pub fn answer<T>(self, all: &[T], item: impl Fn(&T) -> Value) -> Value {
-        self.answer_first(all, all.len(), item)
-    }
-
     /// How many items from the start of a list the page needs.
     pub fn needed(self) -> usize {
         self.offset.saturating_add(self.limit)
@@ -60,7 +54,7 @@ impl Page {
     /// The page of a list of `total` items given only its first ones, in
     /// order (at least [`Page::needed`] of them, or all), as `{"items",
     /// "total", "next_cursor"}`.
-    pub fn answer_first<T>(self, first: &[T], total: usize, item: impl Fn(&T) -> Value) -> Value {
+    pub fn answer<T>(self, first: &[T], total: usize, item: impl Fn(&T) -> Value) -> Value {
         let items: Vec<Value> = first
             .iter()
             .skip(self.offset)

@@ -159,7 +159,7 @@ pub async fn members(
             let order = crate::leads::order_by("-score");
             let ranked =
                 s.ranked_members(&def, now, page.needed(), |a, b| order(&a.score, &b.score))?;
-            Ok(Json(page.answer_first(&ranked.items, ranked.total, |c| {
+            Ok(Json(page.answer(&ranked.items, ranked.total, |c| {
                 score_object(s.model(), &c.id, &c.card)
             })))
         })
