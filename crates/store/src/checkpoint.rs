@@ -88,15 +88,24 @@ impl Checkpointer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_pass_copies_the_log_and_the_data_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
+    /// A new database in `dir` whose writer never checkpoints by itself,
+    /// with a table `t` holding `values` (SQL rows, `(1), (2)`).
+    fn database(dir: &Path, values: &str) -> (std::path::PathBuf, Connection) {
+        let path = dir.join("c.db");
         let writer = crate::schema::create(&path).unwrap();
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         writer
-            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);")
+            .execute_batch(&format!(
+                "CREATE TABLE t(x); INSERT INTO t VALUES {values};"
+            ))
             .unwrap();
+        (path, writer)
+    }
+
+    #[test]
+    fn a_pass_copies_the_log_and_the_data_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, writer) = database(dir.path(), "(1), (2), (3)");
         let cp = Checkpointer::open(&path).unwrap();
         let pass = cp.pass().unwrap();
         assert!(pass.log > 0, "{pass:?}");
@@ -114,12 +123,7 @@ mod tests {
     #[test]
     fn a_reset_waits_for_old_reads_and_empties_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
-        let writer = crate::schema::create(&path).unwrap();
-        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        writer
-            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
-            .unwrap();
+        let (path, writer) = database(dir.path(), "(1)");
         let cp = Checkpointer::open(&path).unwrap();
         cp.pass().unwrap();
         let reader = Connection::open(&path).unwrap();
