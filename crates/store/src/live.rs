@@ -446,6 +446,16 @@ pub fn write_update(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![rowid, at.0, kind, from, to, cause_name, detail, model_version])?;
+            crate::webhooks::owe_deliveries(
+                conn,
+                conn.last_insert_rowid(),
+                rowid,
+                at,
+                kind,
+                (from, to),
+                (cause_name, detail.as_deref()),
+                model_version,
+            )?;
         }
         Ok(())
     };

@@ -1,7 +1,7 @@
-//! Webhook subscriptions and their durable outbox. A trigger writes one
-//! outbox row per subscription wanting it in the same transaction as each
-//! band or stage transition, so an acknowledged change is never without its
-//! delivery; the service's sender delivers them (at least once, in order
+//! Webhook subscriptions and their durable outbox. [`owe_deliveries`]
+//! writes one outbox row per subscription wanting it in the same
+//! transaction as each band or stage transition, so an acknowledged change
+//! is never without its delivery; the service's sender delivers them (at least once, in order
 //! per contact), retrying with backoff and marking them dead after
 //! [`MAX_ATTEMPTS`] tries.
 
@@ -20,6 +20,48 @@ const PRUNE_BATCH: i64 = 10_000;
 
 /// Transition kinds a subscription can ask for.
 pub const KINDS: [&str; 3] = ["band", "stage", "disqualified"];
+
+/// Writes the deliveries owed for one recorded transition (row `seq` of
+/// `transitions`, which the caller has just inserted in the same
+/// transaction): one outbox row for each live subscription that wants its
+/// kind (`band`, `stage`; `disqualified` when it moves to that stage), with
+/// the body the service will POST. Subscriptions' segment filters are
+/// checked when delivering, not here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn owe_deliveries(
+    conn: &rusqlite::Connection,
+    seq: i64,
+    contact: i64,
+    at: Timestamp,
+    kind: &str,
+    (from, to): (Option<&str>, Option<&str>),
+    (cause, detail): (&str, Option<&str>),
+    model_version: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox(webhook, contact, body)
+         SELECT w.id, c.ext_id, json_object(
+             'type', CASE WHEN ?5 = 'disqualified' THEN 'disqualified' ELSE ?3 || '_changed' END,
+             'contact', c.ext_id, 'kind', ?3, 'from', ?4, 'to', ?5,
+             'at', ?2, 'cause', ?6, 'detail', ?7, 'model_version', ?8, 'transition', ?9)
+         FROM webhooks w JOIN contacts c ON c.id = ?1
+         WHERE w.removed_at IS NULL
+           AND (instr(w.kinds, ' ' || ?3 || ' ') > 0
+                OR (?5 = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0))",
+    )?
+    .execute(params![
+        contact,
+        at.0,
+        kind,
+        from,
+        to,
+        cause,
+        detail,
+        model_version,
+        seq
+    ])?;
+    Ok(())
+}
 
 /// A subscription.
 #[derive(Clone, Debug, PartialEq)]

@@ -585,7 +585,7 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     // Make it look like a database written by the first release.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "DROP TABLE model_files; DROP TABLE api_keys; DROP TRIGGER transitions_to_outbox; DROP TABLE outbox; DROP TABLE webhooks; DROP TABLE segments; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        "DROP TABLE model_files; DROP TABLE api_keys; DROP TABLE outbox; DROP TABLE webhooks; DROP TABLE segments; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     )
     .unwrap();
     drop(conn);
@@ -726,6 +726,99 @@ fn pruning_the_delivery_log_keeps_pending_and_dead_deliveries() {
     assert_eq!(store.pending_deliveries().unwrap(), owed.len() as i64 - 4);
     // Nothing more to prune at the same retention.
     assert_eq!(store.prune_deliveries(10 * day).unwrap(), 0);
+}
+
+/// The outbox trigger of schema 4 and 5, as those releases created it.
+const V5_TRIGGER: &str = "
+CREATE TRIGGER transitions_to_outbox AFTER INSERT ON transitions BEGIN
+    INSERT INTO outbox(webhook, contact, body)
+    SELECT w.id, c.ext_id, json_object(
+        'type', CASE WHEN NEW.to_value = 'disqualified' THEN 'disqualified' ELSE NEW.kind || '_changed' END,
+        'contact', c.ext_id, 'kind', NEW.kind, 'from', NEW.from_value, 'to', NEW.to_value,
+        'at', NEW.at, 'cause', NEW.cause, 'detail', NEW.detail, 'model_version', NEW.model_version,
+        'transition', NEW.seq)
+    FROM webhooks w JOIN contacts c ON c.id = NEW.contact
+    WHERE w.removed_at IS NULL
+      AND (instr(w.kinds, ' ' || NEW.kind || ' ') > 0
+           OR (NEW.to_value = 'disqualified' AND instr(w.kinds, ' disqualified ') > 0));
+END;";
+
+/// Deliveries owed by the transitions of the same story, told to a
+/// database with one subscription to every kind (bodies and contacts, in
+/// outbox order).
+fn deliveries_owed(store: &mut Store) -> Vec<(String, serde_json::Value)> {
+    let (hook, _) = store
+        .add_webhook(
+            "http://127.0.0.1:9/hook",
+            &["band".into(), "stage".into(), "disqualified".into()],
+            None,
+            t(0),
+        )
+        .unwrap();
+    for c in 1..=3 {
+        let id = format!("c{c}");
+        store
+            .upsert_contacts(title(&id, "VP Sales"), false, t(0))
+            .unwrap();
+        let events = (0..c)
+            .map(|i| event(&format!("{id}-{i}"), &id, i as i64 + 1))
+            .collect();
+        store.ingest_events(events, t(5)).unwrap();
+    }
+    store
+        .deliveries(hook.id, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.contact, serde_json::from_str(&d.body).unwrap()))
+        .collect()
+}
+
+/// Schema 6 writes deliveries from code instead of a trigger: a schema 5
+/// database loses the trigger when it is migrated (or every delivery would
+/// be owed twice), and the code writes the bodies the trigger wrote.
+#[test]
+fn a_schema_5_database_owes_each_delivery_once_after_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_trigger = |name: &str, version: &str| {
+        let db = dir.path().join(name);
+        drop(Store::create(&db, MODEL, t(0)).unwrap());
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(V5_TRIGGER).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+            [version],
+        )
+        .unwrap();
+        db
+    };
+    // As a schema 5 release left it: migrating drops the trigger.
+    let mut store = Store::open(&with_trigger("v5.db", "5")).unwrap();
+    assert_eq!(store.migrated_from(), Some(5));
+    let owed = deliveries_owed(&mut store);
+    let transitions: usize = (1..=3)
+        .map(|c| store.history(&format!("c{c}")).unwrap().len())
+        .sum();
+    assert!(transitions >= 3, "the story must move contacts: {owed:?}");
+    assert_eq!(owed.len(), transitions, "one delivery per transition");
+    // With the trigger left in place (no migration runs at schema 6), the
+    // trigger and the code each write one delivery per transition: the
+    // same body, the trigger's first.
+    let mut both = Store::open(&with_trigger("both.db", "6")).unwrap();
+    let twice = deliveries_owed(&mut both);
+    assert_eq!(twice.len(), 2 * transitions);
+    for pair in twice.chunks(2) {
+        assert_eq!(pair[0], pair[1]);
+    }
+    let bodies: Vec<&serde_json::Value> = twice.iter().step_by(2).map(|(_, b)| b).collect();
+    for (c, body) in &owed {
+        assert_eq!(body["contact"], c.as_str());
+        assert!(
+            body["type"].as_str().unwrap().ends_with("_changed"),
+            "{body}"
+        );
+    }
+    // The same story gives the same bodies (transition numbers included).
+    assert_eq!(owed.iter().map(|(_, b)| b).collect::<Vec<_>>(), bodies);
 }
 
 /// A service keeps its database open while `leadscore model set` runs in
