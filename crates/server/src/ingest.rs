@@ -10,7 +10,7 @@ use std::time::Duration;
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
-use leadscore_store::checkpoint::{Checkpointer, LOG_LIMIT_PAGES, WRITER_BACKSTOP_PAGES};
+use leadscore_store::checkpoint::{Checkpointer, LOG_LIMIT_BYTES, WRITER_BACKSTOP_BYTES};
 use leadscore_store::import::PARALLEL_FROM;
 use tokio::sync::{mpsc, oneshot};
 
@@ -134,7 +134,10 @@ fn start_checkpointer(store: &Arc<Mutex<Store>>) {
     let Ok(checkpointer) = Checkpointer::open(guard.path()) else {
         return;
     };
-    if guard.set_autocheckpoint(WRITER_BACKSTOP_PAGES).is_err() {
+    if guard
+        .set_autocheckpoint_bytes(WRITER_BACKSTOP_BYTES)
+        .is_err()
+    {
         return;
     }
     drop(guard);
@@ -147,7 +150,7 @@ fn start_checkpointer(store: &Arc<Mutex<Store>>) {
                 let pause = match checkpointer.pass() {
                     // Reads following one another kept old pages in use:
                     // wait for them once rather than let the log grow.
-                    Ok(p) if p.log > LOG_LIMIT_PAGES => {
+                    Ok(p) if p.log_bytes() > LOG_LIMIT_BYTES => {
                         let _ = checkpointer.reset();
                         Duration::from_millis(20)
                     }

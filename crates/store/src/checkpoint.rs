@@ -17,26 +17,30 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::Result;
 
-/// Log pages (16 KiB each) after which the writer checkpoints by itself
-/// when a [`Checkpointer`] runs beside it: 32 768 pages, 512 MiB. Under a
-/// steady stream of commits passive passes copy the log but never find it
-/// wholly copied when a write begins, so it does not start over and grows
-/// until this backstop; the commit that crosses it stalls every request
-/// (~0.1 s at 128 MiB, ~0.3 s at 512 MiB, measured). Fewer, longer stalls
-/// halved the single-event p99 on a million contacts (see
-/// `docs/performance.md`).
-pub const WRITER_BACKSTOP_PAGES: i64 = 32_768;
+/// Log size, in bytes, after which the writer checkpoints by itself when a
+/// [`Checkpointer`] runs beside it: 1 GiB. Under a steady stream of commits
+/// passive passes copy the log but never find it wholly copied when a write
+/// begins, so it does not start over and grows until this backstop; the
+/// commit that crosses it stalls every request waiting (~0.1 s for 128 MiB
+/// of 16 KiB pages, ~0.3 s for 512 MiB, measured). Fewer, longer stalls
+/// gave the better single-event p99 (128 MiB -> 512 MiB halved it on a
+/// million contacts; with 4 KiB pages, 128 MiB -> 1 GiB took it from
+/// 24-25 ms to 10-11 ms at 100k contacts; see `docs/performance.md`). The
+/// log file may reach this size on disk.
+pub const WRITER_BACKSTOP_BYTES: i64 = 1 << 30;
 
-/// Log pages past which a [`Checkpointer`] stops being polite: 65 536
-/// pages, 1 GiB. Passive checkpoints cannot copy what an open read still
-/// uses, so long reads following one another without a gap (leaderboards
-/// of a million contacts on several connections) would let the log grow
-/// for ever; past this size [`Checkpointer::reset`] waits for them.
-pub const LOG_LIMIT_PAGES: i64 = 65_536;
+/// Log size, in bytes, past which a [`Checkpointer`] stops being polite:
+/// 2 GiB. Passive checkpoints cannot copy what an open read still uses, so
+/// long reads following one another without a gap (leaderboards of a
+/// million contacts on several connections) would let the log grow for
+/// ever; past this size [`Checkpointer::reset`] waits for them.
+pub const LOG_LIMIT_BYTES: i64 = 2 << 30;
 
 /// A connection that only checkpoints.
 pub struct Checkpointer {
     conn: Connection,
+    /// Bytes of one page of the database (fixed when it was created).
+    page_size: i64,
 }
 
 /// What one checkpoint found and did, in log pages.
@@ -46,6 +50,15 @@ pub struct CheckpointPass {
     pub log: i64,
     /// Pages of the log now copied into the database file.
     pub copied: i64,
+    /// Bytes of one page of this database.
+    pub page_size: i64,
+}
+
+impl CheckpointPass {
+    /// The log's size in bytes.
+    pub fn log_bytes(&self) -> i64 {
+        self.log.saturating_mul(self.page_size)
+    }
 }
 
 impl Checkpointer {
@@ -58,7 +71,8 @@ impl Checkpointer {
         conn.pragma_update(None, "synchronous", "FULL")?;
         // This connection commits nothing, so it never checkpoints by itself.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        Ok(Checkpointer { conn })
+        let page_size = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Checkpointer { conn, page_size })
     }
 
     /// Copies what it can of the log into the database file without waiting
@@ -69,7 +83,11 @@ impl Checkpointer {
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?;
-        Ok(CheckpointPass { log, copied })
+        Ok(CheckpointPass {
+            log,
+            copied,
+            page_size: self.page_size,
+        })
     }
 
     /// Copies the whole log into the database file and empties it, waiting

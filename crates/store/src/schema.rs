@@ -174,8 +174,13 @@ pub fn create(path: &Path) -> Result<Connection> {
         return Err(StoreError::Exists(path.to_path_buf()));
     }
     let mut conn = Connection::open(path)?;
-    // Larger pages: fewer B-tree levels and splits for millions of events.
-    conn.pragma_update(None, "page_size", 16_384)?;
+    // 4 KiB pages (SQLite's default). Each event of a random contact
+    // rewrites a few random pages (its row, its event range, the event-id
+    // index), so a commit writes a few pages per event to the log: with
+    // 16 KiB pages, which bulk imports prefer, the service's single-event
+    // requests were slower and their p99 half again as long (measured in
+    // docs/performance.md). A database keeps the page size it was made with.
+    conn.pragma_update(None, "page_size", 4_096)?;
     pragmas(&conn)?;
     let tx = conn.transaction()?;
     tx.execute_batch(DDL)?;

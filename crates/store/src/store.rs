@@ -590,10 +590,12 @@ impl Store {
         self.migrated_from
     }
 
-    /// Sets the log size, in pages, at which this connection's commits
-    /// checkpoint by themselves (SQLite's default: 1 000); raise it when a
-    /// [`crate::checkpoint::Checkpointer`] runs beside the writer.
-    pub fn set_autocheckpoint(&self, pages: i64) -> Result<()> {
+    /// Sets the log size, in bytes, at which this connection's commits
+    /// checkpoint by themselves (SQLite's default: 1 000 pages); raise it
+    /// when a [`crate::checkpoint::Checkpointer`] runs beside the writer.
+    pub fn set_autocheckpoint_bytes(&self, bytes: i64) -> Result<()> {
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages = bytes / page_size.max(512);
         self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
         Ok(())
     }
