@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadscore_core::model::RuleKind;
+use leadscore_core::scoring::sort_hits;
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate,
 };
@@ -163,6 +164,30 @@ fn changed_conditions(a: &Model, b: &Model) -> Option<Vec<bool>> {
     })
 }
 
+/// Whether two models score alike every contact whose event matches are
+/// the same under both: they differ at most in event rules' conditions
+/// (and their names or version numbers). `model set` then leaves alone
+/// each contact whose matches did not change (no write, no history): its
+/// stored live state is the new model's too.
+fn alike_but_event_conditions(a: &Model, b: &Model) -> bool {
+    let rules = |m: &Model| -> Vec<String> {
+        m.rules
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if matches!(r.kind, RuleKind::Event { .. }) {
+                    r.when = None;
+                }
+                format!("{r:?}")
+            })
+            .collect()
+    };
+    let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
+    a.vocabulary.attributes == b.vocabulary.attributes
+        && scoring(a) == scoring(b)
+        && rules(a) == rules(b)
+}
+
 /// What `model set` matches again when only some rules' conditions
 /// changed: the events those rules (or their requalification) are on, and
 /// only those rules' matches; the other matches are kept as stored.
@@ -220,6 +245,9 @@ struct ModelChunkRow {
     /// What time alone did to it under the old model, up to the model
     /// change (computed with the chunk's scores, written before them).
     steps: Vec<(Timestamp, Computed)>,
+    /// The new model scores it as the old one did at every time (see
+    /// [`alike_but_event_conditions`]): its live state is not rewritten.
+    unchanged: bool,
 }
 
 /// Matches the events of a chunk's contacts (`seq` in `lo..=hi`) under
@@ -303,11 +331,14 @@ fn rematch_chunk(
 }
 
 /// Scores a chunk before (old model) and after (new model), at the same
-/// time; the new matches are packed when they changed.
+/// time; the new matches are packed when they changed. With `alike` (the
+/// models differ only in event conditions, [`alike_but_event_conditions`]),
+/// a contact whose matches are the same is marked unchanged and scored
+/// once.
 fn score_chunk(
     old: &Model,
     new: &Model,
-    reuse: bool,
+    (reuse, alike): (bool, bool),
     chunk: &mut [ModelChunkRow],
     now: Timestamp,
 ) -> Vec<Compared> {
@@ -316,6 +347,19 @@ fn score_chunk(
         .map(|c| {
             c.steps = time_steps(old, &c.old_values, &mut c.old_hits, c.next_check_at, now);
             let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
+            if alike && !reuse {
+                sort_hits(&mut c.old_hits);
+                sort_hits(&mut c.new_hits);
+                if c.new_hits == c.old_hits {
+                    c.unchanged = true;
+                    let same = Computed {
+                        card: before.clone(),
+                        next_check_at: c.next_check_at,
+                        packed: None,
+                    };
+                    return (before, same);
+                }
+            }
             let values = c.new_values.as_deref().unwrap_or(&c.old_values);
             let hits = if reuse {
                 &mut c.old_hits
@@ -379,6 +423,9 @@ fn write_chunk(
         )?;
     }
     for (c, (_, computed)) in chunk.iter().zip(computed) {
+        if c.unchanged {
+            continue;
+        }
         write_update(
             tx,
             new,
@@ -842,6 +889,7 @@ impl Store {
             .filter(|_| !reuse)
             .map(|rules| PartialRematch::new(&new, rules));
         let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
+        let alike = partial.is_some() && alike_but_event_conditions(old, &new);
         let version = self.model_version + 1;
         if !dry_run {
             tx.execute(
@@ -896,6 +944,7 @@ impl Store {
                         stage,
                         next_check_at: next,
                         steps: Vec::new(),
+                        unchanged: false,
                     });
                 }
             }
@@ -914,7 +963,7 @@ impl Store {
                     if let (Some(conn), Some(range)) = (events_ref, range) {
                         rematch_chunk(conn, new_ref, partial_ref, &mut chunk, range)?;
                     }
-                    Ok(score_chunk(old, new_ref, reuse, &mut chunk, now))
+                    Ok(score_chunk(old, new_ref, (reuse, alike), &mut chunk, now))
                 });
                 let written = match pending.take() {
                     Some((rows, computed)) if !dry_run => write_chunk(

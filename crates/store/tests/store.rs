@@ -518,7 +518,16 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
     let changed_two = changed_matching.replace("equals = \"engineer\"", "equals = \"VP Sales\"");
     // A rule's event type (every event is matched again).
     let changed_type = MODEL.replace("on = \"email_click\"", "on = \"email_open\"");
-    for new_model in [changed_points, changed_matching, changed_two, changed_type] {
+    // A condition and points: contacts whose matches stay the same move
+    // all the same (they must not be left as they were).
+    let changed_both = changed_matching.replace("points = 30", "points = 45");
+    for new_model in [
+        changed_points,
+        changed_matching,
+        changed_two,
+        changed_type,
+        changed_both,
+    ] {
         assert_ne!(new_model, MODEL);
         let dir = tempfile::tempdir().unwrap();
         let contacts = dir.path().join("c.csv");
@@ -599,6 +608,52 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     drop(store);
     let store = Store::open(&db).unwrap();
     assert_eq!(store.migrated_from(), None, "migrated once only");
+}
+
+/// When only event conditions change, `model set` leaves alone the
+/// contacts whose matches stay the same (their stored state is the new
+/// model's too) and rewrites the others.
+#[test]
+fn a_condition_change_rewrites_only_the_contacts_whose_matches_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (contacts, events) = (dir.path().join("c.csv"), dir.path().join("e.csv"));
+    write_contacts(&contacts, &[(1, 0), (2, 1), (3, 2)]);
+    // c1 sees /pricing and /pricing/enterprise, c2 /pricing/enterprise,
+    // c3 no page at all.
+    write_events(
+        &events,
+        &[
+            (1, 1, 0, 10, 0),
+            (2, 1, 0, 20, 2),
+            (3, 2, 0, 30, 2),
+            (4, 3, 1, 40, 0),
+        ],
+    );
+    let db = dir.path().join("a.db");
+    let mut store = Store::create(&db, MODEL, t(0)).unwrap();
+    store
+        .import_contacts(&contacts, &options(t(100), 10), &mut noop())
+        .unwrap();
+    store
+        .import_events(&events, &options(t(100), 10), &mut noop())
+        .unwrap();
+    // Pages containing "enterprise" instead of starting with "/pricing":
+    // c1 loses a match, c2 keeps its one, c3 has none either way.
+    let new_model = MODEL.replace("starts_with = \"/pricing\"", "contains = \"enterprise\"");
+    store.set_model(&new_model, t(200), false).unwrap();
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let scored_at = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT scored_at FROM contacts WHERE ext_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(scored_at("c1"), t(200).0, "c1's matches moved");
+    assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
+    assert_eq!(scored_at("c3"), t(100).0, "c3 was left as it was");
 }
 
 fn event(id: &str, contact: &str, minutes: i64) -> leadscore_batch::rows::EventRow {
