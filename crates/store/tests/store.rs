@@ -273,6 +273,29 @@ proptest! {
     }
 }
 
+/// A database at `db` made with `model`, holding `contacts` and `events`
+/// (as [`write_contacts`] and [`write_events`] take them) imported at
+/// minute 100, in batches of 10.
+fn imported(
+    db: &Path,
+    model: &str,
+    contacts: &[(usize, usize)],
+    events: &[(usize, usize, usize, i64, usize)],
+) -> Store {
+    let (c, e) = (
+        db.with_extension("contacts.csv"),
+        db.with_extension("events.csv"),
+    );
+    write_contacts(&c, contacts);
+    write_events(&e, events);
+    let mut s = Store::create(db, model, t(0)).unwrap();
+    s.import_contacts(&c, &options(t(100), 10), &mut noop())
+        .unwrap();
+    s.import_events(&e, &options(t(100), 10), &mut noop())
+        .unwrap();
+    s
+}
+
 fn fresh(dir: &Path) -> (Store, PathBuf) {
     let db = dir.join("t.db");
     (Store::create(&db, MODEL, t(0)).unwrap(), db)
@@ -530,26 +553,20 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
     ] {
         assert_ne!(new_model, MODEL);
         let dir = tempfile::tempdir().unwrap();
-        let contacts = dir.path().join("c.csv");
-        write_contacts(&contacts, &[(1, 0), (2, 1), (3, 2)]);
-        let events = dir.path().join("e.csv");
-        write_events(
-            &events,
-            &[
-                (1, 1, 0, 10, 0),
-                (2, 1, 0, 20, 2),
-                (3, 2, 0, 30, 2),
-                (4, 3, 1, 40, 0),
-                (5, 2, 1, 50, 1),
-            ],
-        );
+        let events = [
+            (1, 1, 0, 10, 0),
+            (2, 1, 0, 20, 2),
+            (3, 2, 0, 30, 2),
+            (4, 3, 1, 40, 0),
+            (5, 2, 1, 50, 1),
+        ];
         let build = |name: &str, model: &str| {
-            let mut s = Store::create(&dir.path().join(name), model, t(0)).unwrap();
-            s.import_contacts(&contacts, &options(t(100), 10), &mut noop())
-                .unwrap();
-            s.import_events(&events, &options(t(100), 10), &mut noop())
-                .unwrap();
-            s
+            imported(
+                &dir.path().join(name),
+                model,
+                &[(1, 0), (2, 1), (3, 2)],
+                &events,
+            )
         };
         let fresh = build("b.db", &new_model);
         // `model set` works through contacts a chunk at a time: whatever
@@ -616,27 +633,16 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
 #[test]
 fn a_condition_change_rewrites_only_the_contacts_whose_matches_moved() {
     let dir = tempfile::tempdir().unwrap();
-    let (contacts, events) = (dir.path().join("c.csv"), dir.path().join("e.csv"));
-    write_contacts(&contacts, &[(1, 0), (2, 1), (3, 2)]);
+    let db = dir.path().join("a.db");
     // c1 sees /pricing and /pricing/enterprise, c2 /pricing/enterprise,
     // c3 no page at all.
-    write_events(
-        &events,
-        &[
-            (1, 1, 0, 10, 0),
-            (2, 1, 0, 20, 2),
-            (3, 2, 0, 30, 2),
-            (4, 3, 1, 40, 0),
-        ],
-    );
-    let db = dir.path().join("a.db");
-    let mut store = Store::create(&db, MODEL, t(0)).unwrap();
-    store
-        .import_contacts(&contacts, &options(t(100), 10), &mut noop())
-        .unwrap();
-    store
-        .import_events(&events, &options(t(100), 10), &mut noop())
-        .unwrap();
+    let events = [
+        (1, 1, 0, 10, 0),
+        (2, 1, 0, 20, 2),
+        (3, 2, 0, 30, 2),
+        (4, 3, 1, 40, 0),
+    ];
+    let mut store = imported(&db, MODEL, &[(1, 0), (2, 1), (3, 2)], &events);
     // Pages containing "enterprise" instead of starting with "/pricing":
     // c1 loses a match, c2 keeps its one, c3 has none either way.
     let new_model = MODEL.replace("starts_with = \"/pricing\"", "contains = \"enterprise\"");
