@@ -140,6 +140,14 @@ impl Model {
             .unwrap_or(&[])
     }
 
+    /// The event types some rule (or requalification) reads, sorted by
+    /// name: events of other types never change a score.
+    pub fn event_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = self.targets_by_type.keys().map(String::as_str).collect();
+        types.sort_unstable();
+        types
+    }
+
     /// Whether any rule reads events of this type.
     pub fn uses_event_type(&self, event_type: &str) -> bool {
         self.targets_by_type.contains_key(event_type)

@@ -4,18 +4,30 @@
 
 use crate::error::Result;
 
+/// A batch of rows read: whether it holds any.
+pub(crate) trait Filled {
+    /// Whether the batch holds at least one row.
+    fn filled(&self) -> bool;
+}
+
+impl<T> Filled for Vec<T> {
+    fn filled(&self) -> bool {
+        !self.is_empty()
+    }
+}
+
 /// Fills batches with `read` (which returns `true` once nothing is left to
 /// read) and hands each batch to `work` on another thread while the next
 /// one is read; `work`'s results go to `done` in the order read. A panic
 /// in `work` is passed on to the caller.
-pub(crate) fn overlapped<T: Send, U: Send>(
-    mut read: impl FnMut(&mut Vec<T>) -> Result<bool>,
-    work: impl Fn(Vec<T>) -> Result<U> + Sync,
+pub(crate) fn overlapped<B: Send + Default + Filled, U: Send>(
+    mut read: impl FnMut(&mut B) -> Result<bool>,
+    work: impl Fn(B) -> Result<U> + Sync,
     mut done: impl FnMut(U) -> Result<()>,
 ) -> Result<()> {
-    let mut in_flight: Option<Vec<T>> = None;
+    let mut in_flight: Option<B> = None;
     loop {
-        let mut batch = Vec::new();
+        let mut batch = B::default();
         let (finished, previous) = std::thread::scope(|s| {
             let working = in_flight.take().map(|b| s.spawn(|| work(b)));
             let finished = read(&mut batch);
@@ -32,7 +44,7 @@ pub(crate) fn overlapped<T: Send, U: Send>(
             done(u)?;
         }
         if finished {
-            if !batch.is_empty() {
+            if batch.filled() {
                 done(work(batch)?)?;
             }
             return Ok(());

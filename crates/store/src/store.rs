@@ -16,8 +16,8 @@ use crate::error::{Result, StoreError};
 use crate::listing::{ContactScore, ScoreFilter};
 use crate::live::{
     Cause, Computed, Props, STORED_COLUMNS, Stored, compute_live, event_hits, event_range,
-    keyed_event_hits, model_values, pack_hits, parse_map, time_steps, unpack_hits, write_steps,
-    write_update,
+    keyed_event_hits, model_values, model_values_json, pack_hits, parse_map, time_steps,
+    unpack_hits, write_steps, write_update,
 };
 use crate::overlap::overlapped;
 use crate::schema;
@@ -250,9 +250,66 @@ struct ModelChunkRow {
     unchanged: bool,
 }
 
+/// Events read for matching again, in `seq` order: the text of their
+/// properties is kept in one buffer (no allocation per event).
+#[derive(Default)]
+struct EventBatch {
+    /// Contact (index in the chunk), event key, type (index in the types
+    /// read), time (ns), and where its properties are in `text`.
+    events: Vec<(u32, u64, u32, i64, std::ops::Range<usize>)>,
+    /// The properties (JSON objects) of the events, one after the other.
+    text: String,
+}
+
+impl crate::overlap::Filled for EventBatch {
+    fn filled(&self) -> bool {
+        !self.events.is_empty()
+    }
+}
+
+/// Reads the next chunk of contacts (ids after `after_id`, at most
+/// `limit`) with the attributes each model reads.
+fn read_model_chunk(
+    tx: &Connection,
+    (old, new): (&Model, &Model),
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<ModelChunkRow>> {
+    let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
+    let mut chunk = Vec::with_capacity(limit.min(MODEL_CHUNK));
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {STORED_COLUMNS} FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![after_id, limit as i64])?;
+    while let Some(r) = rows.next()? {
+        let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
+        let old_values = model_values_json(&old.vocabulary, &attrs)?;
+        let new_values = if same_attributes {
+            None
+        } else {
+            Some(model_values_json(&new.vocabulary, &attrs)?)
+        };
+        chunk.push(ModelChunkRow {
+            rowid,
+            ext_id,
+            old_values,
+            new_values,
+            old_hits: unpack_hits(&hits)?,
+            new_hits: Vec::new(),
+            band,
+            stage,
+            next_check_at: next,
+            steps: Vec::new(),
+            unchanged: false,
+        });
+    }
+    Ok(chunk)
+}
+
 /// Matches the events of a chunk's contacts (`seq` in `lo..=hi`) under
-/// `model`, into each contact's `new_hits`. This thread reads the rows
-/// while the batch read before is matched on the other cores.
+/// `model`, into each contact's `new_hits`. Only the events of the types
+/// that can match are read (SQLite skips the others); this thread reads
+/// the rows while the batch read before is matched on the other cores.
 fn rematch_chunk(
     conn: &Connection,
     model: &Model,
@@ -260,54 +317,92 @@ fn rematch_chunk(
     chunk: &mut [ModelChunkRow],
     (lo, hi): (i64, i64),
 ) -> Result<()> {
-    /// One event to match: its contact (index in the chunk), key, type,
-    /// time and properties (JSON).
-    type ToMatch = (usize, u64, String, i64, String);
     const BATCH: usize = 50_000;
+    let types: Vec<&str> = match partial {
+        Some(p) => {
+            let mut t: Vec<&str> = p.types.iter().map(String::as_str).collect();
+            t.sort_unstable();
+            t
+        }
+        None => model.event_types(),
+    };
+    if let Some(p) = partial {
+        for c in chunk.iter_mut() {
+            let kept = c.old_hits.iter().filter(|h| !p.changed(h)).cloned();
+            c.new_hits.extend(kept);
+        }
+    }
+    if types.is_empty() {
+        return Ok(());
+    }
     let rows_ref: &[ModelChunkRow] = chunk;
-    let match_batch = |batch: Vec<ToMatch>| -> Result<Vec<(usize, Vec<Hit<u64>>)>> {
+    let types_ref = &types;
+    /// New matches of events, with their contact (index in the chunk).
+    type Matched = Vec<(u32, Hit<u64>)>;
+    let match_batch = |batch: EventBatch| -> Result<Vec<Matched>> {
         batch
-            .into_par_iter()
-            .map(|(i, key, ty, ts, props)| {
-                let props = Props::from_json(&model.vocabulary, &props)?;
-                let c = &rows_ref[i];
-                let values = c.new_values.as_deref().unwrap_or(&c.old_values);
+            .events
+            .par_chunks(1_024)
+            .map(|events| {
+                let mut out = Vec::new();
                 let mut h = Vec::new();
-                keyed_event_hits(model, values, key, &ty, Timestamp(ts), &props, &mut h);
-                if let Some(p) = partial {
-                    h.retain(|hit| p.changed(hit));
+                for (i, key, ty, ts, text) in events {
+                    let props = Props::from_json(&model.vocabulary, &batch.text[text.clone()])?;
+                    let c = &rows_ref[*i as usize];
+                    let values = c.new_values.as_deref().unwrap_or(&c.old_values);
+                    let ty = types_ref[*ty as usize];
+                    keyed_event_hits(model, values, *key, ty, Timestamp(*ts), &props, &mut h);
+                    out.extend(
+                        h.drain(..)
+                            .filter(|hit| partial.is_none_or(|p| p.changed(hit)))
+                            .map(|hit| (*i, hit)),
+                    );
                 }
-                Ok((i, h))
+                Ok(out)
             })
-            .filter(|r| r.as_ref().map_or(true, |(_, h)| !h.is_empty()))
             .collect()
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT contact, id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([lo, hi])?;
-    let mut matched: Vec<(usize, Vec<Hit<u64>>)> = Vec::new();
+    let marks = vec!["?"; types.len()].join(", ");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT contact, id, type, ts, properties FROM events \
+         WHERE seq BETWEEN ? AND ? AND type IN ({marks}) ORDER BY seq"
+    ))?;
+    let mut bound: Vec<&dyn rusqlite::ToSql> = vec![&lo, &hi];
+    bound.extend(types.iter().map(|t| t as &dyn rusqlite::ToSql));
+    let mut rows = stmt.query(bound.as_slice())?;
+    // Rows come in contact order, as the chunk is: one walk finds them.
+    let mut at = 0usize;
+    let mut matched: Vec<Matched> = Vec::new();
     overlapped(
-        |batch: &mut Vec<ToMatch>| {
-            batch.reserve(BATCH);
-            while batch.len() < BATCH {
+        |batch: &mut EventBatch| {
+            batch.events.reserve(BATCH);
+            while batch.events.len() < BATCH {
                 let Some(r) = rows.next()? else {
                     return Ok(true);
                 };
-                let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                let wanted = match partial {
-                    Some(p) => p.types.contains(ty),
-                    None => model.uses_event_type(ty),
-                };
-                if !wanted {
+                let contact: i64 = r.get(0)?;
+                while at < rows_ref.len() && rows_ref[at].rowid < contact {
+                    at += 1;
+                }
+                if rows_ref.get(at).is_none_or(|c| c.rowid != contact) {
                     continue;
                 }
-                let contact: i64 = r.get(0)?;
-                if let Ok(i) = rows_ref.binary_search_by_key(&contact, |c| c.rowid) {
-                    let id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                    let key = leadscore_batch::score::event_key(id);
-                    batch.push((i, key, ty.to_owned(), r.get(3)?, r.get(4)?));
-                }
+                let ty = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let Ok(ty) = types.binary_search(&ty) else {
+                    continue;
+                };
+                let id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let key = leadscore_batch::score::event_key(id);
+                let props = r.get_ref(4)?.as_str().map_err(rusqlite::Error::from)?;
+                let start = batch.text.len();
+                batch.text.push_str(props);
+                batch.events.push((
+                    at as u32,
+                    key,
+                    ty as u32,
+                    r.get(3)?,
+                    start..batch.text.len(),
+                ));
             }
             Ok(false)
         },
@@ -318,14 +413,8 @@ fn rematch_chunk(
         },
     )?;
     drop(rows);
-    if let Some(p) = partial {
-        for c in chunk.iter_mut() {
-            let kept = c.old_hits.iter().filter(|h| !p.changed(h)).cloned();
-            c.new_hits.extend(kept);
-        }
-    }
-    for (i, h) in matched {
-        chunk[i].new_hits.extend(h);
+    for (i, hit) in matched.into_iter().flatten() {
+        chunk[i as usize].new_hits.push(hit);
     }
     Ok(())
 }
@@ -888,7 +977,6 @@ impl Store {
         let partial = changed
             .filter(|_| !reuse)
             .map(|rules| PartialRematch::new(&new, rules));
-        let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
         let alike = partial.is_some() && alike_but_event_conditions(old, &new);
         let version = self.model_version + 1;
         if !dry_run {
@@ -902,7 +990,6 @@ impl Store {
         // Contacts in id order, a chunk at a time: memory stays bounded and
         // is reused from chunk to chunk, and a chunk's events are one `seq`
         // range (`contact << 32 | n`).
-        let mut after_id = i64::MIN;
         // Events to match again are read on a second connection: model set
         // changes no event, and this transaction keeps other writers out.
         let mut events = if reuse {
@@ -918,47 +1005,24 @@ impl Store {
         };
         // While one chunk is written (SQLite, this thread), the next is
         // matched and scored (rayon): the two overlap.
+        // While one chunk is matched and scored (a thread of its own and
+        // rayon), this thread writes the chunk before it and reads the
+        // contacts of the chunk after it (SQLite, this transaction).
         let mut pending: Option<(Vec<ModelChunkRow>, Vec<Compared>)> = None;
+        let read = |after_id: i64| read_model_chunk(&tx, (old, &new), after_id, self.model_chunk);
+        let mut chunk = read(i64::MIN)?;
         loop {
-            let mut chunk: Vec<ModelChunkRow> =
-                Vec::with_capacity(self.model_chunk.min(MODEL_CHUNK));
-            {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {STORED_COLUMNS} FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2"
-                ))?;
-                let mut rows = stmt.query(params![after_id, self.model_chunk as i64])?;
-                while let Some(r) = rows.next()? {
-                    let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
-                    let map = parse_map(&attrs)?;
-                    let old_values = model_values(&old.vocabulary, &map);
-                    let new_values =
-                        (!same_attributes).then(|| model_values(&new.vocabulary, &map));
-                    chunk.push(ModelChunkRow {
-                        rowid,
-                        ext_id,
-                        old_values,
-                        new_values,
-                        old_hits: unpack_hits(&hits)?,
-                        new_hits: Vec::new(),
-                        band,
-                        stage,
-                        next_check_at: next,
-                        steps: Vec::new(),
-                        unchanged: false,
-                    });
-                }
-            }
             let range = match (chunk.first(), chunk.last()) {
                 (Some(first), Some(last)) => {
-                    after_id = last.rowid;
                     Some((event_range(first.rowid).0, event_range(last.rowid).1))
                 }
                 _ => None,
             };
+            let next_after = chunk.last().map(|c| c.rowid);
             let new_ref = &new;
             let partial_ref = partial.as_ref();
             let events_ref = &mut events;
-            let (compared, written) = std::thread::scope(|s| {
+            let (compared, written, next) = std::thread::scope(|s| {
                 let scoring = s.spawn(|| -> Result<Vec<Compared>> {
                     if let (Some(conn), Some(range)) = (events_ref, range) {
                         rematch_chunk(conn, new_ref, partial_ref, &mut chunk, range)?;
@@ -976,10 +1040,14 @@ impl Store {
                     ),
                     _ => Ok(()),
                 };
+                let next = match next_after {
+                    Some(after) if written.is_ok() => read(after),
+                    _ => Ok(Vec::new()),
+                };
                 let compared = scoring
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (compared, written)
+                (compared, written, next)
             });
             written?;
             let compared = compared?;
@@ -988,6 +1056,7 @@ impl Store {
             }
             tally_chunk(&mut change, (old, new_ref), &chunk, &compared);
             pending = Some((chunk, compared));
+            chunk = next?;
         }
         if dry_run {
             tx.rollback()?;

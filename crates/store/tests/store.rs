@@ -559,6 +559,9 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
             (3, 2, 0, 30, 2),
             (4, 3, 1, 40, 0),
             (5, 2, 1, 50, 1),
+            // email_open: no rule of MODEL reads it; `changed_type`'s does.
+            (6, 1, 4, 60, 0),
+            (7, 3, 4, 70, 0),
         ];
         let build = |name: &str, model: &str| {
             imported(
