@@ -370,10 +370,17 @@ pub fn model(db: &Path, command: ModelCommand) -> Result<(), Failure> {
             for (s, (x, y)) in &change.stages {
                 say!("{s:<14} {x:>9} {y:>9}");
             }
-            say!(
-                "{} contact(s) change band or stage; biggest score moves:",
-                change.moved
-            );
+            if change.movers.is_empty() {
+                say!(
+                    "{} contact(s) change band or stage; no score changes",
+                    change.moved
+                );
+            } else {
+                say!(
+                    "{} contact(s) change band or stage; biggest score moves:",
+                    change.moved
+                );
+            }
             for (id, before, after) in &change.movers {
                 say!("  {id:<16} {before:>6.1} -> {after:>6.1}");
             }

@@ -318,18 +318,28 @@ pub struct Prepared {
 
 /// Computes [`Prepared`] for a contact's attributes.
 pub fn prepare<A: AttributeLookup + ?Sized>(model: &Model, attributes: &A) -> Prepared {
-    let contact = ContactFacts(attributes);
     Prepared {
-        matches: model
-            .rules
-            .iter()
-            .map(|rule| {
-                rule.kind == RuleKind::Attribute
-                    && rule.when.as_ref().is_none_or(|c| c.holds(&contact))
-            })
+        matches: (0..model.rules.len())
+            .map(|i| attribute_rule_matches(model, i, attributes))
             .collect(),
         predicted: predicted(model, attributes),
     }
+}
+
+/// Whether rule `rule` (an index into the model's rules) is an attribute
+/// rule that matches a contact with these attributes; `false` for an event
+/// rule or an index past the rules.
+pub fn attribute_rule_matches<A: AttributeLookup + ?Sized>(
+    model: &Model,
+    rule: usize,
+    attributes: &A,
+) -> bool {
+    model.rules.get(rule).is_some_and(|r| {
+        r.kind == RuleKind::Attribute
+            && r.when
+                .as_ref()
+                .is_none_or(|c| c.holds(&ContactFacts(attributes)))
+    })
 }
 
 /// Each dimension's predicted value (points; 0 if not predictive).

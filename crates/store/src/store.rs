@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadscore_core::model::RuleKind;
-use leadscore_core::scoring::sort_hits;
+use leadscore_core::scoring::{attribute_rule_matches, sort_hits};
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate,
 };
@@ -129,7 +129,8 @@ pub struct ModelChange {
     pub stages: BTreeMap<String, (u64, u64)>,
     /// Contacts whose band or stage changes.
     pub moved: u64,
-    /// Largest score changes: (contact, before, after).
+    /// Largest score changes, ten at most: (contact, before, after); a
+    /// contact whose score stays is not listed.
     pub movers: Vec<(String, f64, f64)>,
 }
 
@@ -164,28 +165,45 @@ fn changed_conditions(a: &Model, b: &Model) -> Option<Vec<bool>> {
     })
 }
 
-/// Whether two models score alike every contact whose event matches are
-/// the same under both: they differ at most in event rules' conditions
-/// (and their names or version numbers). `model set` then leaves alone
-/// each contact whose matches did not change (no write, no history): its
-/// stored live state is the new model's too.
-fn alike_but_event_conditions(a: &Model, b: &Model) -> bool {
-    let rules = |m: &Model| -> Vec<String> {
-        m.rules
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
-                if matches!(r.kind, RuleKind::Event { .. }) {
-                    r.when = None;
-                }
-                format!("{r:?}")
-            })
-            .collect()
-    };
+/// The rules whose scoring differs between two models that score alike
+/// every contact with the same matches on the other rules and none on
+/// those (event rules matching no event of the contact, attribute rules
+/// holding for it under neither model). The models may differ in event
+/// rules' conditions, `on` and `requalify_on` (which change only what
+/// matches: not flagged), in any rule's points, limits, dimension,
+/// disqualification or condition (flagged), and in names or version
+/// numbers. `None` when more differs (dimensions, weights, bands,
+/// stages, the attributes read, the number or kinds of rules). `model
+/// set` then leaves alone each contact whose matches did not change and
+/// that no flagged rule touches (no write, no history): its stored live
+/// state is the new model's too.
+fn rules_scored_apart(a: &Model, b: &Model) -> Option<Vec<bool>> {
     let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
-    a.vocabulary.attributes == b.vocabulary.attributes
+    // A rule, with what only changes an event rule's matches set aside.
+    let scored = |r: &leadscore_core::model::Rule| -> String {
+        let mut r = r.clone();
+        if let RuleKind::Event { on } = &mut r.kind {
+            on.clear();
+            r.when = None;
+            r.requalify_on = None;
+        }
+        format!("{r:?}")
+    };
+    let is_event = |r: &leadscore_core::model::Rule| matches!(r.kind, RuleKind::Event { .. });
+    let alike = a.vocabulary.attributes == b.vocabulary.attributes
         && scoring(a) == scoring(b)
-        && rules(a) == rules(b)
+        && a.rules.len() == b.rules.len()
+        && a.rules
+            .iter()
+            .zip(&b.rules)
+            .all(|(x, y)| is_event(x) == is_event(y));
+    alike.then(|| {
+        a.rules
+            .iter()
+            .zip(&b.rules)
+            .map(|(x, y)| scored(x) != scored(y))
+            .collect()
+    })
 }
 
 /// What `model set` matches again when only some rules' conditions
@@ -223,8 +241,11 @@ impl PartialRematch {
 /// contacts and matches, not the database's).
 const MODEL_CHUNK: usize = 50_000;
 
-/// A contact's card under the old model and new state under the new one.
-type Compared = (ScoreCard, Computed);
+/// A contact's card under the old model and new state under the new one;
+/// `None` when the new model scores it as the old one did and its band and
+/// stage after the steps time brought are known without evaluating it
+/// (see [`score_chunk`]).
+type Compared = Option<(ScoreCard, Computed)>;
 
 /// One contact as `model set` sees it.
 struct ModelChunkRow {
@@ -242,11 +263,13 @@ struct ModelChunkRow {
     stage: Option<String>,
     /// When time alone may next change it under the old model.
     next_check_at: Option<i64>,
+    /// The time its live state is for (ns).
+    scored_at: Option<i64>,
     /// What time alone did to it under the old model, up to the model
     /// change (computed with the chunk's scores, written before them).
     steps: Vec<(Timestamp, Computed)>,
     /// The new model scores it as the old one did at every time (see
-    /// [`alike_but_event_conditions`]): its live state is not rewritten.
+    /// [`rules_scored_apart`]): its live state is not rewritten.
     unchanged: bool,
 }
 
@@ -278,11 +301,12 @@ fn read_model_chunk(
     let same_attributes = old.vocabulary.attributes == new.vocabulary.attributes;
     let mut chunk = Vec::with_capacity(limit.min(MODEL_CHUNK));
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT {STORED_COLUMNS} FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2"
+        "SELECT {STORED_COLUMNS}, scored_at FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2"
     ))?;
     let mut rows = stmt.query(params![after_id, limit as i64])?;
     while let Some(r) = rows.next()? {
         let (rowid, ext_id, attrs, hits, band, stage, next) = Stored::from_row(r)?;
+        let scored_at: Option<i64> = r.get(7)?;
         let old_values = model_values_json(&old.vocabulary, &attrs)?;
         let new_values = if same_attributes {
             None
@@ -299,6 +323,7 @@ fn read_model_chunk(
             band,
             stage,
             next_check_at: next,
+            scored_at,
             steps: Vec::new(),
             unchanged: false,
         });
@@ -420,14 +445,16 @@ fn rematch_chunk(
 }
 
 /// Scores a chunk before (old model) and after (new model), at the same
-/// time; the new matches are packed when they changed. With `alike` (the
-/// models differ only in event conditions, [`alike_but_event_conditions`]),
-/// a contact whose matches are the same is marked unchanged and scored
-/// once.
+/// time; the new matches are packed when they changed. With `apart` (the
+/// event rules scored differently by models otherwise alike,
+/// [`rules_scored_apart`]), a contact whose matches are the same and hit
+/// none of those rules is marked unchanged: its score
+/// stays, and its band and stage at `now` are the ones stored (or the last
+/// that time brought, its `steps`), so it is not evaluated at all.
 fn score_chunk(
     old: &Model,
     new: &Model,
-    (reuse, alike): (bool, bool),
+    (reuse, apart): (bool, Option<&[bool]>),
     chunk: &mut [ModelChunkRow],
     now: Timestamp,
 ) -> Vec<Compared> {
@@ -435,20 +462,41 @@ fn score_chunk(
         .par_iter_mut()
         .map(|c| {
             c.steps = time_steps(old, &c.old_values, &mut c.old_hits, c.next_check_at, now);
-            let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
-            if alike && !reuse {
-                sort_hits(&mut c.old_hits);
-                sort_hits(&mut c.new_hits);
-                if c.new_hits == c.old_hits {
+            if let Some(apart) = apart {
+                let same_matches = reuse || {
+                    sort_hits(&mut c.old_hits);
+                    sort_hits(&mut c.new_hits);
+                    c.new_hits == c.old_hits
+                };
+                let scored_apart = |h: &Hit<u64>| {
+                    let (Target::Rule(i) | Target::Requalify(i)) = h.target;
+                    apart.get(i as usize).copied().unwrap_or(true)
+                };
+                // The attributes read are the same under both models.
+                let touched = |i: usize| {
+                    attribute_rule_matches(old, i, c.old_values.as_slice())
+                        || attribute_rule_matches(new, i, c.old_values.as_slice())
+                };
+                if same_matches
+                    && !c.old_hits.iter().any(scored_apart)
+                    && !apart.iter().enumerate().any(|(i, f)| *f && touched(i))
+                {
                     c.unchanged = true;
+                    // The stored state is for a time up to `now` and, with
+                    // the steps, holds until its next check, after `now`.
+                    if c.scored_at.is_some_and(|at| at <= now.0) {
+                        return None;
+                    }
+                    let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
                     let same = Computed {
                         card: before.clone(),
                         next_check_at: c.next_check_at,
                         packed: None,
                     };
-                    return (before, same);
+                    return Some((before, same));
                 }
             }
+            let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
             let values = c.new_values.as_deref().unwrap_or(&c.old_values);
             let hits = if reuse {
                 &mut c.old_hits
@@ -459,12 +507,13 @@ fn score_chunk(
             if !reuse {
                 after.packed = Some(pack_hits(hits));
             }
-            (before, after)
+            Some((before, after))
         })
         .collect()
 }
 
-/// Adds a chunk's before/after counts and movers to the summary.
+/// Adds a chunk's before/after counts and movers to the summary. A
+/// contact whose score does not change is no mover.
 fn tally_chunk(
     change: &mut ModelChange,
     (old, new): (&Model, &Model),
@@ -473,10 +522,28 @@ fn tally_chunk(
 ) {
     let name = |n: Option<&str>| n.unwrap_or("none").to_string();
     let mut movers = Vec::with_capacity(chunk.len());
-    for (c, (before, after)) in chunk.iter().zip(compared) {
-        let after = &after.card;
-        let (b0, b1) = (before.band_name(old), after.band_name(new));
-        let (s0, s1) = (before.stage_name(old), after.stage_name(new));
+    for (c, compared) in chunk.iter().zip(compared) {
+        let ((b0, s0), (b1, s1)) = match compared {
+            Some((before, after)) => {
+                let after = &after.card;
+                if before.score != after.score {
+                    movers.push((c.ext_id.as_str(), before.score, after.score));
+                }
+                (
+                    (before.band_name(old), before.stage_name(old)),
+                    (after.band_name(new), after.stage_name(new)),
+                )
+            }
+            None => {
+                // Unchanged: the band and stage time left it in, under
+                // both models (their bands and stages are the same).
+                let held = match c.steps.last() {
+                    Some((_, step)) => (step.card.band_name(old), step.card.stage_name(old)),
+                    None => (c.band.as_deref(), c.stage.as_deref()),
+                };
+                (held, held)
+            }
+        };
         change.bands.entry(name(b0)).or_default().0 += 1;
         change.bands.entry(name(b1)).or_default().1 += 1;
         change.stages.entry(name(s0)).or_default().0 += 1;
@@ -484,7 +551,6 @@ fn tally_chunk(
         if b0 != b1 || s0 != s1 {
             change.moved += 1;
         }
-        movers.push((c.ext_id.as_str(), before.score, after.score));
     }
     keep_top_movers(&mut change.movers, movers);
 }
@@ -511,10 +577,10 @@ fn write_chunk(
             c.stage.take(),
         )?;
     }
-    for (c, (_, computed)) in chunk.iter().zip(computed) {
-        if c.unchanged {
+    for (c, compared) in chunk.iter().zip(computed) {
+        let Some((_, computed)) = compared.as_ref().filter(|_| !c.unchanged) else {
             continue;
-        }
+        };
         write_update(
             tx,
             new,
@@ -977,7 +1043,7 @@ impl Store {
         let partial = changed
             .filter(|_| !reuse)
             .map(|rules| PartialRematch::new(&new, rules));
-        let alike = partial.is_some() && alike_but_event_conditions(old, &new);
+        let apart = rules_scored_apart(old, &new);
         let version = self.model_version + 1;
         if !dry_run {
             tx.execute(
@@ -1027,7 +1093,13 @@ impl Store {
                     if let (Some(conn), Some(range)) = (events_ref, range) {
                         rematch_chunk(conn, new_ref, partial_ref, &mut chunk, range)?;
                     }
-                    Ok(score_chunk(old, new_ref, (reuse, alike), &mut chunk, now))
+                    Ok(score_chunk(
+                        old,
+                        new_ref,
+                        (reuse, apart.as_deref()),
+                        &mut chunk,
+                        now,
+                    ))
                 });
                 let written = match pending.take() {
                     Some((rows, computed)) if !dry_run => write_chunk(

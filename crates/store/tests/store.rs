@@ -2,6 +2,7 @@
 //! are idempotent, rejects keep good rows, deletes erase, model versions
 //! re-score, files of another schema are refused.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use leadscore_batch::{ContactTable, score_files};
@@ -544,58 +545,110 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
     // A condition and points: contacts whose matches stay the same move
     // all the same (they must not be left as they were).
     let changed_both = changed_matching.replace("points = 30", "points = 45");
+    // An attribute rule's points, and which contacts a disqualifying
+    // attribute rule holds for.
+    let changed_attribute_points = MODEL.replace("points = 25", "points = 20");
+    let changed_disqualified = MODEL.replace(
+        "when = { attribute = \"title\", equals = \"student\" }",
+        "when = { attribute = \"title\", equals = \"engineer\" }",
+    );
     for new_model in [
         changed_points,
         changed_matching,
         changed_two,
         changed_type,
         changed_both,
+        changed_attribute_points,
+        changed_disqualified,
     ] {
-        assert_ne!(new_model, MODEL);
-        let dir = tempfile::tempdir().unwrap();
-        let events = [
-            (1, 1, 0, 10, 0),
-            (2, 1, 0, 20, 2),
-            (3, 2, 0, 30, 2),
-            (4, 3, 1, 40, 0),
-            (5, 2, 1, 50, 1),
-            // email_open: no rule of MODEL reads it; `changed_type`'s does.
-            (6, 1, 4, 60, 0),
-            (7, 3, 4, 70, 0),
-        ];
-        let build = |name: &str, model: &str| {
-            imported(
-                &dir.path().join(name),
-                model,
-                &[(1, 0), (2, 1), (3, 2)],
-                &events,
-            )
-        };
-        let fresh = build("b.db", &new_model);
-        // `model set` works through contacts a chunk at a time: whatever
-        // the chunk, the same scores, summary and history.
-        let mut summaries = Vec::new();
-        let mut histories = Vec::new();
-        for chunk in [1, 2, 50_000] {
-            let mut changed = build(&format!("a{chunk}.db"), MODEL);
-            changed.set_model_chunk(chunk);
-            summaries.push(changed.set_model(&new_model, t(200), false).unwrap());
-            for at in [t(200), t(60 * 24 * 3)] {
-                let a = changed.scores(at, &ScoreFilter::default()).unwrap();
-                let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
-                assert_eq!(
-                    a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
-                    b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+        // Soon after the data came (nothing due), and 12 days later (decay
+        // has moved contacts: `model set` records that first).
+        for when in [t(200), t(60 * 24 * 12)] {
+            assert_ne!(new_model, MODEL);
+            let dir = tempfile::tempdir().unwrap();
+            let events = [
+                (1, 1, 0, 10, 0),
+                (2, 1, 0, 20, 2),
+                (3, 2, 0, 30, 2),
+                (4, 3, 1, 40, 0),
+                (5, 2, 1, 50, 1),
+                // email_open: no rule of MODEL reads it; `changed_type`'s does.
+                (6, 1, 4, 60, 0),
+                (7, 3, 4, 70, 0),
+            ];
+            let build = |name: &str, model: &str| {
+                imported(
+                    &dir.path().join(name),
+                    model,
+                    &[(1, 0), (2, 1), (3, 2)],
+                    &events,
+                )
+            };
+            let fresh = build("b.db", &new_model);
+            // `model set` works through contacts a chunk at a time: whatever
+            // the chunk, the same scores, summary and history.
+            let mut summaries = Vec::new();
+            let mut histories = Vec::new();
+            for chunk in [1, 2, 50_000] {
+                let mut changed = build(&format!("a{chunk}.db"), MODEL);
+                changed.set_model_chunk(chunk);
+                summaries.push(changed.set_model(&new_model, when, false).unwrap());
+                for at in [when, t(60 * 24 * 3), t(60 * 24 * 15)] {
+                    let a = changed.scores(at, &ScoreFilter::default()).unwrap();
+                    let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
+                    assert_eq!(
+                        a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                        b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>()
+                    );
+                }
+                assert_eq!(changed.check().unwrap(), Vec::<String>::new());
+                histories.push(
+                    ["c1", "c2", "c3"].map(|id| format!("{:?}", changed.history(id).unwrap())),
                 );
             }
-            assert_eq!(changed.check().unwrap(), Vec::<String>::new());
-            histories
-                .push(["c1", "c2", "c3"].map(|id| format!("{:?}", changed.history(id).unwrap())));
+            assert_eq!(summaries[0], summaries[1]);
+            assert_eq!(summaries[0], summaries[2]);
+            assert_eq!(histories[0], histories[2]);
+            assert_eq!(histories[1], histories[2]);
+            // The summary counts each contact's band and stage at the change's
+            // time under the old model (a database kept with it) and the new
+            // one; a mover's score changed, from the old model's to the new's.
+            let original = build("original.db", MODEL);
+            let scores = |store: &Store| -> BTreeMap<String, ScoreCard> {
+                let all = store.scores(when, &ScoreFilter::default()).unwrap();
+                all.into_iter().map(|s| (s.id, s.card)).collect()
+            };
+            let (before, after) = (scores(&original), scores(&fresh));
+            let (old_model, new_model) = (
+                Model::from_toml(MODEL).unwrap(),
+                Model::from_toml(&new_model).unwrap(),
+            );
+            let mut bands: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            let mut stages: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            let name = |n: Option<&str>| n.unwrap_or("none").to_string();
+            for card in before.values() {
+                bands.entry(name(card.band_name(&old_model))).or_default().0 += 1;
+                stages
+                    .entry(name(card.stage_name(&old_model)))
+                    .or_default()
+                    .0 += 1;
+            }
+            for card in after.values() {
+                bands.entry(name(card.band_name(&new_model))).or_default().1 += 1;
+                stages
+                    .entry(name(card.stage_name(&new_model)))
+                    .or_default()
+                    .1 += 1;
+            }
+            assert_eq!(summaries[0].bands, bands);
+            assert_eq!(summaries[0].stages, stages);
+            for (id, was, is) in &summaries[0].movers {
+                assert_ne!(was, is, "{id} did not move");
+                assert_eq!((*was, *is), (before[id].score, after[id].score), "{id}");
+            }
+            let moving = before.iter().filter(|(id, c)| c.score != after[*id].score);
+            assert_eq!(summaries[0].movers.len(), moving.count().min(10));
         }
-        assert_eq!(summaries[0], summaries[1]);
-        assert_eq!(summaries[0], summaries[2]);
-        assert_eq!(histories[0], histories[2]);
-        assert_eq!(histories[1], histories[2]);
     }
 }
 
@@ -663,6 +716,45 @@ fn a_condition_change_rewrites_only_the_contacts_whose_matches_moved() {
     assert_eq!(scored_at("c1"), t(200).0, "c1's matches moved");
     assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
     assert_eq!(scored_at("c3"), t(100).0, "c3 was left as it was");
+}
+
+#[test]
+fn a_points_change_rewrites_only_the_contacts_that_rule_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    // c3 clicked an email; c1 and c2 only saw pages.
+    let events = [
+        (1, 1, 0, 10, 0),
+        (2, 1, 0, 20, 2),
+        (3, 2, 0, 30, 2),
+        (4, 3, 1, 40, 0),
+    ];
+    let mut store = imported(&db, MODEL, &[(1, 0), (2, 1), (3, 2)], &events);
+    let new_model = MODEL.replace("points = 12", "points = 15");
+    assert_ne!(new_model, MODEL);
+    store.set_model(&new_model, t(200), false).unwrap();
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let scored_at = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT scored_at FROM contacts WHERE ext_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(scored_at("c3"), t(200).0, "the click rule matched c3");
+    assert_eq!(scored_at("c1"), t(100).0, "c1 was left as it was");
+    assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
+    // An attribute rule's points: the contacts it holds for (c1, a VP;
+    // c2 is an engineer, c3 a student) are scored again.
+    let attribute = new_model.replace("points = 25", "points = 20");
+    assert_ne!(attribute, new_model);
+    store.set_model(&attribute, t(300), false).unwrap();
+    assert_eq!(scored_at("c1"), t(300).0, "the vp rule holds for c1");
+    assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
+    assert_eq!(scored_at("c3"), t(200).0, "c3 was left as it was");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
 }
 
 fn event(id: &str, contact: &str, minutes: i64) -> leadscore_batch::rows::EventRow {
