@@ -26,6 +26,7 @@ pub mod import;
 pub mod keys;
 pub mod listing;
 pub mod live;
+mod model_change;
 mod overlap;
 pub mod schema;
 pub mod segments;

@@ -4,11 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use leadscore_core::model::RuleKind;
-use leadscore_core::scoring::{attribute_rule_matches, sort_hits};
-use leadscore_core::{
-    EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate,
-};
+use leadscore_core::scoring::sort_hits;
+use leadscore_core::{EventKey, Explanation, Hit, Model, ScoreCard, Timestamp, Trace, evaluate};
 use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -19,6 +16,7 @@ use crate::live::{
     keyed_event_hits, model_values, model_values_json, pack_hits, parse_map, time_steps,
     unpack_hits, write_steps, write_update,
 };
+use crate::model_change::{self, Matching, Rematch, Unchanged};
 use crate::overlap::overlapped;
 use crate::schema;
 
@@ -143,100 +141,6 @@ pub struct TickSummary {
     pub transitions: u64,
 }
 
-/// Which rules match events differently under `b` than under `a`, when
-/// that is all that differs in matching: the same vocabulary and the same
-/// rules in the same order with the same kind (`on`) and `requalify_on`,
-/// only some `when` conditions changed. `None` when more differs (every
-/// event is matched again); all `false` when matching is unchanged (the
-/// stored matches are reused).
-fn changed_conditions(a: &Model, b: &Model) -> Option<Vec<bool>> {
-    let alike = a.vocabulary == b.vocabulary
-        && a.rules.len() == b.rules.len()
-        && a.rules
-            .iter()
-            .zip(&b.rules)
-            .all(|(x, y)| x.kind == y.kind && x.requalify_on == y.requalify_on);
-    alike.then(|| {
-        a.rules
-            .iter()
-            .zip(&b.rules)
-            .map(|(x, y)| format!("{:?}", x.when) != format!("{:?}", y.when))
-            .collect()
-    })
-}
-
-/// The rules whose scoring differs between two models that score alike
-/// every contact with the same matches on the other rules and none on
-/// those (event rules matching no event of the contact, attribute rules
-/// holding for it under neither model). The models may differ in event
-/// rules' conditions, `on` and `requalify_on` (which change only what
-/// matches: not flagged), in any rule's points, limits, dimension,
-/// disqualification or condition (flagged), and in names or version
-/// numbers. `None` when more differs (dimensions, weights, bands,
-/// stages, the attributes read, the number or kinds of rules). `model
-/// set` then leaves alone each contact whose matches did not change and
-/// that no flagged rule touches (no write, no history): its stored live
-/// state is the new model's too.
-fn rules_scored_apart(a: &Model, b: &Model) -> Option<Vec<bool>> {
-    let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
-    // A rule, with what only changes an event rule's matches set aside.
-    let scored = |r: &leadscore_core::model::Rule| -> String {
-        let mut r = r.clone();
-        if let RuleKind::Event { on } = &mut r.kind {
-            on.clear();
-            r.when = None;
-            r.requalify_on = None;
-        }
-        format!("{r:?}")
-    };
-    let is_event = |r: &leadscore_core::model::Rule| matches!(r.kind, RuleKind::Event { .. });
-    let alike = a.vocabulary.attributes == b.vocabulary.attributes
-        && scoring(a) == scoring(b)
-        && a.rules.len() == b.rules.len()
-        && a.rules
-            .iter()
-            .zip(&b.rules)
-            .all(|(x, y)| is_event(x) == is_event(y));
-    alike.then(|| {
-        a.rules
-            .iter()
-            .zip(&b.rules)
-            .map(|(x, y)| scored(x) != scored(y))
-            .collect()
-    })
-}
-
-/// What `model set` matches again when only some rules' conditions
-/// changed: the events those rules (or their requalification) are on, and
-/// only those rules' matches; the other matches are kept as stored.
-struct PartialRematch {
-    /// Rule index -> its condition changed.
-    rules: Vec<bool>,
-    /// The event types of the changed rules and their requalifications.
-    types: std::collections::HashSet<String>,
-}
-
-impl PartialRematch {
-    fn new(model: &Model, rules: Vec<bool>) -> PartialRematch {
-        let mut types = std::collections::HashSet::new();
-        for (rule, _) in model.rules.iter().zip(&rules).filter(|(_, c)| **c) {
-            if let RuleKind::Event { on } = &rule.kind {
-                types.insert(on.clone());
-            }
-            if let Some(t) = &rule.requalify_on {
-                types.insert(t.clone());
-            }
-        }
-        PartialRematch { rules, types }
-    }
-
-    /// Whether a match belongs to a changed rule.
-    fn changed(&self, hit: &Hit<u64>) -> bool {
-        let (Target::Rule(i) | Target::Requalify(i)) = hit.target;
-        self.rules.get(i as usize).copied().unwrap_or(true)
-    }
-}
-
 /// Contacts re-scored together by `model set` (memory is one chunk's
 /// contacts and matches, not the database's).
 const MODEL_CHUNK: usize = 50_000;
@@ -269,7 +173,7 @@ struct ModelChunkRow {
     /// change (computed with the chunk's scores, written before them).
     steps: Vec<(Timestamp, Computed)>,
     /// The new model scores it as the old one did at every time (see
-    /// [`rules_scored_apart`]): its live state is not rewritten.
+    /// [`Unchanged`]): its live state is not rewritten.
     unchanged: bool,
 }
 
@@ -338,23 +242,19 @@ fn read_model_chunk(
 fn rematch_chunk(
     conn: &Connection,
     model: &Model,
-    partial: Option<&PartialRematch>,
+    partial: Option<&Rematch>,
     chunk: &mut [ModelChunkRow],
     (lo, hi): (i64, i64),
 ) -> Result<()> {
     const BATCH: usize = 50_000;
     let types: Vec<&str> = match partial {
-        Some(p) => {
-            let mut t: Vec<&str> = p.types.iter().map(String::as_str).collect();
-            t.sort_unstable();
-            t
-        }
+        Some(p) => p.types.iter().map(String::as_str).collect(),
         None => model.event_types(),
     };
     if let Some(p) = partial {
         for c in chunk.iter_mut() {
-            let kept = c.old_hits.iter().filter(|h| !p.changed(h)).cloned();
-            c.new_hits.extend(kept);
+            let carried = p.carried(&c.old_hits).collect::<Vec<_>>();
+            c.new_hits.extend(carried);
         }
     }
     if types.is_empty() {
@@ -379,7 +279,7 @@ fn rematch_chunk(
                     keyed_event_hits(model, values, *key, ty, Timestamp(*ts), &props, &mut h);
                     out.extend(
                         h.drain(..)
-                            .filter(|hit| partial.is_none_or(|p| p.changed(hit)))
+                            .filter(|hit| partial.is_none_or(|p| p.matched_again(hit)))
                             .map(|hit| (*i, hit)),
                     );
                 }
@@ -445,16 +345,16 @@ fn rematch_chunk(
 }
 
 /// Scores a chunk before (old model) and after (new model), at the same
-/// time; the new matches are packed when they changed. With `apart` (the
-/// event rules scored differently by models otherwise alike,
-/// [`rules_scored_apart`]), a contact whose matches are the same and hit
-/// none of those rules is marked unchanged: its score
+/// time; the new matches are packed when they changed. With `unchanged`
+/// (the models differ only in some rules, [`Unchanged`]), a contact those
+/// rules do not touch and whose matches are the same is marked
+/// unchanged: its score
 /// stays, and its band and stage at `now` are the ones stored (or the last
 /// that time brought, its `steps`), so it is not evaluated at all.
 fn score_chunk(
     old: &Model,
     new: &Model,
-    (reuse, apart): (bool, Option<&[bool]>),
+    (reuse, unchanged): (bool, Option<&Unchanged>),
     chunk: &mut [ModelChunkRow],
     now: Timestamp,
 ) -> Vec<Compared> {
@@ -462,39 +362,28 @@ fn score_chunk(
         .par_iter_mut()
         .map(|c| {
             c.steps = time_steps(old, &c.old_values, &mut c.old_hits, c.next_check_at, now);
-            if let Some(apart) = apart {
-                let same_matches = reuse || {
-                    sort_hits(&mut c.old_hits);
-                    sort_hits(&mut c.new_hits);
-                    c.new_hits == c.old_hits
-                };
-                let scored_apart = |h: &Hit<u64>| {
-                    let (Target::Rule(i) | Target::Requalify(i)) = h.target;
-                    apart.get(i as usize).copied().unwrap_or(true)
-                };
-                // The attributes read are the same under both models.
-                let touched = |i: usize| {
-                    attribute_rule_matches(old, i, c.old_values.as_slice())
-                        || attribute_rule_matches(new, i, c.old_values.as_slice())
-                };
-                if same_matches
-                    && !c.old_hits.iter().any(scored_apart)
-                    && !apart.iter().enumerate().any(|(i, f)| *f && touched(i))
-                {
-                    c.unchanged = true;
-                    // The stored state is for a time up to `now` and, with
-                    // the steps, holds until its next check, after `now`.
-                    if c.scored_at.is_some_and(|at| at <= now.0) {
-                        return None;
-                    }
-                    let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
-                    let same = Computed {
-                        card: before.clone(),
-                        next_check_at: c.next_check_at,
-                        packed: None,
-                    };
-                    return Some((before, same));
+            let left_alone = unchanged.is_some_and(|u| {
+                u.holds((old, new), &c.old_hits, &c.old_values)
+                    && (reuse || {
+                        sort_hits(&mut c.old_hits);
+                        sort_hits(&mut c.new_hits);
+                        c.new_hits == c.old_hits
+                    })
+            });
+            if left_alone {
+                c.unchanged = true;
+                // The stored state is for a time up to `now` and, with
+                // the steps, holds until its next check, after `now`.
+                if c.scored_at.is_some_and(|at| at <= now.0) {
+                    return None;
                 }
+                let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
+                let same = Computed {
+                    card: before.clone(),
+                    next_check_at: c.next_check_at,
+                    packed: None,
+                };
+                return Some((before, same));
             }
             let before = evaluate(old, c.old_values.as_slice(), &mut c.old_hits, now, None);
             let values = c.new_values.as_deref().unwrap_or(&c.old_values);
@@ -1032,18 +921,17 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         check_model(&tx, self.model_version)?;
-        // When the new model matches events exactly as the old one (same
-        // rules, `on`, `when` and requalifications; only points, limits,
-        // decay, weights, bands or stages changed), the stored matches are
-        // still right. When only some rules' conditions changed, only the
-        // events those rules are on are matched again, for those rules.
-        // Otherwise every event is matched again.
-        let changed = changed_conditions(old, &new);
-        let reuse = changed.as_ref().is_some_and(|c| !c.contains(&true));
-        let partial = changed
-            .filter(|_| !reuse)
-            .map(|rules| PartialRematch::new(&new, rules));
-        let apart = rules_scored_apart(old, &new);
+        // Only what the change needs is redone (see `model_change`): the
+        // matches of rules that match as before are kept, only the events
+        // of the other rules' types are matched again, and the contacts
+        // no changed rule touches are left as they are.
+        let matching = model_change::matching(old, &new);
+        let reuse = matches!(matching, Matching::Reuse);
+        let partial = match matching {
+            Matching::Partial(r) => Some(r),
+            Matching::Reuse | Matching::Full => None,
+        };
+        let unchanged = model_change::unchanged(old, &new);
         let version = self.model_version + 1;
         if !dry_run {
             tx.execute(
@@ -1096,7 +984,7 @@ impl Store {
                     Ok(score_chunk(
                         old,
                         new_ref,
-                        (reuse, apart.as_deref()),
+                        (reuse, unchanged.as_ref()),
                         &mut chunk,
                         now,
                     ))

@@ -552,6 +552,26 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
         "when = { attribute = \"title\", equals = \"student\" }",
         "when = { attribute = \"title\", equals = \"engineer\" }",
     );
+    // Rules added (at the end, in the middle), removed, renamed: the
+    // others' matches carry over, renumbered.
+    let opens =
+        "[[rule]]\nid = \"opens\"\ndimension = \"engagement\"\non = \"email_open\"\npoints = 7\n";
+    let added_last = format!("{MODEL}{opens}");
+    let added_middle = MODEL.replace(
+        "[[rule]]\nid = \"click\"",
+        &format!("{opens}[[rule]]\nid = \"click\""),
+    );
+    let click = "[[rule]]\nid = \"click\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 12\nlimit = { count = 3 }\n";
+    let removed = MODEL.replace(click, "");
+    let renamed = MODEL.replace("id = \"click\"", "id = \"clicked\"");
+    // A rule reading a property and one reading an attribute no rule read
+    // before (numbered after the others).
+    let added_property = format!(
+        "{MODEL}[[rule]]\nid = \"blog\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 3\nwhen = {{ any = [ {{ property = \"campaign\", exists = true }}, {{ property = \"url\", contains = \"blog\" }} ] }}\n"
+    );
+    let added_attribute = format!(
+        "{MODEL}[[rule]]\nid = \"anonymous-click\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 4\nwhen = {{ attribute = \"company\", exists = false }}\n"
+    );
     for new_model in [
         changed_points,
         changed_matching,
@@ -560,6 +580,14 @@ fn a_model_change_scores_as_a_database_built_with_that_model() {
         changed_both,
         changed_attribute_points,
         changed_disqualified,
+        added_last,
+        added_middle,
+        removed,
+        renamed,
+        added_property,
+        added_attribute,
+        // The same condition on another property (numbered as `url` was).
+        MODEL.replace("property = \"url\"", "property = \"path\""),
     ] {
         // Soon after the data came (nothing due), and 12 days later (decay
         // has moved contacts: `model set` records that first).

@@ -1,0 +1,370 @@
+//! What a new model version needs redone on the stored contacts.
+//!
+//! `model set` compares the old and new models rule by rule, pairing rules
+//! by their `id`, and works out:
+//! - which stored matches still hold ([`Matching`]): a rule whose matching
+//!   (`on`, `when`, `requalify_on`) is unchanged keeps its matches,
+//!   renumbered if it moved; the events of the other rules' types are
+//!   matched again, for those rules alone;
+//! - which contacts it may leave alone ([`Unchanged`]): when the models
+//!   differ only in some rules, a contact that none of those rules touches
+//!   scores the same under both at every time, so its stored live state is
+//!   already the new model's.
+//!
+//! Pure: models in, plans out; `store` applies them.
+
+use std::collections::HashMap;
+
+use leadscore_core::model::{Rule, RuleKind};
+use leadscore_core::scoring::attribute_rule_matches;
+use leadscore_core::{Hit, Model, Target};
+
+/// How the stored rule matches relate to the new model.
+#[derive(Debug)]
+pub(crate) enum Matching {
+    /// Every rule matches as before, at the same place: the stored matches
+    /// are the new model's.
+    Reuse,
+    /// Some rules keep their matches (renumbered); the others' events are
+    /// matched again.
+    Partial(Rematch),
+    /// The models number attributes, properties or dimensions apart (see
+    /// [`matching`]): every event is matched again.
+    Full,
+}
+
+/// The part of the matching a model change redoes.
+#[derive(Debug)]
+pub(crate) struct Rematch {
+    /// Old rule index -> new rule index, for the rules whose matches carry
+    /// over (same id, same `on`, `when` and `requalify_on`).
+    carried: Vec<Option<u32>>,
+    /// New rule index -> its events are matched again.
+    again: Vec<bool>,
+    /// The event types of the rules matched again and of their
+    /// requalifications, sorted.
+    pub types: Vec<String>,
+}
+
+impl Rematch {
+    /// The stored matches that still hold, renumbered for the new model.
+    pub fn carried<'a>(&'a self, old: &'a [Hit<u64>]) -> impl Iterator<Item = Hit<u64>> + 'a {
+        old.iter().filter_map(|h| {
+            let to = self.carried.get(rule_of(h))?.as_ref()?;
+            let target = match h.target {
+                Target::Rule(_) => Target::Rule(*to),
+                Target::Requalify(_) => Target::Requalify(*to),
+            };
+            Some(Hit { target, ..*h })
+        })
+    }
+
+    /// Whether a match (numbered for the new model) belongs to a rule
+    /// matched again.
+    pub fn matched_again(&self, hit: &Hit<u64>) -> bool {
+        self.again.get(rule_of(hit)).copied().unwrap_or(true)
+    }
+}
+
+/// The rule index a match is for.
+fn rule_of(hit: &Hit<u64>) -> usize {
+    let (Target::Rule(i) | Target::Requalify(i)) = hit.target;
+    i as usize
+}
+
+fn is_event(rule: &Rule) -> bool {
+    matches!(rule.kind, RuleKind::Event { .. })
+}
+
+/// Old rule index -> the new rule with the same id and kind (event or
+/// attribute), if any.
+fn pairs(old: &Model, new: &Model) -> Vec<Option<u32>> {
+    let by_id: HashMap<&str, usize> = new
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    old.rules
+        .iter()
+        .map(|r| {
+            by_id
+                .get(r.id.as_str())
+                .filter(|&&i| is_event(&new.rules[i]) == is_event(r))
+                .map(|&i| i as u32)
+        })
+        .collect()
+}
+
+/// Whether two rules match the same events: same kind (`on`), condition
+/// and requalification. Conditions are compared compiled (names as
+/// numbers), so only where the models number names alike.
+fn matches_alike(a: &Rule, b: &Rule) -> bool {
+    a.kind == b.kind
+        && a.requalify_on == b.requalify_on
+        && format!("{:?}", a.when) == format!("{:?}", b.when)
+}
+
+/// Whether one list of names starts with the other: the names both
+/// number have the same numbers (a model that reads one more property,
+/// named after the others, numbers the others as before).
+fn numbered_alike(a: &[String], b: &[String]) -> bool {
+    let n = a.len().min(b.len());
+    a[..n] == b[..n]
+}
+
+/// What the stored matches are worth under `new`. Conditions name
+/// attributes, properties and dimensions by number, so a rule's matches
+/// carry over only when the models number them alike.
+pub(crate) fn matching(old: &Model, new: &Model) -> Matching {
+    let dimensions = |m: &Model| {
+        m.dimensions
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>()
+    };
+    let alike = numbered_alike(&old.vocabulary.attributes, &new.vocabulary.attributes)
+        && numbered_alike(&old.vocabulary.properties, &new.vocabulary.properties)
+        && dimensions(old) == dimensions(new);
+    if !alike {
+        return Matching::Full;
+    }
+    let carried: Vec<Option<u32>> = pairs(old, new)
+        .into_iter()
+        .zip(&old.rules)
+        .map(|(to, r)| to.filter(|&i| matches_alike(r, &new.rules[i as usize])))
+        .collect();
+    let mut again = vec![true; new.rules.len()];
+    for &i in carried.iter().flatten() {
+        again[i as usize] = false;
+    }
+    let in_place = old.rules.len() == new.rules.len()
+        && carried
+            .iter()
+            .enumerate()
+            .all(|(j, to)| *to == Some(j as u32));
+    if in_place {
+        return Matching::Reuse;
+    }
+    let mut types: Vec<String> = Vec::new();
+    for (rule, _) in new.rules.iter().zip(&again).filter(|(_, a)| **a) {
+        if let RuleKind::Event { on } = &rule.kind {
+            types.push(on.clone());
+        }
+        types.extend(rule.requalify_on.iter().cloned());
+    }
+    types.sort_unstable();
+    types.dedup();
+    Matching::Partial(Rematch {
+        carried,
+        again,
+        types,
+    })
+}
+
+/// Which contacts two models score alike: see [`unchanged`].
+#[derive(Debug)]
+pub(crate) struct Unchanged {
+    /// Old rule index -> the new rule at the same place scores like it
+    /// (same id and kind; points, limit, dimension, disqualification
+    /// and, for an attribute rule, condition the same).
+    same_old: Vec<bool>,
+    /// New rule index -> it is the same rule as the old one at its place.
+    same_new: Vec<bool>,
+}
+
+impl Unchanged {
+    /// Whether a contact with these stored matches (numbered for the old
+    /// model) and attributes (both models read the same ones) scores alike
+    /// under both models at every time, provided its matches under the
+    /// new model are the stored ones (the caller checks that): no match on
+    /// a rule that changed or went, every rule it matches at the same place
+    /// (its stored matches need no renumbering), and no changed attribute
+    /// rule holding for it under either model.
+    pub fn holds(
+        &self,
+        (old, new): (&Model, &Model),
+        hits: &[Hit<u64>],
+        values: &[Option<Box<str>>],
+    ) -> bool {
+        let touched_old = |j: usize| !self.same_old[j] && attribute_rule_matches(old, j, values);
+        let touched_new = |i: usize| !self.same_new[i] && attribute_rule_matches(new, i, values);
+        hits.iter()
+            .all(|h| self.same_old.get(rule_of(h)).copied().unwrap_or(false))
+            && !(0..self.same_old.len()).any(touched_old)
+            && !(0..self.same_new.len()).any(touched_new)
+    }
+}
+
+/// When `old` and `new` differ only in rules (added, removed, or changed
+/// in place) and in names or version numbers, which rules are the same at
+/// the same place. `None` when more differs: dimensions, weights, bands,
+/// stages, or the attributes read (then every contact is scored again).
+/// A rule is the same when its id, kind, points, limit, dimension and
+/// disqualification are; an event rule's `on`, condition and
+/// requalification only decide its matches, which the caller compares.
+pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
+    let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
+    if old.vocabulary.attributes != new.vocabulary.attributes || scoring(old) != scoring(new) {
+        return None;
+    }
+    // A rule with what only decides an event rule's matches set aside.
+    let scored = |r: &Rule| -> String {
+        let mut r = r.clone();
+        if let RuleKind::Event { on } = &mut r.kind {
+            on.clear();
+            r.when = None;
+            r.requalify_on = None;
+        }
+        format!("{r:?}")
+    };
+    let same_at = |j: usize| {
+        matches!((old.rules.get(j), new.rules.get(j)),
+            (Some(a), Some(b)) if a.id == b.id && scored(a) == scored(b))
+    };
+    let same_old: Vec<bool> = (0..old.rules.len()).map(same_at).collect();
+    let same_new: Vec<bool> = (0..new.rules.len()).map(same_at).collect();
+    Some(Unchanged { same_old, same_new })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = r#"
+name = "t"
+[[dimension]]
+id = "fit"
+[[dimension]]
+id = "engagement"
+[[band]]
+id = "hot"
+min_score = 50
+[[band]]
+id = "cold"
+min_score = 0
+[[rule]]
+id = "vp"
+dimension = "fit"
+points = 20
+when = { attribute = "title", equals = "vp" }
+[[rule]]
+id = "click"
+dimension = "engagement"
+on = "email_click"
+points = 5
+[[rule]]
+id = "pricing"
+dimension = "engagement"
+on = "page_view"
+points = 10
+when = { property = "url", equals = "/pricing" }
+"#;
+
+    fn model(text: &str) -> Model {
+        Model::from_toml(text).unwrap()
+    }
+
+    const LIKE: &str =
+        "\n[[rule]]\nid = \"like\"\ndimension = \"engagement\"\non = \"social_like\"\npoints = 1\n";
+
+    #[test]
+    fn the_same_model_reuses_every_match() {
+        assert!(matches!(
+            matching(&model(MODEL), &model(MODEL)),
+            Matching::Reuse
+        ));
+        let points = MODEL.replace("points = 10", "points = 15");
+        assert!(matches!(
+            matching(&model(MODEL), &model(&points)),
+            Matching::Reuse
+        ));
+    }
+
+    #[test]
+    fn an_added_rule_is_matched_alone_and_the_others_carry_over() {
+        let added = format!("{MODEL}{LIKE}");
+        let Matching::Partial(r) = matching(&model(MODEL), &model(&added)) else {
+            panic!("partial expected");
+        };
+        assert_eq!(r.types, vec!["social_like".to_string()]);
+        assert_eq!(r.again, vec![false, false, false, true]);
+        assert_eq!(r.carried, vec![Some(0), Some(1), Some(2)]);
+    }
+
+    #[test]
+    fn a_removed_rule_moves_the_matches_of_the_rules_after_it() {
+        let removed = MODEL.replace(
+            "[[rule]]\nid = \"click\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 5\n",
+            "",
+        );
+        assert_ne!(removed, MODEL);
+        let Matching::Partial(r) = matching(&model(MODEL), &model(&removed)) else {
+            panic!("partial expected");
+        };
+        assert!(r.types.is_empty());
+        assert_eq!(r.carried, vec![Some(0), None, Some(1)]);
+        let hit = |t| Hit {
+            target: t,
+            at: leadscore_core::Timestamp(1),
+            key: 7u64,
+        };
+        let old = [hit(Target::Rule(1)), hit(Target::Rule(2))];
+        let carried: Vec<_> = r.carried(&old).collect();
+        assert_eq!(carried, vec![hit(Target::Rule(1))]);
+    }
+
+    #[test]
+    fn names_numbered_apart_match_everything_again() {
+        let new_property = MODEL.replace("property = \"url\"", "property = \"path\"");
+        assert!(matches!(
+            matching(&model(MODEL), &model(&new_property)),
+            Matching::Full
+        ));
+        // One more property, read by a rule at the end: numbered after.
+        let more = format!(
+            "{MODEL}[[rule]]\nid = \"ref\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 1\nwhen = {{ property = \"referrer\", exists = true }}\n"
+        );
+        let Matching::Partial(r) = matching(&model(MODEL), &model(&more)) else {
+            panic!("partial expected");
+        };
+        assert_eq!(r.types, vec!["page_view".to_string()]);
+        assert_eq!(r.again, vec![false, false, false, true]);
+    }
+
+    #[test]
+    fn a_contact_is_left_alone_only_when_no_changed_rule_touches_it() {
+        let old = model(MODEL);
+        let hit = |t| Hit {
+            target: t,
+            at: leadscore_core::Timestamp(1),
+            key: 7u64,
+        };
+        let vp: Vec<Option<Box<str>>> = vec![Some("vp".into())];
+        let nobody: Vec<Option<Box<str>>> = vec![None];
+        // The click rule's points changed: a clicker moves, a visitor not.
+        let new = model(&MODEL.replace("points = 5", "points = 6"));
+        let u = unchanged(&old, &new).unwrap();
+        let both = (&old, &new);
+        assert!(!u.holds(both, &[hit(Target::Rule(1))], &nobody));
+        assert!(u.holds(both, &[hit(Target::Rule(2))], &nobody));
+        // The vp rule's points: the vp moves.
+        let new = model(&MODEL.replace("points = 20", "points = 25"));
+        let u = unchanged(&old, &new).unwrap();
+        assert!(!u.holds((&old, &new), &[], &vp));
+        assert!(u.holds((&old, &new), &[], &nobody));
+        // A rule added at the end: those it does not match stay.
+        let new = model(&format!("{MODEL}{LIKE}"));
+        let u = unchanged(&old, &new).unwrap();
+        assert!(u.holds((&old, &new), &[hit(Target::Rule(2))], &vp));
+        // A renamed rule is another rule (one gone, one new in its place):
+        // a contact it matches is scored again; one it does not, not.
+        let new = model(&MODEL.replace("id = \"click\"", "id = \"clicked\""));
+        let u = unchanged(&old, &new).unwrap();
+        assert!(!u.holds((&old, &new), &[hit(Target::Rule(1))], &nobody));
+        assert!(u.holds((&old, &new), &[hit(Target::Rule(2))], &vp));
+        // A band threshold: everyone is scored again.
+        let new = model(&MODEL.replace("min_score = 50", "min_score = 40"));
+        assert!(unchanged(&old, &new).is_none());
+    }
+}
