@@ -108,6 +108,10 @@ pub struct Rule {
     pub points: f64,
     /// Condition; `None` always matches.
     pub when: Option<Condition>,
+    /// The condition as written in the model file (TOML, keys sorted),
+    /// with names, not numbers: two rules with the same text match the
+    /// same events and contacts whatever else their models read.
+    pub when_text: Option<String>,
     /// Per-rule cap on counted events.
     pub limit: Option<Limit>,
     /// A match disqualifies the contact (score 0, band "disqualified").

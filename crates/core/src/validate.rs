@@ -685,6 +685,7 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
         let when = s
             .get("when")
             .and_then(|v| condition(v, &s.place, "when", ctx, dims, 0, c));
+        let when_text = s.get("when").map(Value::to_string);
         let limit = s.get("limit").and_then(|v| {
             if !is_event {
                 c.problem(
@@ -729,6 +730,7 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
             dimension,
             points,
             when,
+            when_text,
             limit,
             disqualify,
             requalify_on,

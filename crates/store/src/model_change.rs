@@ -3,9 +3,9 @@
 //! `model set` compares the old and new models rule by rule, pairing rules
 //! by their `id`, and works out:
 //! - which stored matches still hold ([`Matching`]): a rule whose matching
-//!   (`on`, `when`, `requalify_on`) is unchanged keeps its matches,
-//!   renumbered if it moved; the events of the other rules' types are
-//!   matched again, for those rules alone;
+//!   (`on`, `when` as written, `requalify_on`) is unchanged keeps its
+//!   matches, renumbered if it moved; the events of the other rules' types
+//!   are matched again, for those rules alone;
 //! - which contacts it may leave alone ([`Unchanged`]): when the models
 //!   differ only in some rules, a contact that none of those rules touches
 //!   scores the same under both at every time, so its stored live state is
@@ -28,9 +28,6 @@ pub(crate) enum Matching {
     /// Some rules keep their matches (renumbered); the others' events are
     /// matched again.
     Partial(Rematch),
-    /// The models number attributes, properties or dimensions apart (see
-    /// [`matching`]): every event is matched again.
-    Full,
 }
 
 /// The part of the matching a model change redoes.
@@ -97,38 +94,14 @@ fn pairs(old: &Model, new: &Model) -> Vec<Option<u32>> {
 }
 
 /// Whether two rules match the same events: same kind (`on`), condition
-/// and requalification. Conditions are compared compiled (names as
-/// numbers), so only where the models number names alike.
+/// as written (by names: the models may number names apart) and
+/// requalification.
 fn matches_alike(a: &Rule, b: &Rule) -> bool {
-    a.kind == b.kind
-        && a.requalify_on == b.requalify_on
-        && format!("{:?}", a.when) == format!("{:?}", b.when)
+    a.kind == b.kind && a.requalify_on == b.requalify_on && a.when_text == b.when_text
 }
 
-/// Whether one list of names starts with the other: the names both
-/// number have the same numbers (a model that reads one more property,
-/// named after the others, numbers the others as before).
-fn numbered_alike(a: &[String], b: &[String]) -> bool {
-    let n = a.len().min(b.len());
-    a[..n] == b[..n]
-}
-
-/// What the stored matches are worth under `new`. Conditions name
-/// attributes, properties and dimensions by number, so a rule's matches
-/// carry over only when the models number them alike.
+/// What the stored matches are worth under `new`.
 pub(crate) fn matching(old: &Model, new: &Model) -> Matching {
-    let dimensions = |m: &Model| {
-        m.dimensions
-            .iter()
-            .map(|d| d.id.clone())
-            .collect::<Vec<_>>()
-    };
-    let alike = numbered_alike(&old.vocabulary.attributes, &new.vocabulary.attributes)
-        && numbered_alike(&old.vocabulary.properties, &new.vocabulary.properties)
-        && dimensions(old) == dimensions(new);
-    if !alike {
-        return Matching::Full;
-    }
     let carried: Vec<Option<u32>> = pairs(old, new)
         .into_iter()
         .zip(&old.rules)
@@ -214,6 +187,7 @@ pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
         if let RuleKind::Event { on } = &mut r.kind {
             on.clear();
             r.when = None;
+            r.when_text = None;
             r.requalify_on = None;
         }
         format!("{r:?}")
@@ -315,13 +289,25 @@ when = { property = "url", equals = "/pricing" }
     }
 
     #[test]
-    fn names_numbered_apart_match_everything_again() {
+    fn conditions_are_compared_by_names_not_numbers() {
+        // `path` is numbered as `url` was: the pricing rule matches again.
         let new_property = MODEL.replace("property = \"url\"", "property = \"path\"");
-        assert!(matches!(
-            matching(&model(MODEL), &model(&new_property)),
-            Matching::Full
-        ));
-        // One more property, read by a rule at the end: numbered after.
+        let Matching::Partial(r) = matching(&model(MODEL), &model(&new_property)) else {
+            panic!("partial expected");
+        };
+        assert_eq!(r.again, vec![false, false, true]);
+        // A rule reading a new property first: the others carry over.
+        let first = MODEL.replacen(
+            "[[rule]]",
+            "[[rule]]\nid = \"campaign\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 1\nwhen = { property = \"campaign\", exists = true }\n[[rule]]",
+            1,
+        );
+        let Matching::Partial(r) = matching(&model(MODEL), &model(&first)) else {
+            panic!("partial expected");
+        };
+        assert_eq!(r.again, vec![true, false, false, false]);
+        assert_eq!(r.carried, vec![Some(1), Some(2), Some(3)]);
+        // One more property, read by a rule at the end.
         let more = format!(
             "{MODEL}[[rule]]\nid = \"ref\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 1\nwhen = {{ property = \"referrer\", exists = true }}\n"
         );

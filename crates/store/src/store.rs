@@ -929,7 +929,7 @@ impl Store {
         let reuse = matches!(matching, Matching::Reuse);
         let partial = match matching {
             Matching::Partial(r) => Some(r),
-            Matching::Reuse | Matching::Full => None,
+            Matching::Reuse => None,
         };
         let unchanged = model_change::unchanged(old, &new);
         let version = self.model_version + 1;
