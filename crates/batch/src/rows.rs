@@ -232,8 +232,9 @@ fn csv_rows<T>(
     make: impl Fn(&[&str]) -> std::result::Result<T, RowError>,
 ) -> std::result::Result<Parsed<T>, RecordFault> {
     // Both callbacks are called in record order, so one list keeps rows and
-    // rejects in file order.
-    let out = std::cell::RefCell::new(Vec::new());
+    // rejects in file order; a record per line, room made once.
+    let newlines = memchr::memchr_iter(b'\n', data).count();
+    let out = std::cell::RefCell::new(Vec::with_capacity(newlines + 1));
     for_each_csv_record_or_fault(
         data,
         base,
@@ -264,7 +265,7 @@ fn csv_rows<T>(
         .collect();
     Ok(Parsed {
         rows,
-        newlines: memchr::memchr_iter(b'\n', data).count() as u64,
+        newlines: newlines as u64,
         end: base + data.len() as u64,
     })
 }
@@ -274,7 +275,8 @@ fn ndjson_rows<T>(
     base: u64,
     make: impl Fn(&str) -> std::result::Result<T, RowError>,
 ) -> std::result::Result<Parsed<T>, RecordFault> {
-    let mut rows = Vec::new();
+    let newlines = memchr::memchr_iter(b'\n', data).count();
+    let mut rows = Vec::with_capacity(newlines + 1);
     let mut start = 0usize;
     let mut line = 0u64;
     while start < data.len() {
@@ -302,7 +304,7 @@ fn ndjson_rows<T>(
     }
     Ok(Parsed {
         rows,
-        newlines: memchr::memchr_iter(b'\n', data).count() as u64,
+        newlines: newlines as u64,
         end: base + data.len() as u64,
     })
 }

@@ -1174,3 +1174,46 @@ fn a_model_set_records_the_decay_that_was_due_first() {
         assert_eq!(histories(false, chunk), expected, "chunk of {chunk}");
     }
 }
+
+/// Events are written in contact order (the B-trees' key order), but a
+/// repeated id keeps the event that came first, whatever the contacts;
+/// the answers follow the order the events were given in.
+#[test]
+fn within_a_batch_the_first_event_with_an_id_stays_whatever_its_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, db) = fresh(dir.path());
+    // c1 is stored first: its events come first in key order.
+    store
+        .upsert_contacts(title("c1", "VP Sales"), false, t(1))
+        .unwrap();
+    store
+        .upsert_contacts(title("c2", "VP Sales"), false, t(1))
+        .unwrap();
+    let stored = store
+        .ingest_events(
+            vec![
+                event("a", "c2", 2),
+                event("shared", "c2", 3),
+                event("b", "c1", 4),
+                event("shared", "c1", 5),
+                event("a", "c2", 6),
+            ],
+            t(10),
+        )
+        .unwrap();
+    assert_eq!(stored, vec![true, true, true, false, false]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let owner: String = conn
+        .query_row(
+            "SELECT c.ext_id FROM events e JOIN contacts c ON c.id = e.contact WHERE e.id = 'shared'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(owner, "c2");
+    let ts: i64 = conn
+        .query_row("SELECT ts FROM events WHERE id = 'a'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ts, t(2).0);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
