@@ -1217,3 +1217,80 @@ fn within_a_batch_the_first_event_with_an_id_stays_whatever_its_contact() {
     assert_eq!(ts, t(2).0);
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
 }
+
+/// Edits a model author makes (`model set` pairs rules by id and redoes
+/// only what each needs): (what to find, what to put instead).
+const MODEL_EDITS: [(&str, &str); 11] = [
+    ("points = 30", "points = 45"),
+    ("starts_with = \"/pricing\"", "contains = \"enterprise\""),
+    ("on = \"email_click\"", "on = \"email_open\""),
+    (
+        "[[rule]]\nid = \"click\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 12\nlimit = { count = 3 }\n",
+        "",
+    ),
+    ("id = \"click\"", "id = \"clicked\""),
+    (
+        "[[rule]]\nid = \"unsubscribed\"",
+        "[[rule]]\nid = \"opens\"\ndimension = \"engagement\"\non = \"email_open\"\npoints = 7\n[[rule]]\nid = \"unsubscribed\"",
+    ),
+    (
+        "[[rule]]\nid = \"vp\"",
+        "[[rule]]\nid = \"campaign\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 2\nwhen = { any = [ { property = \"campaign\", exists = true }, { property = \"url\", equals = \"/blog\" } ] }\n[[rule]]\nid = \"vp\"",
+    ),
+    ("points = 25", "points = 20"),
+    (
+        "when = { attribute = \"title\", equals = \"student\" }",
+        "when = { attribute = \"title\", equals = \"engineer\" }",
+    ),
+    ("min_score = 50", "min_score = 40"),
+    ("equals = \"engineer\" }", "equals = \"vp sales\" }"),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Whatever the edits to the model, the data and the time of the
+    /// change, a database after `model set` scores every contact as one
+    /// built with the new model from the start, at every time after.
+    #[test]
+    fn any_model_edit_scores_as_a_database_built_with_the_new_model(
+        edits in proptest::sample::subsequence((0..MODEL_EDITS.len()).collect::<Vec<_>>(), 1..5),
+        contacts in proptest::collection::vec((1usize..5, 0usize..TITLES.len()), 1..5),
+        events in proptest::collection::vec(
+            (0usize..30, 1usize..5, 0usize..TYPES.len(), 0i64..60 * 24 * 20, 0usize..URLS.len()),
+            0..25,
+        ),
+        later in proptest::bool::ANY,
+    ) {
+        let mut new_model = MODEL.to_string();
+        for e in &edits {
+            let (from, to) = MODEL_EDITS[*e];
+            new_model = new_model.replacen(from, to, 1);
+        }
+        prop_assume!(new_model != MODEL);
+        let dir = tempfile::tempdir().unwrap();
+        let when = if later { t(60 * 24 * 12) } else { t(200) };
+        let fresh = imported(&dir.path().join("b.db"), &new_model, &contacts, &events);
+        let mut changed = imported(&dir.path().join("a.db"), MODEL, &contacts, &events);
+        changed.set_model(&new_model, when, false).unwrap();
+        for at in [when, t(60 * 24 * 15), t(60 * 24 * 40)] {
+            let a = changed.scores(at, &ScoreFilter::default()).unwrap();
+            let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
+            prop_assert_eq!(
+                a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                "edits {:?} at {:?}", edits, at
+            );
+        }
+        prop_assert_eq!(changed.check().unwrap(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn each_model_edit_changes_the_model_and_keeps_it_valid() {
+    for (from, to) in MODEL_EDITS {
+        let edited = MODEL.replacen(from, to, 1);
+        assert_ne!(edited, MODEL, "{from:?} is not in the model");
+        Model::from_toml(&edited).unwrap();
+    }
+}
