@@ -42,6 +42,6 @@ done
 /usr/bin/time -f "scores --format json (all contacts): %e s wall, %M KiB peak" "$bin" scores --format json > bench-data/db-scores.jsonl
 /usr/bin/time -f "scores --band hot --top 20: %e s wall, %M KiB peak" "$bin" scores --band hot --top 20 > /dev/null
 /usr/bin/time -f "tick --until +30 days: %e s wall, %M KiB peak" "$bin" tick --until 2026-07-30T00:00:00Z
-examples=$(dirname "$bin")/examples/latency
-[[ -x $examples ]] || cargo build --release --quiet -p leadscore-store --example latency
+# Built every time (quick when up to date): a stale build refuses newer databases.
+cargo build --release --quiet -p leadscore-store --example latency
 "$(dirname "$bin")/examples/latency" "$LEADSCORE_DB" 1000
