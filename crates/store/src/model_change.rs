@@ -22,8 +22,9 @@ use leadscore_core::{Hit, Model, Target};
 /// How the stored rule matches relate to the new model.
 #[derive(Debug)]
 pub(crate) enum Matching {
-    /// Every rule matches as before, at the same place: the stored matches
-    /// are the new model's.
+    /// Every event rule matches as before, at the same place (attribute
+    /// rules have no stored matches: only their places count): the stored
+    /// matches are the new model's.
     Reuse,
     /// Some rules keep their matches (renumbered); the others' events are
     /// matched again.
@@ -112,10 +113,13 @@ pub(crate) fn matching(old: &Model, new: &Model) -> Matching {
         again[i as usize] = false;
     }
     let in_place = old.rules.len() == new.rules.len()
-        && carried
-            .iter()
-            .enumerate()
-            .all(|(j, to)| *to == Some(j as u32));
+        && carried.iter().enumerate().all(|(j, to)| {
+            if is_event(&old.rules[j]) {
+                *to == Some(j as u32)
+            } else {
+                !is_event(&new.rules[j])
+            }
+        });
     if in_place {
         return Matching::Reuse;
     }
@@ -252,6 +256,23 @@ when = { property = "url", equals = "/pricing" }
         assert!(matches!(
             matching(&model(MODEL), &model(&points)),
             Matching::Reuse
+        ));
+        // An attribute rule's condition: attribute rules store no matches.
+        let title = MODEL.replace("equals = \"vp\"", "equals = \"cto\"");
+        assert_ne!(title, MODEL);
+        assert!(matches!(
+            matching(&model(MODEL), &model(&title)),
+            Matching::Reuse
+        ));
+        // An attribute rule added first: the event rules' matches move.
+        let first = MODEL.replacen(
+            "[[rule]]",
+            "[[rule]]\nid = \"vp2\"\ndimension = \"fit\"\npoints = 1\n[[rule]]",
+            1,
+        );
+        assert!(matches!(
+            matching(&model(MODEL), &model(&first)),
+            Matching::Partial(_)
         ));
     }
 
