@@ -711,6 +711,30 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     assert_eq!(store.migrated_from(), None, "migrated once only");
 }
 
+/// Three contacts imported at t(100) with MODEL: c1 (a VP) saw /pricing
+/// and /pricing/enterprise, c2 (an engineer) /pricing/enterprise, c3 (a
+/// student) clicked an email.
+fn three_contacts(db: &Path) -> Store {
+    let events = [
+        (1, 1, 0, 10, 0),
+        (2, 1, 0, 20, 2),
+        (3, 2, 0, 30, 2),
+        (4, 3, 1, 40, 0),
+    ];
+    imported(db, MODEL, &[(1, 0), (2, 1), (3, 2)], &events)
+}
+
+/// The time a contact's stored live state is for.
+fn scored_at(db: &Path, id: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT scored_at FROM contacts WHERE ext_id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// When only event conditions change, `model set` leaves alone the
 /// contacts whose matches stay the same (their stored state is the new
 /// model's too) and rewrites the others.
@@ -718,29 +742,13 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
 fn a_condition_change_rewrites_only_the_contacts_whose_matches_moved() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
-    // c1 sees /pricing and /pricing/enterprise, c2 /pricing/enterprise,
-    // c3 no page at all.
-    let events = [
-        (1, 1, 0, 10, 0),
-        (2, 1, 0, 20, 2),
-        (3, 2, 0, 30, 2),
-        (4, 3, 1, 40, 0),
-    ];
-    let mut store = imported(&db, MODEL, &[(1, 0), (2, 1), (3, 2)], &events);
+    let mut store = three_contacts(&db);
     // Pages containing "enterprise" instead of starting with "/pricing":
     // c1 loses a match, c2 keeps its one, c3 has none either way.
     let new_model = MODEL.replace("starts_with = \"/pricing\"", "contains = \"enterprise\"");
     store.set_model(&new_model, t(200), false).unwrap();
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let scored_at = |id: &str| -> i64 {
-        conn.query_row(
-            "SELECT scored_at FROM contacts WHERE ext_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let scored_at = |id: &str| scored_at(&db, id);
     assert_eq!(scored_at("c1"), t(200).0, "c1's matches moved");
     assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
     assert_eq!(scored_at("c3"), t(100).0, "c3 was left as it was");
@@ -751,26 +759,12 @@ fn a_points_change_rewrites_only_the_contacts_that_rule_matched() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.db");
     // c3 clicked an email; c1 and c2 only saw pages.
-    let events = [
-        (1, 1, 0, 10, 0),
-        (2, 1, 0, 20, 2),
-        (3, 2, 0, 30, 2),
-        (4, 3, 1, 40, 0),
-    ];
-    let mut store = imported(&db, MODEL, &[(1, 0), (2, 1), (3, 2)], &events);
+    let mut store = three_contacts(&db);
     let new_model = MODEL.replace("points = 12", "points = 15");
     assert_ne!(new_model, MODEL);
     store.set_model(&new_model, t(200), false).unwrap();
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let scored_at = |id: &str| -> i64 {
-        conn.query_row(
-            "SELECT scored_at FROM contacts WHERE ext_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let scored_at = |id: &str| scored_at(&db, id);
     assert_eq!(scored_at("c3"), t(200).0, "the click rule matched c3");
     assert_eq!(scored_at("c1"), t(100).0, "c1 was left as it was");
     assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
