@@ -253,8 +253,7 @@ fn rematch_chunk(
     };
     if let Some(p) = partial {
         for c in chunk.iter_mut() {
-            let carried = p.carried(&c.old_hits).collect::<Vec<_>>();
-            c.new_hits.extend(carried);
+            c.new_hits.extend(p.carried(&c.old_hits));
         }
     }
     if types.is_empty() {
@@ -347,10 +346,9 @@ fn rematch_chunk(
 /// Scores a chunk before (old model) and after (new model), at the same
 /// time; the new matches are packed when they changed. With `unchanged`
 /// (the models differ only in some rules, [`Unchanged`]), a contact those
-/// rules do not touch and whose matches are the same is marked
-/// unchanged: its score
-/// stays, and its band and stage at `now` are the ones stored (or the last
-/// that time brought, its `steps`), so it is not evaluated at all.
+/// rules do not touch and whose matches are the same is marked unchanged:
+/// its score stays, and its band and stage at `now` are the ones stored
+/// (or the last that time brought, its `steps`), so it is not evaluated.
 fn score_chunk(
     old: &Model,
     new: &Model,
