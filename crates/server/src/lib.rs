@@ -75,6 +75,9 @@ async fn record(State(state): State<AppState>, request: Request, next: Next) -> 
 /// body over the limit, a method a route does not have) come as plain text
 /// or nothing, and are rewritten here.
 async fn json_errors(request: Request, next: Next) -> Response {
+    if let Err(e) = wire::check_headers(request.headers()) {
+        return axum::response::IntoResponse::into_response(e);
+    }
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
