@@ -53,7 +53,7 @@ impl Store {
         let mut rows = contacts.query([])?;
         while let Some(r) = rows.next()? {
             let raw: RawStored = Stored::from_row(r)?;
-            let stored = Stored::decode(raw)?;
+            let stored = Stored::decode(raw, &self.slots)?;
             let mut list = Vec::new();
             loop {
                 if pending.is_none() {

@@ -37,19 +37,19 @@ impl Store {
     }
 
     fn merge_in(&mut self, from: &str, into: &str, now: Timestamp) -> Result<bool> {
-        let (model, version) = (&self.model, self.model_version);
+        let (model, slots, version) = (&self.model, &self.slots, self.model_version);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         crate::store::check_model(&tx, version)?;
-        let Some(source) = Stored::load(&tx, from)? else {
+        let Some(source) = Stored::load(&tx, from, slots)? else {
             return Ok(false);
         };
-        let target = match Stored::load(&tx, into)? {
+        let target = match Stored::load(&tx, into, slots)? {
             Some(t) => t,
             None => {
                 let rowid = insert_contact(&tx, into, &BTreeMap::new())?;
-                Stored::load_rowid(&tx, rowid)?
+                Stored::load_rowid(&tx, rowid, slots)?
             }
         };
         // Move the events: same ids, new sequence numbers in `into`'s range.
@@ -96,7 +96,7 @@ impl Store {
         let mut hits = rematch(&tx, model, target.rowid, &values)?;
         update_contact(
             &tx,
-            model,
+            (model, slots),
             version,
             target.rowid,
             &values,

@@ -26,6 +26,7 @@ use crate::live::{
     Cause, Computed, Props, Stored, advance, compute_update, event_hits, event_range, model_values,
     rematch, update_contact, write_update,
 };
+use crate::slots::Slots;
 use crate::store::{Store, check_model};
 use rayon::prelude::*;
 
@@ -205,7 +206,8 @@ impl Store {
         options: &ImportOptions,
         progress: Progress<'_>,
     ) -> Result<ImportSummary> {
-        let (model, version, now) = (&self.model, self.model_version, options.now);
+        let (model, slots, version, now) =
+            (&self.model, &self.slots, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush =
             |pending: &mut Vec<ContactRow>, summary: &mut ImportSummary| -> Result<()> {
@@ -213,7 +215,7 @@ impl Store {
                 check_model(&tx, version)?;
                 store_contacts(
                     &tx,
-                    (model, version),
+                    (model, slots, version),
                     pending.drain(..),
                     options.replace,
                     now,
@@ -261,10 +263,20 @@ impl Store {
                 );
             }
         }
-        let (model, version, now) = (&self.model, self.model_version, options.now);
+        let (model, slots, version, now) =
+            (&self.model, &self.slots, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
-            ingest(conn, model, version, now, pending, &mut cache, summary).map(|_| ())
+            ingest(
+                conn,
+                (model, slots),
+                version,
+                now,
+                pending,
+                &mut cache,
+                summary,
+            )
+            .map(|_| ())
         };
         batched(
             path,
@@ -284,7 +296,7 @@ impl Store {
 /// already there).
 fn ingest(
     conn: &mut Connection,
-    model: &Model,
+    (model, slots): (&Model, &Slots),
     version: i64,
     now: Timestamp,
     pending: &mut Vec<EventRow>,
@@ -294,7 +306,7 @@ fn ingest(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored = check_model(&tx, version)
         .and_then(|()| cache.revalidate(&tx))
-        .and_then(|()| ingest_in(&tx, (model, version, now), pending, cache, summary))
+        .and_then(|()| ingest_in(&tx, (model, slots, version, now), pending, cache, summary))
         .and_then(|flags| {
             tx.commit()?;
             Ok(flags)
@@ -342,7 +354,7 @@ fn map_maybe_parallel_mut<T: Send, U: Send>(
 /// The work of [`ingest`] inside its transaction.
 fn ingest_in(
     tx: &rusqlite::Transaction<'_>,
-    (model, version, now): (&Model, i64, Timestamp),
+    (model, slots, version, now): (&Model, &Slots, i64, Timestamp),
     pending: &mut Vec<EventRow>,
     cache: &mut EventCache,
     summary: &mut ImportSummary,
@@ -489,7 +501,7 @@ fn ingest_in(
         let Some((new_hits, last_event)) = touched.remove(&rowid) else {
             continue;
         };
-        let stored = Stored::load_rowid(tx, rowid)?;
+        let stored = Stored::load_rowid(tx, rowid, slots)?;
         let stored = advance(tx, model, version, stored, now)?;
         work.push((stored, new_hits, last_event));
     }
@@ -497,7 +509,7 @@ fn ingest_in(
         let values = model_values(&model.vocabulary, &stored.attributes);
         let mut hits = std::mem::take(&mut stored.hits);
         hits.append(new_hits);
-        compute_update(model, &values, &mut hits, now)
+        compute_update((model, slots), &values, &mut hits, now)
     });
     for ((stored, _, last_event), c) in work.iter().zip(&computed) {
         let cause = if last_event.is_empty() {
@@ -563,7 +575,7 @@ pub enum Upsert {
 /// that change; returns what happened to each.
 fn store_contacts(
     tx: &rusqlite::Transaction<'_>,
-    (model, version): (&Model, i64),
+    (model, slots, version): (&Model, &Slots, i64),
     rows: impl Iterator<Item = ContactRow>,
     replace: bool,
     now: Timestamp,
@@ -571,12 +583,12 @@ fn store_contacts(
 ) -> Result<Vec<Upsert>> {
     let mut out = Vec::new();
     for row in rows {
-        let Some(mut stored) = Stored::load(tx, &row.id)? else {
+        let Some(mut stored) = Stored::load(tx, &row.id, slots)? else {
             // A new contact: no events, no history yet.
             let attributes: BTreeMap<String, String> = row.attributes.into_iter().collect();
             let rowid = insert_contact(tx, &row.id, &attributes)?;
             let values = model_values(&model.vocabulary, &attributes);
-            let mut computed = compute_update(model, &values, &mut Vec::new(), now);
+            let mut computed = compute_update((model, slots), &values, &mut Vec::new(), now);
             computed.packed = None;
             write_update(
                 tx,
@@ -614,7 +626,7 @@ fn store_contacts(
         let mut hits = rematch(tx, model, stored.rowid, &values)?;
         update_contact(
             tx,
-            model,
+            (model, slots),
             version,
             stored.rowid,
             &values,
@@ -649,7 +661,7 @@ impl Store {
             // model change still has every row.
             let out = store_contacts(
                 &tx,
-                (&s.model, s.model_version),
+                (&s.model, &s.slots, s.model_version),
                 std::mem::take(&mut rows).into_iter(),
                 replace,
                 now,
@@ -674,7 +686,7 @@ impl Store {
         self.with_current_model(|s| {
             ingest(
                 &mut s.conn,
-                &s.model,
+                (&s.model, &s.slots),
                 s.model_version,
                 now,
                 &mut rows,

@@ -14,6 +14,8 @@
 //!   keep only the first N.
 //! - [`import`]: contacts and events files in, in durable batches, with a
 //!   rejects file.
+//! - [`slots`]: the numbers stored rule matches are kept under, steady
+//!   across model versions.
 //! - [`checkpoint`]: copying the write-ahead log into the file off the
 //!   writer's path (the service).
 
@@ -30,6 +32,7 @@ mod model_change;
 mod overlap;
 pub mod schema;
 pub mod segments;
+pub mod slots;
 pub mod store;
 pub mod webhooks;
 

@@ -16,8 +16,9 @@ use rayon::prelude::*;
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
-use crate::live::{attribute_values_json, event_range, model_values_json, unpack_hits};
+use crate::live::{attribute_values_json, event_range, model_values_json};
 use crate::overlap::overlapped;
+use crate::slots::Slots;
 use crate::store::Store;
 
 /// One contact's score, as listed by [`Store::scores`].
@@ -116,7 +117,7 @@ impl Filter {
 /// One contact's card at `as_of` from its stored attributes (JSON) and
 /// packed rule matches, if it passes `filter`.
 pub(crate) fn score_one(
-    model: &Model,
+    (model, slots): (&Model, &Slots),
     id: String,
     attrs: &str,
     hits: &[u8],
@@ -124,7 +125,7 @@ pub(crate) fn score_one(
     filter: &ScoreFilter,
 ) -> Result<Option<ContactScore>> {
     let values = model_values_json(&model.vocabulary, attrs)?;
-    let mut hits = unpack_hits(hits)?;
+    let mut hits = slots.unpack(hits)?;
     let card = evaluate(model, values.as_slice(), &mut hits, as_of, None);
     if let Some(b) = &filter.band
         && card.band_name(model) != Some(b.as_str())
@@ -277,11 +278,12 @@ impl Store {
         };
         let by_class = filter.band.is_some() || filter.stage.is_some();
         let model = &self.model;
+        let slots = &self.slots;
         let score_batch = |batch: Vec<Raw>| -> Result<Vec<Placed>> {
             batch
                 .into_par_iter()
                 .filter_map(|(place, id, attrs, hits)| {
-                    score_one(model, id, &attrs, &hits, as_of, filter)
+                    score_one((model, slots), id, &attrs, &hits, as_of, filter)
                         .map(|s| s.map(|score| Placed { place, score }))
                         .transpose()
                 })

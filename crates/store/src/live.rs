@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use leadscore_core::condition::Vocabulary;
-use leadscore_core::model::Target;
 use leadscore_core::scoring::{PropertyLookup, evaluate_sorted, sort_hits};
 use leadscore_core::timeline::next_check_sorted;
 use leadscore_core::timestamp::days_to_nanos;
@@ -20,6 +19,7 @@ use leadscore_core::{Hit, Model, ScoreCard, Timestamp, match_event};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
+use crate::slots::Slots;
 
 /// How far ahead the next change is looked for, in days.
 pub const HORIZON_DAYS: f64 = 730.0;
@@ -98,12 +98,12 @@ impl Stored {
     }
 
     /// Decodes the raw columns.
-    pub fn decode(raw: RawStored) -> Result<Stored> {
+    pub fn decode(raw: RawStored, slots: &Slots) -> Result<Stored> {
         let (rowid, ext_id, attributes, hits, band, stage, next_check_at) = raw;
         Ok(Stored {
             rowid,
             attributes: parse_map(&attributes)?,
-            hits: unpack_hits(&hits)?,
+            hits: slots.unpack(&hits)?,
             ext_id,
             band,
             stage,
@@ -112,24 +112,24 @@ impl Stored {
     }
 
     /// Loads a contact by external id.
-    pub fn load(conn: &Connection, ext_id: &str) -> Result<Option<Stored>> {
+    pub fn load(conn: &Connection, ext_id: &str, slots: &Slots) -> Result<Option<Stored>> {
         let raw = conn
             .prepare_cached(&format!(
                 "SELECT {STORED_COLUMNS} FROM contacts WHERE ext_id = ?1"
             ))?
             .query_row([ext_id], Stored::from_row)
             .optional()?;
-        raw.map(Stored::decode).transpose()
+        raw.map(|raw| Stored::decode(raw, slots)).transpose()
     }
 
     /// Loads a contact by row id.
-    pub fn load_rowid(conn: &Connection, rowid: i64) -> Result<Stored> {
+    pub fn load_rowid(conn: &Connection, rowid: i64, slots: &Slots) -> Result<Stored> {
         let raw = conn
             .prepare_cached(&format!(
                 "SELECT {STORED_COLUMNS} FROM contacts WHERE id = ?1"
             ))?
             .query_row([rowid], Stored::from_row)?;
-        Stored::decode(raw)
+        Stored::decode(raw, slots)
     }
 }
 
@@ -330,53 +330,6 @@ pub fn keyed_event_hits(
     });
 }
 
-/// Packs hits as 20 bytes each: target (u32: rule << 1 | requalify), time
-/// (i64 ns), key (u64), little-endian.
-pub fn pack_hits(hits: &[Hit<u64>]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hits.len() * 20);
-    for h in hits {
-        let t = match h.target {
-            Target::Rule(i) => i << 1,
-            Target::Requalify(i) => (i << 1) | 1,
-        };
-        out.extend_from_slice(&t.to_le_bytes());
-        out.extend_from_slice(&h.at.0.to_le_bytes());
-        out.extend_from_slice(&h.key.to_le_bytes());
-    }
-    out
-}
-
-/// Reads hits packed by [`pack_hits`].
-pub fn unpack_hits(blob: &[u8]) -> Result<Vec<Hit<u64>>> {
-    if !blob.len().is_multiple_of(20) {
-        return Err(StoreError::Corrupt(format!(
-            "hits blob of {} bytes",
-            blob.len()
-        )));
-    }
-    Ok(blob
-        .chunks_exact(20)
-        .map(|c| {
-            let mut t = [0u8; 4];
-            let mut a = [0u8; 8];
-            let mut k = [0u8; 8];
-            t.copy_from_slice(&c[0..4]);
-            a.copy_from_slice(&c[4..12]);
-            k.copy_from_slice(&c[12..20]);
-            let t = u32::from_le_bytes(t);
-            Hit {
-                target: if t & 1 == 1 {
-                    Target::Requalify(t >> 1)
-                } else {
-                    Target::Rule(t >> 1)
-                },
-                at: Timestamp(i64::from_le_bytes(a)),
-                key: u64::from_le_bytes(k),
-            }
-        })
-        .collect())
-}
-
 /// A contact's new live state, computed without touching the database (so
 /// many can be computed in parallel), ready for [`write_update`].
 pub struct Computed {
@@ -389,15 +342,15 @@ pub struct Computed {
 }
 
 /// Evaluates a contact at `at` and finds its next check time; the hits
-/// are packed for storing.
+/// are packed for storing, under `slots` (the model's).
 pub fn compute_update(
-    model: &Model,
+    (model, slots): (&Model, &Slots),
     attributes: &[Option<Box<str>>],
     hits: &mut Vec<Hit<u64>>,
     at: Timestamp,
 ) -> Computed {
     let mut computed = compute_live(model, attributes, hits, at);
-    computed.packed = Some(pack_hits(hits));
+    computed.packed = Some(slots.pack(hits));
     computed
 }
 
@@ -496,7 +449,7 @@ pub fn write_update(
 #[allow(clippy::too_many_arguments)]
 pub fn update_contact(
     conn: &Connection,
-    model: &Model,
+    (model, slots): (&Model, &Slots),
     model_version: i64,
     rowid: i64,
     attributes: &[Option<Box<str>>],
@@ -505,7 +458,7 @@ pub fn update_contact(
     at: Timestamp,
     cause: &Cause,
 ) -> Result<ScoreCard> {
-    let computed = compute_update(model, attributes, hits, at);
+    let computed = compute_update((model, slots), attributes, hits, at);
     write_update(
         conn,
         model,
@@ -716,23 +669,5 @@ when = { all = [{ property = "url", contains = "/pricing" }, { property = "plan"
             assert!(parse_map(bad).is_err(), "{bad}");
             assert!(model_values_json(&vocabulary, bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn hits_round_trip() {
-        let hits = vec![
-            Hit {
-                target: Target::Rule(3),
-                at: Timestamp(-5),
-                key: u64::MAX,
-            },
-            Hit {
-                target: Target::Requalify(7),
-                at: Timestamp(1_700_000_000_000_000_000),
-                key: 42,
-            },
-        ];
-        assert_eq!(unpack_hits(&pack_hits(&hits)).unwrap(), hits);
-        assert!(unpack_hits(&[1, 2, 3]).is_err());
     }
 }

@@ -9,7 +9,9 @@
 //! - which contacts it may leave alone ([`Unchanged`]): when the models
 //!   differ only in some rules, a contact that none of those rules touches
 //!   scores the same under both at every time, so its stored live state is
-//!   already the new model's.
+//!   already the new model's. A rule that only moved (others added or
+//!   removed before it) still counts as the same rule: its stored matches
+//!   keep their numbers ([`crate::slots`]), so they need no rewriting.
 //!
 //! Pure: models in, plans out; `store` applies them.
 
@@ -76,7 +78,7 @@ fn is_event(rule: &Rule) -> bool {
 
 /// Old rule index -> the new rule with the same id and kind (event or
 /// attribute), if any.
-fn pairs(old: &Model, new: &Model) -> Vec<Option<u32>> {
+pub(crate) fn pairs(old: &Model, new: &Model) -> Vec<Option<u32>> {
     let by_id: HashMap<&str, usize> = new
         .rules
         .iter()
@@ -142,11 +144,11 @@ pub(crate) fn matching(old: &Model, new: &Model) -> Matching {
 /// Which contacts two models score alike: see [`unchanged`].
 #[derive(Debug)]
 pub(crate) struct Unchanged {
-    /// Old rule index -> the new rule at the same place scores like it
+    /// Old rule index -> the index of the new rule that scores like it
     /// (same id and kind; points, limit, dimension, disqualification
-    /// and, for an attribute rule, condition the same).
-    same_old: Vec<bool>,
-    /// New rule index -> it is the same rule as the old one at its place.
+    /// and, for an attribute rule, condition the same), if any.
+    same_old: Vec<Option<u32>>,
+    /// New rule index -> it is the same rule as an old one.
     same_new: Vec<bool>,
 }
 
@@ -154,32 +156,52 @@ impl Unchanged {
     /// Whether a contact with these stored matches (numbered for the old
     /// model) and attributes (both models read the same ones) scores alike
     /// under both models at every time, provided its matches under the
-    /// new model are the stored ones (the caller checks that): no match on
-    /// a rule that changed or went, every rule it matches at the same place
-    /// (its stored matches need no renumbering), and no changed attribute
-    /// rule holding for it under either model.
+    /// new model are the stored ones, [`Unchanged::renumbered`] (the
+    /// caller checks that): no match on a rule that changed or went (a
+    /// rule that only moved keeps its stored number, see `crate::slots`),
+    /// and no changed attribute rule holding for it under either model.
     pub fn holds(
         &self,
         (old, new): (&Model, &Model),
         hits: &[Hit<u64>],
         values: &[Option<Box<str>>],
     ) -> bool {
-        let touched_old = |j: usize| !self.same_old[j] && attribute_rule_matches(old, j, values);
+        let touched_old =
+            |j: usize| self.same_old[j].is_none() && attribute_rule_matches(old, j, values);
         let touched_new = |i: usize| !self.same_new[i] && attribute_rule_matches(new, i, values);
         hits.iter()
-            .all(|h| self.same_old.get(rule_of(h)).copied().unwrap_or(false))
+            .all(|h| self.same_old.get(rule_of(h)).is_some_and(Option::is_some))
             && !(0..self.same_old.len()).any(touched_old)
             && !(0..self.same_new.len()).any(touched_new)
     }
+
+    /// Matches numbered for the old model, numbered for the new one (for
+    /// contacts [`Unchanged::holds`] accepts: every match is on a rule
+    /// the new model has).
+    pub fn renumbered(&self, hits: &[Hit<u64>]) -> Vec<Hit<u64>> {
+        hits.iter()
+            .filter_map(|h| {
+                let to = (*self.same_old.get(rule_of(h))?)?;
+                let target = match h.target {
+                    Target::Rule(_) => Target::Rule(to),
+                    Target::Requalify(_) => Target::Requalify(to),
+                };
+                Some(Hit { target, ..*h })
+            })
+            .collect()
+    }
 }
 
-/// When `old` and `new` differ only in rules (added, removed, or changed
-/// in place) and in names or version numbers, which rules are the same at
-/// the same place. `None` when more differs: dimensions, weights, bands,
-/// stages, or the attributes read (then every contact is scored again).
-/// A rule is the same when its id, kind, points, limit, dimension and
-/// disqualification are; an event rule's `on`, condition and
-/// requalification only decide its matches, which the caller compares.
+/// When `old` and `new` differ only in rules (added, removed, changed)
+/// and in names or version numbers, which rules are the same. `None` when
+/// more differs: dimensions, weights, bands, stages, or the attributes
+/// read (then every contact is scored again). A rule is the same when its
+/// id, kind, points, limit, dimension and disqualification are; an event
+/// rule's `on`, condition and requalification only decide its matches,
+/// which the caller compares. Same rules must keep their order (sums are
+/// added in rule order, and floating-point addition depends on it): when
+/// some swapped places, only a rule at the same place as before counts as
+/// the same.
 pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
     let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
     if old.vocabulary.attributes != new.vocabulary.attributes || scoring(old) != scoring(new) {
@@ -196,18 +218,44 @@ pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
         }
         format!("{r:?}")
     };
-    let same_at = |j: usize| {
-        matches!((old.rules.get(j), new.rules.get(j)),
+    let same = |j: usize, i: u32| {
+        matches!((old.rules.get(j), new.rules.get(i as usize)),
             (Some(a), Some(b)) if a.id == b.id && scored(a) == scored(b))
     };
-    let same_old: Vec<bool> = (0..old.rules.len()).map(same_at).collect();
-    let same_new: Vec<bool> = (0..new.rules.len()).map(same_at).collect();
+    let mut same_old: Vec<Option<u32>> = pairs(old, new)
+        .into_iter()
+        .enumerate()
+        .map(|(j, to)| to.filter(|&i| same(j, i)))
+        .collect();
+    let in_order = same_old
+        .iter()
+        .flatten()
+        .zip(same_old.iter().flatten().skip(1))
+        .all(|(a, b)| a < b);
+    if !in_order {
+        same_old = (0..old.rules.len())
+            .map(|j| Some(j as u32).filter(|&i| same(j, i)))
+            .collect();
+    }
+    let mut same_new = vec![false; new.rules.len()];
+    for &i in same_old.iter().flatten() {
+        same_new[i as usize] = true;
+    }
     Some(Unchanged { same_old, same_new })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A match of one event (time 1, key 7) to `target`.
+    fn hit(target: Target) -> Hit<u64> {
+        Hit {
+            target,
+            at: leadscore_core::Timestamp(1),
+            key: 7,
+        }
+    }
 
     const MODEL: &str = r#"
 name = "t"
@@ -299,11 +347,6 @@ when = { property = "url", equals = "/pricing" }
         };
         assert!(r.types.is_empty());
         assert_eq!(r.carried, vec![Some(0), None, Some(1)]);
-        let hit = |t| Hit {
-            target: t,
-            at: leadscore_core::Timestamp(1),
-            key: 7u64,
-        };
         let old = [hit(Target::Rule(1)), hit(Target::Rule(2))];
         let carried: Vec<_> = r.carried(&old).collect();
         assert_eq!(carried, vec![hit(Target::Rule(1))]);
@@ -342,11 +385,6 @@ when = { property = "url", equals = "/pricing" }
     #[test]
     fn a_contact_is_left_alone_only_when_no_changed_rule_touches_it() {
         let old = model(MODEL);
-        let hit = |t| Hit {
-            target: t,
-            at: leadscore_core::Timestamp(1),
-            key: 7u64,
-        };
         let vp: Vec<Option<Box<str>>> = vec![Some("vp".into())];
         let nobody: Vec<Option<Box<str>>> = vec![None];
         // The click rule's points changed: a clicker moves, a visitor not.
@@ -373,5 +411,45 @@ when = { property = "url", equals = "/pricing" }
         // A band threshold: everyone is scored again.
         let new = model(&MODEL.replace("min_score = 50", "min_score = 40"));
         assert!(unchanged(&old, &new).is_none());
+    }
+
+    #[test]
+    fn a_rule_added_first_leaves_the_others_the_same_rules() {
+        let old = model(MODEL);
+        let nobody: Vec<Option<Box<str>>> = vec![None];
+        let first = MODEL.replacen(
+            "[[rule]]",
+            "[[rule]]\nid = \"like\"\ndimension = \"engagement\"\non = \"social_like\"\npoints = 1\n[[rule]]",
+            1,
+        );
+        let new = model(&first);
+        let u = unchanged(&old, &new).unwrap();
+        let old_hits = [hit(Target::Rule(1)), hit(Target::Requalify(2))];
+        assert!(u.holds((&old, &new), &old_hits, &nobody));
+        assert_eq!(
+            u.renumbered(&old_hits),
+            vec![hit(Target::Rule(2)), hit(Target::Requalify(3))]
+        );
+    }
+
+    #[test]
+    fn rules_that_swap_places_are_not_the_same_rules() {
+        // Sums are added in rule order: a contact matching either rule is
+        // scored again; the rule that kept its place is still the same.
+        let old = model(MODEL);
+        let nobody: Vec<Option<Box<str>>> = vec![None];
+        let click = "[[rule]]\nid = \"click\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 5\n";
+        let pricing_at = MODEL.find("[[rule]]\nid = \"pricing\"").unwrap();
+        let swapped = format!(
+            "{}{}",
+            MODEL[..pricing_at].replace(click, ""),
+            &MODEL[pricing_at..]
+        ) + click;
+        assert_ne!(swapped, MODEL);
+        let new = model(&swapped);
+        let u = unchanged(&old, &new).unwrap();
+        assert!(!u.holds((&old, &new), &[hit(Target::Rule(1))], &nobody));
+        assert!(!u.holds((&old, &new), &[hit(Target::Rule(2))], &nobody));
+        assert!(u.holds((&old, &new), &[], &nobody));
     }
 }

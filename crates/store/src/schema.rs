@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -146,14 +146,23 @@ const V6_OUTBOX_BY_CODE: &str = "
 DROP TRIGGER IF EXISTS transitions_to_outbox;
 ";
 
+/// Schema 7: each model version keeps the numbers its rules' matches are
+/// stored under (`crate::slots`), so adding or removing a rule does not
+/// renumber every contact's stored matches. NULL (every version before):
+/// a rule's number is its place.
+const V7_RULE_SLOTS: &str = "
+ALTER TABLE models ADD COLUMN slots TEXT;  -- schema 7: JSON, see crate::slots
+";
+
 /// What each version adds to the one before: a new database runs them
 /// all, an older one the ones it lacks (additive changes only).
-const ADDED: [(i64, &str); 5] = [
+const ADDED: [(i64, &str); 6] = [
     (2, V2_MODEL_FILES),
     (3, V3_API_KEYS),
     (4, V4_WEBHOOKS),
     (5, V5_SEGMENTS),
     (6, V6_OUTBOX_BY_CODE),
+    (7, V7_RULE_SLOTS),
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {

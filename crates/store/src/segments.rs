@@ -172,8 +172,15 @@ impl Store {
         let Some((rowid, attrs, hits)) = row else {
             return Ok(false);
         };
-        if crate::listing::score_one(&self.model, id.to_owned(), &attrs, &hits, as_of, &filter)?
-            .is_none()
+        if crate::listing::score_one(
+            (&self.model, &self.slots),
+            id.to_owned(),
+            &attrs,
+            &hits,
+            as_of,
+            &filter,
+        )?
+        .is_none()
         {
             return Ok(false);
         }

@@ -13,18 +13,21 @@ use crate::error::{Result, StoreError};
 use crate::listing::{ContactScore, ScoreFilter};
 use crate::live::{
     Cause, Computed, Props, STORED_COLUMNS, Stored, compute_live, event_hits, event_range,
-    keyed_event_hits, model_values, model_values_json, pack_hits, parse_map, time_steps,
-    unpack_hits, write_steps, write_update,
+    keyed_event_hits, model_values, model_values_json, parse_map, time_steps, write_steps,
+    write_update,
 };
 use crate::model_change::{self, Matching, Rematch, Unchanged};
 use crate::overlap::overlapped;
 use crate::schema;
+use crate::slots::Slots;
 
 /// An open lead database.
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
     pub(crate) model: Model,
+    /// The numbers the current model's rule matches are stored under.
+    pub(crate) slots: Slots,
     pub(crate) model_version: i64,
     pub(crate) migrated_from: Option<i64>,
     /// Contacts re-scored together by `model set`.
@@ -199,6 +202,7 @@ impl crate::overlap::Filled for EventBatch {
 fn read_model_chunk(
     tx: &Connection,
     (old, new): (&Model, &Model),
+    old_slots: &Slots,
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<ModelChunkRow>> {
@@ -222,7 +226,7 @@ fn read_model_chunk(
             ext_id,
             old_values,
             new_values,
-            old_hits: unpack_hits(&hits)?,
+            old_hits: old_slots.unpack(&hits)?,
             new_hits: Vec::new(),
             band,
             stage,
@@ -351,7 +355,7 @@ fn rematch_chunk(
 /// (or the last that time brought, its `steps`), so it is not evaluated.
 fn score_chunk(
     old: &Model,
-    new: &Model,
+    (new, new_slots): (&Model, &Slots),
     (reuse, unchanged): (bool, Option<&Unchanged>),
     chunk: &mut [ModelChunkRow],
     now: Timestamp,
@@ -363,9 +367,10 @@ fn score_chunk(
             let left_alone = unchanged.is_some_and(|u| {
                 u.holds((old, new), &c.old_hits, &c.old_values)
                     && (reuse || {
-                        sort_hits(&mut c.old_hits);
+                        let mut renumbered = u.renumbered(&c.old_hits);
+                        sort_hits(&mut renumbered);
                         sort_hits(&mut c.new_hits);
-                        c.new_hits == c.old_hits
+                        c.new_hits == renumbered
                     })
             });
             if left_alone {
@@ -392,7 +397,7 @@ fn score_chunk(
             };
             let mut after = compute_live(new, values, hits, now);
             if !reuse {
-                after.packed = Some(pack_hits(hits));
+                after.packed = Some(new_slots.pack(hits));
             }
             Some((before, after))
         })
@@ -530,11 +535,11 @@ fn latest_model_version(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
-pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
-    let (version, text): (i64, String) = conn.query_row(
-        "SELECT version, toml FROM models ORDER BY version DESC LIMIT 1",
+pub(crate) fn current_model(conn: &Connection) -> Result<(Model, Slots, i64)> {
+    let (version, text, slots): (i64, String, Option<String>) = conn.query_row(
+        "SELECT version, toml, slots FROM models ORDER BY version DESC LIMIT 1",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     let mut model = Model::from_toml(&text).map_err(|e| {
         StoreError::Corrupt(format!(
@@ -542,7 +547,8 @@ pub(crate) fn current_model(conn: &Connection) -> Result<(Model, i64)> {
         ))
     })?;
     attach_model_files(&mut model, &load_model_files(conn, version)?)?;
-    Ok((model, version))
+    let slots = Slots::from_stored(slots.as_deref(), model.rules.len())?;
+    Ok((model, slots, version))
 }
 
 impl Store {
@@ -572,6 +578,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            slots: Slots::identity(model.rules.len()),
             model,
             model_version: 1,
             migrated_from: None,
@@ -590,11 +597,12 @@ impl Store {
 
     /// A handle on an opened connection, with the database's current model.
     fn over(conn: Connection, path: &Path, migrated_from: Option<i64>) -> Result<Store> {
-        let (model, model_version) = current_model(&conn)?;
+        let (model, slots, model_version) = current_model(&conn)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             model,
+            slots,
             model_version,
             migrated_from,
             model_chunk: MODEL_CHUNK,
@@ -649,8 +657,9 @@ impl Store {
         if latest_model_version(&self.conn)? == self.model_version {
             return Ok(false);
         }
-        let (model, version) = current_model(&self.conn)?;
+        let (model, slots, version) = current_model(&self.conn)?;
         self.model = model;
+        self.slots = slots;
         self.model_version = version;
         self.event_cache.clear();
         Ok(true)
@@ -740,7 +749,7 @@ impl Store {
             .optional()?
             .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
         crate::listing::score_one(
-            &self.model,
+            (&self.model, &self.slots),
             id.to_string(),
             &attrs,
             &hits,
@@ -763,13 +772,13 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
-        Ok(Stored::load(&self.conn, id)?.map(|s| s.attributes))
+        Ok(Stored::load(&self.conn, id, &self.slots)?.map(|s| s.attributes))
     }
 
     /// Why a contact has its score at `as_of`.
     pub fn explain(&self, id: &str, as_of: Timestamp) -> Result<Explanation> {
-        let stored =
-            Stored::load(&self.conn, id)?.ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let stored = Stored::load(&self.conn, id, &self.slots)?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
         let values = model_values(&self.model.vocabulary, &stored.attributes);
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2",
@@ -930,11 +939,15 @@ impl Store {
             Matching::Reuse => None,
         };
         let unchanged = model_change::unchanged(old, &new);
+        // A rule with the same id and kind keeps the number its matches
+        // are stored under (`slots`), wherever it moved.
+        let old_slots = &self.slots;
+        let new_slots = old_slots.follow(&model_change::pairs(old, &new), new.rules.len());
         let version = self.model_version + 1;
         if !dry_run {
             tx.execute(
-                "INSERT INTO models(version, name, author_version, toml, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![version, new.name, new.version, text, now.0],
+                "INSERT INTO models(version, name, author_version, toml, created_at, slots) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![version, new.name, new.version, text, now.0, new_slots.to_stored()],
             )?;
             store_model_files(&tx, version, files, &new)?;
         }
@@ -961,7 +974,9 @@ impl Store {
         // rayon), this thread writes the chunk before it and reads the
         // contacts of the chunk after it (SQLite, this transaction).
         let mut pending: Option<(Vec<ModelChunkRow>, Vec<Compared>)> = None;
-        let read = |after_id: i64| read_model_chunk(&tx, (old, &new), after_id, self.model_chunk);
+        let read = |after_id: i64| {
+            read_model_chunk(&tx, (old, &new), old_slots, after_id, self.model_chunk)
+        };
         let mut chunk = read(i64::MIN)?;
         loop {
             let range = match (chunk.first(), chunk.last()) {
@@ -981,7 +996,7 @@ impl Store {
                     }
                     Ok(score_chunk(
                         old,
-                        new_ref,
+                        (new_ref, &new_slots),
                         (reuse, unchanged.as_ref()),
                         &mut chunk,
                         now,
@@ -1022,6 +1037,7 @@ impl Store {
         }
         tx.commit()?;
         self.model = new;
+        self.slots = new_slots;
         self.model_version = version;
         change.version = Some(version);
         Ok(change)
@@ -1063,7 +1079,9 @@ impl Store {
                 ))?;
                 let rows = stmt.query_map([until.0], Stored::from_row)?;
                 let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                raw.into_iter().map(Stored::decode).collect::<Result<_>>()?
+                raw.into_iter()
+                    .map(|raw| Stored::decode(raw, &self.slots))
+                    .collect::<Result<_>>()?
             };
             if due.is_empty() {
                 tx.commit()?;
@@ -1119,7 +1137,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             let scored_at: Option<i64> = r.get(7)?;
             let score: Option<f64> = r.get(8)?;
-            let s = Stored::decode(Stored::from_row(r)?)?;
+            let s = Stored::decode(Stored::from_row(r)?, &self.slots)?;
             let values = model_values(&self.model.vocabulary, &s.attributes);
             let mut expected = crate::live::rematch(&self.conn, &self.model, s.rowid, &values)?;
             let mut stored_hits = s.hits.clone();

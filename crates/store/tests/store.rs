@@ -695,7 +695,7 @@ fn a_schema_1_database_is_migrated_once_and_keeps_its_data() {
     // Make it look like a database written by the first release.
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(
-        "DROP TABLE model_files; DROP TABLE api_keys; DROP TABLE outbox; DROP TABLE webhooks; DROP TABLE segments; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+        "DROP TABLE model_files; DROP TABLE api_keys; DROP TABLE outbox; DROP TABLE webhooks; DROP TABLE segments; ALTER TABLE models DROP COLUMN slots; UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     )
     .unwrap();
     drop(conn);
@@ -777,6 +777,43 @@ fn a_points_change_rewrites_only_the_contacts_that_rule_matched() {
     assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
     assert_eq!(scored_at("c3"), t(200).0, "c3 was left as it was");
     assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+/// A rule added first moves every other rule's place, but not the
+/// numbers their matches are stored under: only the contacts the new rule
+/// matches are scored again, and an old release's numbering (no stored
+/// slots) reads the same.
+#[test]
+fn a_rule_added_first_rewrites_only_the_contacts_it_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let mut store = three_contacts(&db);
+    // c3 clicked an email; c1 and c2 only saw pages.
+    let first = MODEL.replacen(
+        "[[rule]]",
+        "[[rule]]\nid = \"clicks-first\"\ndimension = \"engagement\"\non = \"email_click\"\npoints = 3\n[[rule]]",
+        1,
+    );
+    store.set_model(&first, t(200), false).unwrap();
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    let scored_at = |id: &str| scored_at(&db, id);
+    assert_eq!(scored_at("c3"), t(200).0, "the new rule matched c3");
+    assert_eq!(scored_at("c1"), t(100).0, "c1 was left as it was");
+    assert_eq!(scored_at("c2"), t(100).0, "c2 was left as it was");
+    // Removed again: the same, and the reopened database reads its slots.
+    store.set_model(MODEL, t(300), false).unwrap();
+    drop(store);
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    assert_eq!(scored_at("c3"), t(300).0);
+    assert_eq!(scored_at("c1"), t(100).0);
+    let slots: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT slots FROM models WHERE version = 3", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(slots, r#"{"rules":[0,1,2,3,4,5],"next":7}"#);
 }
 
 fn event(id: &str, contact: &str, minutes: i64) -> leadscore_batch::rows::EventRow {
@@ -962,6 +999,8 @@ fn a_schema_5_database_owes_each_delivery_once_after_migration() {
         drop(Store::create(&db, MODEL, t(0)).unwrap());
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(V5_TRIGGER).unwrap();
+        conn.execute_batch("ALTER TABLE models DROP COLUMN slots")
+            .unwrap();
         conn.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
             [version],
@@ -1118,7 +1157,8 @@ fn a_reading_handle_does_not_migrate() {
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(
-            "DROP TABLE segments; UPDATE meta SET value = '4' WHERE key = 'schema_version'",
+            "DROP TABLE segments; ALTER TABLE models DROP COLUMN slots;
+             UPDATE meta SET value = '4' WHERE key = 'schema_version'",
         )
         .unwrap();
     let err = Store::open_reader(&db).err().unwrap().to_string();
@@ -1214,7 +1254,14 @@ fn within_a_batch_the_first_event_with_an_id_stays_whatever_its_contact() {
 
 /// Edits a model author makes (`model set` pairs rules by id and redoes
 /// only what each needs): (what to find, what to put instead).
-const MODEL_EDITS: [(&str, &str); 11] = [
+const MODEL_EDITS: [(&str, &str); 12] = [
+    // Two rules swap places (first, so that the edits after it still find
+    // their text): sums are added in rule order, so contacts either rule
+    // touches are scored again.
+    (
+        "[[rule]]\nid = \"pricing\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 30\nwhen = { property = \"url\", starts_with = \"/pricing\" }\nlimit = { count = 2, per_days = 3 }\n[[rule]]\nid = \"engineer-visits\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = -4\nwhen = { attribute = \"title\", equals = \"engineer\" }\n",
+        "[[rule]]\nid = \"engineer-visits\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = -4\nwhen = { attribute = \"title\", equals = \"engineer\" }\n[[rule]]\nid = \"pricing\"\ndimension = \"engagement\"\non = \"page_view\"\npoints = 30\nwhen = { property = \"url\", starts_with = \"/pricing\" }\nlimit = { count = 2, per_days = 3 }\n",
+    ),
     ("points = 30", "points = 45"),
     ("starts_with = \"/pricing\"", "contains = \"enterprise\""),
     ("on = \"email_click\"", "on = \"email_open\""),
