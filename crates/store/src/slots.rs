@@ -155,38 +155,36 @@ impl Slots {
                 blob.len()
             )));
         }
-        blob.chunks_exact(20)
-            .map(|c| {
-                let word = |r: std::ops::Range<usize>| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&c[r]);
-                    b
-                };
-                let mut t = [0u8; 4];
-                t.copy_from_slice(&c[0..4]);
-                let t = u32::from_le_bytes(t);
-                let slot = t >> 1;
-                let place = self
-                    .rule_of
-                    .get(slot as usize)
-                    .copied()
-                    .filter(|&p| p != NONE)
-                    .ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "a stored match names rule slot {slot}, which the current model does not have"
-                        ))
-                    })?;
-                Ok(Hit {
-                    target: if t & 1 == 1 {
-                        Target::Requalify(place)
-                    } else {
-                        Target::Rule(place)
-                    },
-                    at: leadscore_core::Timestamp(i64::from_le_bytes(word(4..12))),
-                    key: u64::from_le_bytes(word(12..20)),
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(blob.len() / 20);
+        for c in blob.chunks_exact(20) {
+            let word = |r: std::ops::Range<usize>| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&c[r]);
+                b
+            };
+            let mut t = [0u8; 4];
+            t.copy_from_slice(&c[0..4]);
+            let t = u32::from_le_bytes(t);
+            let slot = t >> 1;
+            let place = match self.rule_of.get(slot as usize) {
+                Some(&p) if p != NONE => p,
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "a stored match names rule slot {slot}, which the current model does not have"
+                    )));
+                }
+            };
+            out.push(Hit {
+                target: if t & 1 == 1 {
+                    Target::Requalify(place)
+                } else {
+                    Target::Rule(place)
+                },
+                at: leadscore_core::Timestamp(i64::from_le_bytes(word(4..12))),
+                key: u64::from_le_bytes(word(12..20)),
+            });
+        }
+        Ok(out)
     }
 }
 

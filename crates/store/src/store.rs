@@ -367,10 +367,9 @@ fn score_chunk(
             let left_alone = unchanged.is_some_and(|u| {
                 u.holds((old, new), &c.old_hits, &c.old_values)
                     && (reuse || {
-                        let mut renumbered = u.renumbered(&c.old_hits);
-                        sort_hits(&mut renumbered);
+                        sort_hits(&mut c.old_hits);
                         sort_hits(&mut c.new_hits);
-                        c.new_hits == renumbered
+                        u.same_matches(&c.old_hits, &c.new_hits)
                     })
             });
             if left_alone {
