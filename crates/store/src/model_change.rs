@@ -199,10 +199,13 @@ impl Unchanged {
     }
 }
 
-/// When `old` and `new` differ only in rules (added, removed, changed)
-/// and in names or version numbers, which rules are the same. `None` when
-/// more differs: dimensions, weights, bands, stages, or the attributes
-/// read (then every contact is scored again). A rule is the same when its
+/// When `old` and `new` differ only in rules (added, removed, changed),
+/// in dimensions' decay and windows, and in names or version numbers,
+/// which rules are the same. `None` when more differs: dimensions' other
+/// settings, weights, bands, stages, or the attributes read (then every
+/// contact is scored again). A rule of a dimension whose half-life or
+/// window changed is not the same: a contact it matches is scored again,
+/// one it does not is left alone. A rule is the same when its
 /// id, kind, points, limit, dimension and disqualification are; an event
 /// rule's `on`, condition and requalification only decide its matches,
 /// which the caller compares. Same rules must keep their order (sums are
@@ -210,10 +213,32 @@ impl Unchanged {
 /// some swapped places, only a rule at the same place as before counts as
 /// the same.
 pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
-    let scoring = |m: &Model| format!("{:?}", (&m.dimensions, &m.weights, &m.bands, &m.stages));
-    if old.vocabulary.attributes != new.vocabulary.attributes || scoring(old) != scoring(new) {
+    // Dimensions with their time settings (decay, window) set aside: a
+    // change to those only changes what the dimension's rules add.
+    let untimed = |m: &Model| -> String {
+        let mut dims = m.dimensions.clone();
+        for d in &mut dims {
+            d.half_life_days = None;
+            d.window_days = None;
+        }
+        format!("{:?}", (dims, &m.weights, &m.bands, &m.stages))
+    };
+    if old.vocabulary.attributes != new.vocabulary.attributes || untimed(old) != untimed(new) {
         return None;
     }
+    let retimed: Vec<bool> = old
+        .dimensions
+        .iter()
+        .zip(&new.dimensions)
+        .map(|(a, b)| {
+            format!("{:?}", (a.half_life_days, a.window_days))
+                != format!("{:?}", (b.half_life_days, b.window_days))
+        })
+        .collect();
+    let in_retimed = |r: &Rule| {
+        r.dimension
+            .is_some_and(|d| retimed.get(d).copied().unwrap_or(true))
+    };
     // A rule with what only decides an event rule's matches set aside.
     let scored = |r: &Rule| -> String {
         let mut r = r.clone();
@@ -227,7 +252,7 @@ pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
     };
     let same = |j: usize, i: u32| {
         matches!((old.rules.get(j), new.rules.get(i as usize)),
-            (Some(a), Some(b)) if a.id == b.id && scored(a) == scored(b))
+            (Some(a), Some(b)) if a.id == b.id && scored(a) == scored(b) && !in_retimed(b))
     };
     let mut same_old: Vec<Option<u32>> = pairs(old, new)
         .into_iter()
@@ -418,6 +443,31 @@ when = { property = "url", equals = "/pricing" }
         // A band threshold: everyone is scored again.
         let new = model(&MODEL.replace("min_score = 50", "min_score = 40"));
         assert!(unchanged(&old, &new).is_none());
+        // A dimension's clamp too.
+        let new = model(&MODEL.replace(
+            "[[dimension]]\nid = \"fit\"",
+            "[[dimension]]\nid = \"fit\"\nmax = 50",
+        ));
+        assert!(unchanged(&old, &new).is_none());
+        // Engagement's decay: its rules' contacts move, the others stay.
+        let decay = MODEL.replace(
+            "[[dimension]]\nid = \"engagement\"",
+            "[[dimension]]\nid = \"engagement\"\nhalf_life_days = 7",
+        );
+        assert_ne!(decay, MODEL);
+        let new = model(&decay);
+        let u = unchanged(&old, &new).unwrap();
+        assert!(!u.holds((&old, &new), &[hit(Target::Rule(1))], &nobody));
+        assert!(u.holds((&old, &new), &[], &vp));
+        // Its window: the same.
+        let window = MODEL.replace(
+            "[[dimension]]\nid = \"engagement\"",
+            "[[dimension]]\nid = \"engagement\"\nwindow_days = 30",
+        );
+        let new = model(&window);
+        let u = unchanged(&old, &new).unwrap();
+        assert!(!u.holds((&old, &new), &[hit(Target::Rule(2))], &nobody));
+        assert!(u.holds((&old, &new), &[], &vp));
     }
 
     #[test]

@@ -1254,7 +1254,7 @@ fn within_a_batch_the_first_event_with_an_id_stays_whatever_its_contact() {
 
 /// Edits a model author makes (`model set` pairs rules by id and redoes
 /// only what each needs): (what to find, what to put instead).
-const MODEL_EDITS: [(&str, &str); 12] = [
+const MODEL_EDITS: [(&str, &str); 14] = [
     // Two rules swap places (first, so that the edits after it still find
     // their text): sums are added in rule order, so contacts either rule
     // touches are scored again.
@@ -1285,6 +1285,9 @@ const MODEL_EDITS: [(&str, &str); 12] = [
     ),
     ("min_score = 50", "min_score = 40"),
     ("equals = \"engineer\" }", "equals = \"vp sales\" }"),
+    // Engagement's decay and window: only its rules' contacts move.
+    ("half_life_days = 9.5", "half_life_days = 4"),
+    ("window_days = 30", "window_days = 11"),
 ];
 
 proptest! {
@@ -1314,14 +1317,26 @@ proptest! {
         let fresh = imported(&dir.path().join("b.db"), &new_model, &contacts, &events);
         let mut changed = imported(&dir.path().join("a.db"), MODEL, &contacts, &events);
         changed.set_model(&new_model, when, false).unwrap();
+        // Unfiltered lists score every contact from its matches; band and
+        // stage filters trust each contact's stored live state between its
+        // scoring and its next check, so they also catch a contact left
+        // alone whose stored state is not the new model's.
+        let filters = [
+            ScoreFilter::default(),
+            ScoreFilter { band: Some("hot".into()), ..ScoreFilter::default() },
+            ScoreFilter { band: Some("cold".into()), ..ScoreFilter::default() },
+            ScoreFilter { stage: Some("mql".into()), ..ScoreFilter::default() },
+        ];
         for at in [when, t(60 * 24 * 15), t(60 * 24 * 40)] {
-            let a = changed.scores(at, &ScoreFilter::default()).unwrap();
-            let b = fresh.scores(at, &ScoreFilter::default()).unwrap();
-            prop_assert_eq!(
-                a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
-                b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
-                "edits {:?} at {:?}", edits, at
-            );
+            for filter in &filters {
+                let a = changed.scores(at, filter).unwrap();
+                let b = fresh.scores(at, filter).unwrap();
+                prop_assert_eq!(
+                    a.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                    b.iter().map(|s| (&s.id, &s.card)).collect::<Vec<_>>(),
+                    "edits {:?} at {:?}, band {:?} stage {:?}", edits, at, filter.band, filter.stage
+                );
+            }
         }
         prop_assert_eq!(changed.check().unwrap(), Vec::<String>::new());
     }
