@@ -384,44 +384,17 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
     // Header limits: past 64 KiB our own 431 with the JSON shape naming the
     // largest header; past hyper's (about 400 KB) a 431 before our code
     // runs, or ours, depending on how the bytes arrive.
-    let big_header = "a".repeat(70_000);
-    let (s, text) = server.call(
-        "GET",
-        "/v1/leads",
-        Some(&read),
-        &[("X-Big", &big_header)],
-        b"",
-    );
+    let with_header = |bytes: usize| {
+        let value = "a".repeat(bytes);
+        server.call("GET", "/v1/leads", Some(&read), &[("X-Big", &value)], b"")
+    };
+    let (s, text) = with_header(70_000);
     assert_eq!(s, 431, "{text}");
     let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
     assert_eq!(e["error"]["code"], "headers_too_large");
     assert_eq!(e["error"]["field"], "header.x-big");
-    let fine_header = "a".repeat(60_000);
-    assert_eq!(
-        server
-            .call(
-                "GET",
-                "/v1/leads",
-                Some(&read),
-                &[("X-Big", &fine_header)],
-                b""
-            )
-            .0,
-        200
-    );
-    let huge_header = "a".repeat(500_000);
-    assert_eq!(
-        server
-            .call(
-                "GET",
-                "/v1/leads",
-                Some(&read),
-                &[("X-Big", &huge_header)],
-                b""
-            )
-            .0,
-        431
-    );
+    assert_eq!(with_header(60_000).0, 200);
+    assert_eq!(with_header(500_000).0, 431);
     let (s, text) = server.call("PATCH", "/v1/leads", Some(&read), &[], b"");
     assert_eq!(s, 405);
     let e: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));

@@ -49,11 +49,11 @@ impl Slots {
     /// Slot = place, for `rules` rules (a first model version).
     pub fn identity(rules: usize) -> Slots {
         let of_rule: Vec<u32> = (0..rules as u32).collect();
-        Slots::from_places(of_rule, 0).unwrap_or_else(|_| Slots {
-            of_rule: Vec::new(),
-            rule_of: Vec::new(),
-            next: 0,
-        })
+        Slots {
+            rule_of: of_rule.clone(),
+            of_rule,
+            next: rules as u32,
+        }
     }
 
     fn from_places(of_rule: Vec<u32>, next: u32) -> Result<Slots> {
@@ -114,7 +114,7 @@ impl Slots {
     /// The slots of a new model version: a rule paired with an old one
     /// (`pairs`: old place -> new place) keeps the old rule's slot; every
     /// other rule gets a slot past all of `self`'s, in model order.
-    pub fn follow(&self, pairs: &[Option<u32>], rules: usize) -> Slots {
+    pub fn follow(&self, pairs: &[Option<u32>], rules: usize) -> Result<Slots> {
         let mut of_rule = vec![NONE; rules];
         for (old, new) in pairs.iter().enumerate() {
             if let (Some(new), Some(&slot)) = (new, self.of_rule.get(old))
@@ -128,7 +128,7 @@ impl Slots {
             *s = next;
             next += 1;
         }
-        Slots::from_places(of_rule, next).unwrap_or_else(|_| Slots::identity(rules))
+        Slots::from_places(of_rule, next)
     }
 
     /// Packs hits (numbered by rule place) for storing.
@@ -223,7 +223,7 @@ mod tests {
         let hits = vec![hit(Target::Rule(0), 1, 1), hit(Target::Requalify(1), 2, 2)];
         let blob = old.pack(&hits);
         // New model: a new rule first, then the two old ones.
-        let new = old.follow(&[Some(1), Some(2)], 3);
+        let new = old.follow(&[Some(1), Some(2)], 3).unwrap();
         assert_eq!(new.to_stored(), r#"{"rules":[2,0,1],"next":3}"#);
         let moved = vec![hit(Target::Rule(1), 1, 1), hit(Target::Requalify(2), 2, 2)];
         assert_eq!(new.unpack(&blob).unwrap(), moved);
@@ -235,12 +235,12 @@ mod tests {
         let old = Slots::identity(3);
         let blob = old.pack(&[hit(Target::Rule(1), 1, 1)]);
         // Rule 1 removed, a new rule added last.
-        let new = old.follow(&[Some(0), None, Some(1)], 3);
+        let new = old.follow(&[Some(0), None, Some(1)], 3).unwrap();
         assert_eq!(new.to_stored(), r#"{"rules":[0,2,3],"next":4}"#);
         assert!(new.unpack(&blob).is_err(), "slot 1 names no rule now");
         // The last rule removed, then a rule added: slot 3 is not given again.
-        let newer = new.follow(&[Some(0), Some(1), None], 2);
-        let newest = newer.follow(&[Some(0), Some(1)], 3);
+        let newer = new.follow(&[Some(0), Some(1), None], 2).unwrap();
+        let newest = newer.follow(&[Some(0), Some(1)], 3).unwrap();
         assert_eq!(newest.to_stored(), r#"{"rules":[0,2,4],"next":5}"#);
         let back = Slots::from_stored(Some(&newest.to_stored()), 3).unwrap();
         assert_eq!(back, newest);

@@ -941,7 +941,7 @@ impl Store {
         // A rule with the same id and kind keeps the number its matches
         // are stored under (`slots`), wherever it moved.
         let old_slots = &self.slots;
-        let new_slots = old_slots.follow(&model_change::pairs(old, &new), new.rules.len());
+        let new_slots = old_slots.follow(&model_change::pairs(old, &new), new.rules.len())?;
         let version = self.model_version + 1;
         if !dry_run {
             tx.execute(
