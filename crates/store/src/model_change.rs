@@ -50,12 +50,8 @@ impl Rematch {
     /// The stored matches that still hold, renumbered for the new model.
     pub fn carried<'a>(&'a self, old: &'a [Hit<u64>]) -> impl Iterator<Item = Hit<u64>> + 'a {
         old.iter().filter_map(|h| {
-            let to = self.carried.get(rule_of(h))?.as_ref()?;
-            let target = match h.target {
-                Target::Rule(_) => Target::Rule(*to),
-                Target::Requalify(_) => Target::Requalify(*to),
-            };
-            Some(Hit { target, ..*h })
+            let to = (*self.carried.get(rule_of(h))?)?;
+            Some(for_rule(h, to))
         })
     }
 
@@ -64,6 +60,16 @@ impl Rematch {
     pub fn matched_again(&self, hit: &Hit<u64>) -> bool {
         self.again.get(rule_of(hit)).copied().unwrap_or(true)
     }
+}
+
+/// The same match, for rule `to` (a match of the rule or of its
+/// requalification, as it was).
+fn for_rule(hit: &Hit<u64>, to: u32) -> Hit<u64> {
+    let target = match hit.target {
+        Target::Rule(_) => Target::Rule(to),
+        Target::Requalify(_) => Target::Requalify(to),
+    };
+    Hit { target, ..*hit }
 }
 
 /// The rule index a match is for.
@@ -179,11 +185,7 @@ impl Unchanged {
     /// a rule that is the same in both).
     fn renumbered(&self, hit: &Hit<u64>) -> Option<Hit<u64>> {
         let to = (*self.same_old.get(rule_of(hit))?)?;
-        let target = match hit.target {
-            Target::Rule(_) => Target::Rule(to),
-            Target::Requalify(_) => Target::Requalify(to),
-        };
-        Some(Hit { target, ..*hit })
+        Some(for_rule(hit, to))
     }
 
     /// Whether a contact's stored matches (numbered for the old model)
@@ -230,10 +232,7 @@ pub(crate) fn unchanged(old: &Model, new: &Model) -> Option<Unchanged> {
         .dimensions
         .iter()
         .zip(&new.dimensions)
-        .map(|(a, b)| {
-            format!("{:?}", (a.half_life_days, a.window_days))
-                != format!("{:?}", (b.half_life_days, b.window_days))
-        })
+        .map(|(a, b)| a.half_life_days != b.half_life_days || a.window_days != b.window_days)
         .collect();
     let in_retimed = |r: &Rule| {
         r.dimension
