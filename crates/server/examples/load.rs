@@ -3,15 +3,31 @@
 //!
 //! ```sh
 //! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 10
+//! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 30 --rate 10000
+//! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 4 --batch 10000 --replay events.ndjson
 //! cargo run --release -p leadscore-server --example load -- ADDR KEY score --connections 16 --contacts 100000
 //! ```
+//!
+//! Events are `page_view`s of contacts drawn uniformly from `--contacts`
+//! (every event of a batch lands on a random contact: the worst case for
+//! the database's locality), or, with `--replay FILE`, the lines of an
+//! NDJSON events file (`leadscore generate --format ndjson`) sent in file
+//! order, `--batch` lines a request, until the file or `--seconds` ends.
+//!
+//! Without `--rate` each connection sends its next request as soon as the
+//! answer to the last one arrives (closed loop: the figures are the
+//! server's capacity, and latency at saturation). With `--rate R` the
+//! connections together start R requests a second on a fixed schedule
+//! (open loop), and each latency counts from the moment its request was
+//! due, not from when it was sent, so a slow answer that delays the next
+//! request is counted against the server (no "coordinated omission").
 //!
 //! Prints requests/s, events/s and latency percentiles.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
@@ -22,19 +38,57 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Lines of an events file, handed out in file order to all connections.
+struct Replay {
+    lines: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Replay {
+    /// The next `batch` lines, or None once the file is used up.
+    fn take(&self, batch: usize) -> Option<&[String]> {
+        let start = self.next.fetch_add(batch, Ordering::Relaxed);
+        if start >= self.lines.len() {
+            return None;
+        }
+        Some(&self.lines[start..(start + batch).min(self.lines.len())])
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!(
-            "usage: load ADDR KEY events|score [--connections N] [--seconds S] [--batch B] [--contacts C]"
+            "usage: load ADDR KEY events|score [--connections N] [--seconds S] [--batch B] [--contacts C] [--rate R] [--replay FILE]"
         );
         std::process::exit(2);
     }
     let (addr, key, mode) = (args[1].clone(), args[2].clone(), args[3].clone());
-    let connections = arg(&args, "--connections", 16);
+    let connections = arg(&args, "--connections", 16).max(1);
     let seconds = arg(&args, "--seconds", 10);
-    let batch = arg(&args, "--batch", 1);
+    let batch = arg(&args, "--batch", 1).max(1);
     let contacts = arg(&args, "--contacts", 10_000).max(1);
+    let rate = arg(&args, "--rate", 0);
+    let replay = args
+        .iter()
+        .position(|a| a == "--replay")
+        .and_then(|i| args.get(i + 1))
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+                eprintln!("load: cannot read {path}: {e}");
+                std::process::exit(2)
+            });
+            Arc::new(Replay {
+                lines: text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                next: AtomicUsize::new(0),
+            })
+        });
+    // Time between two requests of one connection under `--rate`.
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(connections as f64 / rate as f64));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let run = format!(
@@ -43,29 +97,39 @@ fn main() {
     );
     let threads: Vec<_> = (0..connections)
         .map(|t| {
-            let (addr, key, mode, stop, run) = (addr.clone(), key.clone(), mode.clone(), Arc::clone(&stop), run.clone());
+            let (addr, key, mode, stop, run, replay) =
+                (addr.clone(), key.clone(), mode.clone(), Arc::clone(&stop), run.clone(), replay.clone());
             std::thread::spawn(move || {
                 let stream = TcpStream::connect(&addr).expect("connect");
                 stream.set_nodelay(true).ok();
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut writer = stream;
                 let mut latencies = Vec::new();
-                let mut n: u64 = 0;
+                let (mut n, mut events): (u64, u64) = (0, 0);
                 let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                // Connections start their schedules spread over one interval.
+                let mut due = interval.map(|i| Instant::now() + i.mul_f64(t as f64 / connections as f64));
                 while !stop.load(Ordering::Relaxed) {
                     let request = if mode == "events" {
                         let mut body = String::from("[");
-                        for i in 0..batch {
-                            if i > 0 {
-                                body.push(',');
+                        if let Some(replay) = &replay {
+                            let Some(lines) = replay.take(batch as usize) else { break };
+                            body.push_str(&lines.join(","));
+                            events += lines.len() as u64;
+                        } else {
+                            for i in 0..batch {
+                                if i > 0 {
+                                    body.push(',');
+                                }
+                                seed ^= seed << 13;
+                                seed ^= seed >> 7;
+                                seed ^= seed << 17;
+                                body.push_str(&format!(
+                                    "{{\"id\":\"{run}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
+                                    seed % contacts
+                                ));
                             }
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
-                            body.push_str(&format!(
-                                "{{\"id\":\"{run}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
-                                seed % contacts
-                            ));
+                            events += batch;
                         }
                         body.push(']');
                         format!(
@@ -81,7 +145,17 @@ fn main() {
                             seed % contacts
                         )
                     };
-                    let sent = Instant::now();
+                    let sent = match (due, interval) {
+                        (Some(at), Some(step)) => {
+                            let now = Instant::now();
+                            if at > now {
+                                std::thread::sleep(at - now);
+                            }
+                            due = Some(at + step);
+                            at
+                        }
+                        _ => Instant::now(),
+                    };
                     if writer.write_all(request.as_bytes()).is_err() {
                         break;
                     }
@@ -90,7 +164,7 @@ fn main() {
                     loop {
                         line.clear();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return (latencies, n);
+                            return (latencies, n, events);
                         }
                         if line == "\r\n" {
                             break;
@@ -106,18 +180,25 @@ fn main() {
                     latencies.push(sent.elapsed());
                     n += 1;
                 }
-                (latencies, n)
+                (latencies, n, events)
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(seconds));
+    // Stop at `--seconds`, or earlier once every connection is done (a
+    // replayed file used up).
+    while started.elapsed() < Duration::from_secs(seconds)
+        && threads.iter().any(|t| !t.is_finished())
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stop.store(true, Ordering::Relaxed);
     let mut all: Vec<Duration> = Vec::new();
-    let mut requests = 0;
+    let (mut requests, mut events) = (0, 0);
     for t in threads {
-        if let Ok((l, n)) = t.join() {
+        if let Ok((l, n, e)) = t.join() {
             all.extend(l);
             requests += n;
+            events += e;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -127,15 +208,21 @@ fn main() {
             .map_or(0.0, |d| d.as_secs_f64() * 1e3)
     };
     println!(
-        "{mode}: {connections} connections, {requests} requests in {elapsed:.1} s: {:.0} requests/s{}, latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "{mode}: {connections} connections{}, {requests} requests in {elapsed:.1} s: {:.0} requests/s{}, latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        if rate > 0 {
+            format!(" at {rate} requests/s offered")
+        } else {
+            String::new()
+        },
         requests as f64 / elapsed,
         if mode == "events" {
-            format!(", {:.0} events/s", (requests * batch) as f64 / elapsed)
+            format!(", {:.0} events/s", events as f64 / elapsed)
         } else {
             String::new()
         },
         pct(0.5),
         pct(0.99),
+        pct(0.999),
         all.last().map_or(0.0, |d| d.as_secs_f64() * 1e3)
     );
 }
