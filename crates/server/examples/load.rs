@@ -38,6 +38,14 @@ fn arg(args: &[String], name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The next of a connection's pseudo-random contacts (xorshift), below `contacts`.
+fn next_contact(seed: &mut u64, contacts: u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed % contacts
+}
+
 /// Lines of an events file, handed out in file order to all connections.
 struct Replay {
     lines: Vec<String>,
@@ -108,7 +116,7 @@ fn main() {
                 let (mut n, mut events): (u64, u64) = (0, 0);
                 let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
                 // Connections start their schedules spread over one interval.
-                let mut due = interval.map(|i| Instant::now() + i.mul_f64(t as f64 / connections as f64));
+                let mut schedule = interval.map(|i| (Instant::now() + i.mul_f64(t as f64 / connections as f64), i));
                 while !stop.load(Ordering::Relaxed) {
                     let request = if mode == "events" {
                         let mut body = String::from("[");
@@ -121,12 +129,9 @@ fn main() {
                                 if i > 0 {
                                     body.push(',');
                                 }
-                                seed ^= seed << 13;
-                                seed ^= seed >> 7;
-                                seed ^= seed << 17;
-                                body.push_str(&format!(
+                                                                body.push_str(&format!(
                                     "{{\"id\":\"{run}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
-                                    seed % contacts
+                                    next_contact(&mut seed, contacts)
                                 ));
                             }
                             events += batch;
@@ -137,24 +142,18 @@ fn main() {
                             body.len()
                         )
                     } else {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
                         format!(
                             "GET /v1/contacts/c{:05}/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n",
-                            seed % contacts
+                            next_contact(&mut seed, contacts)
                         )
                     };
-                    let sent = match (due, interval) {
-                        (Some(at), Some(step)) => {
-                            let now = Instant::now();
-                            if at > now {
-                                std::thread::sleep(at - now);
-                            }
-                            due = Some(at + step);
+                    let sent = match schedule {
+                        Some((at, step)) => {
+                            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                            schedule = Some((at + step, step));
                             at
                         }
-                        _ => Instant::now(),
+                        None => Instant::now(),
                     };
                     if writer.write_all(request.as_bytes()).is_err() {
                         break;
