@@ -301,6 +301,23 @@ fn the_service_gives_the_numbers_of_leadscore_score() {
         metrics.contains("leadscore_events_total{outcome=\"accepted\"} 5"),
         "{metrics}"
     );
+    // Every group commit is timed: as many timings as commits, at least one.
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    let commits = value("leadscore_event_commits_total");
+    assert!(commits >= 1);
+    assert_eq!(
+        value("leadscore_event_commit_duration_seconds_count"),
+        commits
+    );
+    assert_eq!(
+        value("leadscore_event_commit_duration_seconds_bucket{le=\"+Inf\"}"),
+        commits
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
-//! A small HTTP load generator for `leadscore serve` (keep-alive
-//! connections on threads; no extra dependencies):
+//! A small HTTP load generator for `leadscore serve`: keep-alive
+//! connections run as tasks on a few threads (`--threads`, default 2), so
+//! the client takes little of the CPU it shares with the server, as wrk
+//! does; no extra dependencies beyond tokio.
 //!
 //! ```sh
 //! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 10
-//! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 30 --rate 10000
+//! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 64 --batch 1 --seconds 120 --rate 10000
 //! cargo run --release -p leadscore-server --example load -- ADDR KEY events --connections 4 --batch 10000 --replay events.ndjson
 //! cargo run --release -p leadscore-server --example load -- ADDR KEY score --connections 16 --contacts 100000
 //! ```
@@ -18,17 +20,21 @@
 //! answer to the last one arrives (closed loop: the figures are the
 //! server's capacity, and latency at saturation). With `--rate R` the
 //! connections together start R requests a second on a fixed schedule
-//! (open loop), and each latency counts from the moment its request was
-//! due, not from when it was sent, so a slow answer that delays the next
-//! request is counted against the server (no "coordinated omission").
+//! (open loop). A request whose connection was still waiting for an answer
+//! when it fell due is sent at once and its latency counts from the moment
+//! it was due, so a slow answer that delays the next request is counted
+//! against the server (no "coordinated omission"); a request whose
+//! connection was idle counts from when it was sent, so the client's own
+//! timer (1 ms grain) is not counted.
 //!
 //! Prints requests/s, events/s and latency percentiles.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
@@ -63,19 +69,142 @@ impl Replay {
     }
 }
 
+/// What every connection sends, and when to stop.
+struct Plan {
+    addr: String,
+    key: String,
+    mode: String,
+    batch: u64,
+    contacts: u64,
+    connections: u64,
+    /// Time between two requests of one connection under `--rate`.
+    interval: Option<Duration>,
+    replay: Option<Replay>,
+    /// Distinguishes this run's event ids from an earlier run's.
+    run: String,
+    stop: AtomicBool,
+}
+
+/// What one connection measured: latencies, requests, events.
+type Measured = (Vec<Duration>, u64, u64);
+
+impl Plan {
+    /// The next request of connection `t`, and the events it holds; None
+    /// once a replayed file is used up.
+    fn request(&self, t: u64, n: u64, seed: &mut u64) -> Option<(String, u64)> {
+        if self.mode != "events" {
+            return Some((
+                format!(
+                    "GET /v1/contacts/c{:05}/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+                    next_contact(seed, self.contacts),
+                    self.key
+                ),
+                0,
+            ));
+        }
+        let mut body = String::from("[");
+        let events = if let Some(replay) = &self.replay {
+            let lines = replay.take(self.batch as usize)?;
+            body.push_str(&lines.join(","));
+            lines.len() as u64
+        } else {
+            for i in 0..self.batch {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!(
+                    "{{\"id\":\"{}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
+                    self.run,
+                    next_contact(seed, self.contacts)
+                ));
+            }
+            self.batch
+        };
+        body.push(']');
+        Some((
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                self.key,
+                body.len()
+            ),
+            events,
+        ))
+    }
+}
+
+/// One keep-alive connection, sending until the plan stops.
+async fn connection(t: u64, plan: Arc<Plan>) -> Measured {
+    let stream = TcpStream::connect(&plan.addr).await.unwrap_or_else(|e| {
+        eprintln!("load: cannot connect to {}: {e}", plan.addr);
+        std::process::exit(2)
+    });
+    stream.set_nodelay(true).ok();
+    let (read, mut writer) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    let mut latencies = Vec::new();
+    let (mut n, mut events): (u64, u64) = (0, 0);
+    let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    // Connections start their schedules spread over one interval.
+    let mut due = plan
+        .interval
+        .map(|i| Instant::now() + i.mul_f64(t as f64 / plan.connections as f64));
+    let mut line = String::new();
+    let mut body = Vec::new();
+    while !plan.stop.load(Ordering::Relaxed) {
+        let Some((request, holds)) = plan.request(t, n, &mut seed) else {
+            break;
+        };
+        let start = match (due, plan.interval) {
+            (Some(at), Some(step)) => {
+                due = Some(at + step);
+                if Instant::now() < at {
+                    // Idle until due: count from the send, not the timer.
+                    tokio::time::sleep_until(at.into()).await;
+                    Instant::now()
+                } else {
+                    at
+                }
+            }
+            _ => Instant::now(),
+        };
+        if writer.write_all(request.as_bytes()).await.is_err() {
+            break;
+        }
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return (latencies, n, events);
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        body.resize(length, 0);
+        if reader.read_exact(&mut body).await.is_err() {
+            break;
+        }
+        latencies.push(start.elapsed());
+        n += 1;
+        events += holds;
+    }
+    (latencies, n, events)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
         eprintln!(
-            "usage: load ADDR KEY events|score [--connections N] [--seconds S] [--batch B] [--contacts C] [--rate R] [--replay FILE]"
+            "usage: load ADDR KEY events|score [--connections N] [--threads T] [--seconds S] [--batch B] [--contacts C] [--rate R] [--replay FILE]"
         );
         std::process::exit(2);
     }
-    let (addr, key, mode) = (args[1].clone(), args[2].clone(), args[3].clone());
     let connections = arg(&args, "--connections", 16).max(1);
+    let threads = arg(&args, "--threads", 2).clamp(1, connections);
     let seconds = arg(&args, "--seconds", 10);
-    let batch = arg(&args, "--batch", 1).max(1);
-    let contacts = arg(&args, "--contacts", 10_000).max(1);
     let rate = arg(&args, "--rate", 0);
     let replay = args
         .iter()
@@ -86,115 +215,74 @@ fn main() {
                 eprintln!("load: cannot read {path}: {e}");
                 std::process::exit(2)
             });
-            Arc::new(Replay {
+            Replay {
                 lines: text
                     .lines()
                     .filter(|l| !l.trim().is_empty())
                     .map(str::to_owned)
                     .collect(),
                 next: AtomicUsize::new(0),
-            })
+            }
         });
-    // Time between two requests of one connection under `--rate`.
-    let interval = (rate > 0).then(|| Duration::from_secs_f64(connections as f64 / rate as f64));
-    let stop = Arc::new(AtomicBool::new(false));
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let plan = Arc::new(Plan {
+        addr: args[1].clone(),
+        key: args[2].clone(),
+        mode: args[3].clone(),
+        batch: arg(&args, "--batch", 1).max(1),
+        contacts: arg(&args, "--contacts", 10_000).max(1),
+        connections,
+        interval: (rate > 0).then(|| Duration::from_secs_f64(connections as f64 / rate as f64)),
+        replay,
+        run: format!(
+            "{:x}",
+            clock.as_nanos() ^ u128::from(std::process::id()) << 20
+        ),
+        stop: AtomicBool::new(false),
+    });
     let started = Instant::now();
-    let run = format!(
-        "{:x}",
-        started.elapsed().as_nanos() ^ u128::from(std::process::id()) << 20
-    );
-    let threads: Vec<_> = (0..connections)
-        .map(|t| {
-            let (addr, key, mode, stop, run, replay) =
-                (addr.clone(), key.clone(), mode.clone(), Arc::clone(&stop), run.clone(), replay.clone());
+    // Connection t runs on thread t % threads, each thread a runtime of its own.
+    let workers: Vec<_> = (0..threads)
+        .map(|th| {
+            let plan = Arc::clone(&plan);
             std::thread::spawn(move || {
-                let stream = TcpStream::connect(&addr).expect("connect");
-                stream.set_nodelay(true).ok();
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut writer = stream;
-                let mut latencies = Vec::new();
-                let (mut n, mut events): (u64, u64) = (0, 0);
-                let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                // Connections start their schedules spread over one interval.
-                let mut schedule = interval.map(|i| (Instant::now() + i.mul_f64(t as f64 / connections as f64), i));
-                while !stop.load(Ordering::Relaxed) {
-                    let request = if mode == "events" {
-                        let mut body = String::from("[");
-                        if let Some(replay) = &replay {
-                            let Some(lines) = replay.take(batch as usize) else { break };
-                            body.push_str(&lines.join(","));
-                            events += lines.len() as u64;
-                        } else {
-                            for i in 0..batch {
-                                if i > 0 {
-                                    body.push(',');
-                                }
-                                                                body.push_str(&format!(
-                                    "{{\"id\":\"{run}-{t}-{n}-{i}\",\"contact_id\":\"c{}\",\"type\":\"page_view\",\"timestamp\":\"2026-06-01T00:00:00Z\",\"properties\":{{\"url\":\"/pricing\"}}}}",
-                                    next_contact(&mut seed, contacts)
-                                ));
-                            }
-                            events += batch;
-                        }
-                        body.push(']');
-                        format!(
-                            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    } else {
-                        format!(
-                            "GET /v1/contacts/c{:05}/score HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n",
-                            next_contact(&mut seed, contacts)
-                        )
-                    };
-                    let sent = match schedule {
-                        Some((at, step)) => {
-                            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                            schedule = Some((at + step, step));
-                            at
-                        }
-                        None => Instant::now(),
-                    };
-                    if writer.write_all(request.as_bytes()).is_err() {
-                        break;
-                    }
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return (latencies, n, events);
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap_or_else(|e| {
+                        eprintln!("load: cannot start a runtime: {e}");
+                        std::process::exit(2)
+                    });
+                runtime.block_on(async {
+                    let tasks: Vec<_> = (th..connections)
+                        .step_by(threads as usize)
+                        .map(|t| tokio::spawn(connection(t, Arc::clone(&plan))))
+                        .collect();
+                    let mut measured = Vec::new();
+                    for task in tasks {
+                        if let Ok(m) = task.await {
+                            measured.push(m);
                         }
                     }
-                    let mut body = vec![0u8; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        break;
-                    }
-                    latencies.push(sent.elapsed());
-                    n += 1;
-                }
-                (latencies, n, events)
+                    measured
+                })
             })
         })
         .collect();
     // Stop at `--seconds`, or earlier once every connection is done (a
     // replayed file used up).
     while started.elapsed() < Duration::from_secs(seconds)
-        && threads.iter().any(|t| !t.is_finished())
+        && workers.iter().any(|w| !w.is_finished())
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop.store(true, Ordering::Relaxed);
+    plan.stop.store(true, Ordering::Relaxed);
     let mut all: Vec<Duration> = Vec::new();
     let (mut requests, mut events) = (0, 0);
-    for t in threads {
-        if let Ok((l, n, e)) = t.join() {
+    for w in workers {
+        for (l, n, e) in w.join().unwrap_or_default() {
             all.extend(l);
             requests += n;
             events += e;
@@ -206,8 +294,9 @@ fn main() {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1e3)
     };
+    let mode = &plan.mode;
     println!(
-        "{mode}: {connections} connections{}, {requests} requests in {elapsed:.1} s: {:.0} requests/s{}, latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "{mode}: {connections} connections on {threads} threads{}, {requests} requests in {elapsed:.1} s: {:.0} requests/s{}, latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         if rate > 0 {
             format!(" at {rate} requests/s offered")
         } else {

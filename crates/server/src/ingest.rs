@@ -71,6 +71,7 @@ impl Ingest {
                         rows.extend(j.rows);
                         replies.push(j.reply);
                     }
+                    let started = std::time::Instant::now();
                     let result = match store.lock() {
                         Ok(mut guard) => {
                             let s: &mut Store = &mut guard;
@@ -86,6 +87,7 @@ impl Ingest {
                         .map_err(|e| e.to_string()),
                         Err(_) => Err("database lock poisoned".to_owned()),
                     };
+                    metrics.commit_time(started.elapsed().as_secs_f64());
                     match result {
                         Ok(flags) => {
                             let mut at = 0;

@@ -11,11 +11,49 @@ const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
 ];
 
+/// Counts of durations (seconds) in the `BUCKETS` bounds: one route's
+/// answers, or the writer's group commits.
 #[derive(Default, Clone)]
 struct Route {
     count: u64,
     sum: f64,
     buckets: [u64; BUCKETS.len()],
+}
+
+impl Route {
+    /// Writes the histogram's lines: `NAME_bucket{LABELS,le=..}`, `_sum`,
+    /// `_count` (`labels` without braces, may be empty).
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let bounds = BUCKETS.iter().map(|b| b.to_string());
+        for (b, bound) in self.buckets.iter().zip(bounds) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {b}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = |l: &str| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{{{l}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
+        let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
+    }
+
+    fn observe(&mut self, seconds: f64) {
+        self.count += 1;
+        self.sum += seconds;
+        for (b, bound) in self.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *b += 1;
+            }
+        }
+    }
 }
 
 /// The service's counters.
@@ -30,22 +68,17 @@ pub struct Metrics {
     webhooks: Mutex<BTreeMap<&'static str, u64>>,
     grouped_requests: AtomicU64,
     grouped_events: AtomicU64,
+    commit_seconds: Mutex<Route>,
 }
 
 impl Metrics {
     /// Records one answered request.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         if let Ok(mut routes) = self.routes.lock() {
-            let r = routes
+            routes
                 .entry((method.to_owned(), route.to_owned(), status))
-                .or_default();
-            r.count += 1;
-            r.sum += seconds;
-            for (b, bound) in r.buckets.iter_mut().zip(BUCKETS) {
-                if seconds <= bound {
-                    *b += 1;
-                }
-            }
+                .or_default()
+                .observe(seconds);
         }
     }
 
@@ -63,6 +96,14 @@ impl Metrics {
         self.groups.fetch_add(1, Ordering::Relaxed);
         self.grouped_requests.fetch_add(requests, Ordering::Relaxed);
         self.grouped_events.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Records how long one group commit held the writer, in seconds:
+    /// matching, scoring, writing and the durable commit.
+    pub fn commit_time(&self, seconds: f64) {
+        if let Ok(mut c) = self.commit_seconds.lock() {
+            c.observe(seconds);
+        }
     }
 
     /// Records one webhook delivery try (`delivered`, `failed`, `dead`).
@@ -109,26 +150,10 @@ impl Metrics {
             }
         }
         for ((m, r), v) in &by_route {
-            for (b, bound) in v.buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "leadscore_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"{bound}\"}} {b}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "leadscore_http_request_duration_seconds_bucket{{method=\"{m}\",route=\"{r}\",le=\"+Inf\"}} {}",
-                v.count
-            );
-            let _ = writeln!(
-                out,
-                "leadscore_http_request_duration_seconds_sum{{method=\"{m}\",route=\"{r}\"}} {}",
-                v.sum
-            );
-            let _ = writeln!(
-                out,
-                "leadscore_http_request_duration_seconds_count{{method=\"{m}\",route=\"{r}\"}} {}",
-                v.count
+            v.write(
+                &mut out,
+                "leadscore_http_request_duration_seconds",
+                &format!("method=\"{m}\",route=\"{r}\""),
             );
         }
         out.push_str("# HELP leadscore_events_total Events received, by outcome.\n");
@@ -161,6 +186,14 @@ impl Metrics {
             "leadscore_event_commit_events_total {}",
             self.grouped_events.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (matching, scoring, writing, fsync).\n");
+        out.push_str("# TYPE leadscore_event_commit_duration_seconds histogram\n");
+        let commits = self
+            .commit_seconds
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        commits.write(&mut out, "leadscore_event_commit_duration_seconds", "");
         out.push_str(
             "# HELP leadscore_webhook_deliveries_total Webhook delivery tries, by outcome.\n",
         );
@@ -180,5 +213,30 @@ impl Metrics {
             self.queue.load(Ordering::Relaxed)
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_time_counts_in_every_bucket_at_or_above_it() {
+        let m = Metrics::default();
+        m.commit_time(0.003);
+        m.commit_time(0.0004);
+        let text = m.render();
+        for (bound, n) in [
+            ("0.0005", 1),
+            ("0.002", 1),
+            ("0.005", 2),
+            ("2.5", 2),
+            ("+Inf", 2),
+        ] {
+            let line =
+                format!("leadscore_event_commit_duration_seconds_bucket{{le=\"{bound}\"}} {n}\n");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains("leadscore_event_commit_duration_seconds_count 2\n"));
     }
 }
