@@ -155,18 +155,22 @@ async fn connection(t: u64, plan: Arc<Plan>) -> Measured {
     let mut m = Measured::default();
     let mut seed = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     // Connections start their schedules spread over one interval.
-    let mut due = plan
-        .interval
-        .map(|i| Instant::now() + i.mul_f64(t as f64 / plan.connections as f64));
+    // Under `--rate`: when the next request is due, and the step between two.
+    let mut schedule = plan.interval.map(|i| {
+        (
+            Instant::now() + i.mul_f64(t as f64 / plan.connections as f64),
+            i,
+        )
+    });
     let mut line = String::new();
     let mut body = Vec::new();
     while !plan.stop.load(Ordering::Relaxed) {
         let Some((request, holds)) = plan.request(t, m.requests, &mut seed) else {
             break;
         };
-        let start = match (due, plan.interval) {
-            (Some(at), Some(step)) => {
-                due = Some(at + step);
+        let start = match schedule {
+            Some((at, step)) => {
+                schedule = Some((at + step, step));
                 if Instant::now() < at {
                     // Idle until due: count from the send, not the timer.
                     tokio::time::sleep_until(at.into()).await;
@@ -175,7 +179,7 @@ async fn connection(t: u64, plan: Arc<Plan>) -> Measured {
                     at
                 }
             }
-            _ => Instant::now(),
+            None => Instant::now(),
         };
         if writer.write_all(request.as_bytes()).await.is_err() {
             break;

@@ -14,13 +14,13 @@ const BUCKETS: [f64; 10] = [
 /// Counts of durations (seconds) in the `BUCKETS` bounds: one route's
 /// answers, or the writer's group commits.
 #[derive(Default, Clone)]
-struct Route {
+struct Histogram {
     count: u64,
     sum: f64,
     buckets: [u64; BUCKETS.len()],
 }
 
-impl Route {
+impl Histogram {
     /// Writes the histogram's lines: `NAME_bucket{LABELS,le=..}`, `_sum`,
     /// `_count` (`labels` without braces, may be empty).
     fn write(&self, out: &mut String, name: &str, labels: &str) {
@@ -45,6 +45,16 @@ impl Route {
         let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
     }
 
+    /// Adds another histogram's counts to this one.
+    fn add(&mut self, other: &Histogram) {
+        self.count += other.count;
+        self.sum += other.sum;
+        for (a, b) in self.buckets.iter_mut().zip(other.buckets) {
+            *a += b;
+        }
+    }
+
+    /// Counts one duration, in seconds.
     fn observe(&mut self, seconds: f64) {
         self.count += 1;
         self.sum += seconds;
@@ -59,7 +69,7 @@ impl Route {
 /// The service's counters.
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String, u16), Route>>,
+    routes: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     events_accepted: AtomicU64,
     events_duplicate: AtomicU64,
     events_rejected: AtomicU64,
@@ -68,7 +78,7 @@ pub struct Metrics {
     webhooks: Mutex<BTreeMap<&'static str, u64>>,
     grouped_requests: AtomicU64,
     grouped_events: AtomicU64,
-    commit_seconds: Mutex<Route>,
+    commit_seconds: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -140,14 +150,9 @@ impl Metrics {
             "# HELP leadscore_http_request_duration_seconds Time to answer, by method and route.\n",
         );
         out.push_str("# TYPE leadscore_http_request_duration_seconds histogram\n");
-        let mut by_route: BTreeMap<(String, String), Route> = BTreeMap::new();
+        let mut by_route: BTreeMap<(String, String), Histogram> = BTreeMap::new();
         for ((m, r, _), v) in &routes {
-            let e = by_route.entry((m.clone(), r.clone())).or_default();
-            e.count += v.count;
-            e.sum += v.sum;
-            for (a, b) in e.buckets.iter_mut().zip(v.buckets) {
-                *a += b;
-            }
+            by_route.entry((m.clone(), r.clone())).or_default().add(v);
         }
         for ((m, r), v) in &by_route {
             v.write(
@@ -238,5 +243,22 @@ mod tests {
             assert!(text.contains(&line), "{line} in {text}");
         }
         assert!(text.contains("leadscore_event_commit_duration_seconds_count 2\n"));
+    }
+
+    #[test]
+    fn request_times_are_summed_over_statuses_by_method_and_route() {
+        let m = Metrics::default();
+        m.request("POST", "/v1/events", 200, 0.004);
+        m.request("POST", "/v1/events", 400, 0.0001);
+        let text = m.render();
+        let labels = "method=\"POST\",route=\"/v1/events\"";
+        for line in [
+            format!("leadscore_http_request_duration_seconds_bucket{{{labels},le=\"0.0005\"}} 1\n"),
+            format!("leadscore_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 2\n"),
+            format!("leadscore_http_request_duration_seconds_count{{{labels}}} 2\n"),
+            format!("leadscore_http_requests_total{{{labels},status=\"400\"}} 1\n"),
+        ] {
+            assert!(text.contains(&line), "{line} in {text}");
+        }
     }
 }
