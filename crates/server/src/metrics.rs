@@ -1,5 +1,6 @@
 //! Prometheus text metrics: requests by route and status with their
-//! latencies, events ingested, the database queue depth.
+//! latencies, events ingested, group commits and how long each held the
+//! writer, webhook deliveries, the database queue depth.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,25 +25,29 @@ impl Histogram {
     /// Writes the histogram's lines: `NAME_bucket{LABELS,le=..}`, `_sum`,
     /// `_count` (`labels` without braces, may be empty).
     fn write(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        let bounds = BUCKETS.iter().map(|b| b.to_string());
-        for (b, bound) in self.buckets.iter().zip(bounds) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {b}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = |l: &str| {
-            if l.is_empty() {
+        // `{labels,extra}`, or nothing when both are empty.
+        let braces = |extra: &str| {
+            let all: Vec<&str> = [labels, extra]
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect();
+            if all.is_empty() {
                 String::new()
             } else {
-                format!("{{{l}}}")
+                format!("{{{}}}", all.join(","))
             }
         };
-        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
-        let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
+        let bounds = BUCKETS.iter().map(|b| b.to_string());
+        for (b, bound) in self.buckets.iter().zip(bounds) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {b}",
+                braces(&format!("le=\"{bound}\""))
+            );
+        }
+        let _ = writeln!(out, "{name}_bucket{} {}", braces("le=\"+Inf\""), self.count);
+        let _ = writeln!(out, "{name}_sum{} {}", braces(""), self.sum);
+        let _ = writeln!(out, "{name}_count{} {}", braces(""), self.count);
     }
 
     /// Adds another histogram's counts to this one.
