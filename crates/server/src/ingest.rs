@@ -10,7 +10,10 @@ use std::time::Duration;
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
-use leadscore_store::checkpoint::{Checkpointer, LOG_LIMIT_BYTES, WRITER_BACKSTOP_BYTES};
+use leadscore_store::store::SERVICE_CACHE_KIB;
+use leadscore_store::checkpoint::{
+    Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
+};
 use leadscore_store::import::PARALLEL_FROM;
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,6 +41,11 @@ pub struct Ingest {
 impl Ingest {
     /// Starts the writer thread on the shared database.
     pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Ingest {
+        // Many small commits: a small page cache (see SERVICE_CACHE_KIB).
+        // Failing to set it only costs speed.
+        if let Ok(guard) = store.lock() {
+            let _ = guard.set_cache_kib(SERVICE_CACHE_KIB);
+        }
         start_checkpointer(&store);
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         // The writer's parallel parts (matching, scoring) get threads of
@@ -127,7 +135,9 @@ impl Ingest {
 
 /// Starts a thread that copies the write-ahead log into the database file
 /// on its own connection, so commits (and the requests waiting on them)
-/// rarely wait for a checkpoint; the writer keeps a higher automatic
+/// rarely wait for a checkpoint, and every `RESTART_BYTES` of log holds
+/// the writer off for one short last pass so the log starts over
+/// (`Checkpointer::restart`); the writer keeps a higher automatic
 /// threshold as a backstop. The thread ends with the service's database.
 /// If the checkpointing connection cannot be opened, SQLite's automatic
 /// checkpoints simply stay as they are.
@@ -147,19 +157,34 @@ fn start_checkpointer(store: &Arc<Mutex<Store>>) {
     std::thread::Builder::new()
         .name("leadscore-checkpoint".into())
         .spawn(move || {
+            // The log size at which the next restart is tried, and the size
+            // seen by the pass before (a smaller one: the log started over).
+            let mut restart_at = RESTART_BYTES;
+            let mut last = 0;
             while weak.strong_count() > 0 {
-                // Busy: look again soon; idle: now and then.
-                let pause = match checkpointer.pass() {
+                let Ok(pass) = checkpointer.pass() else {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                let bytes = pass.log_bytes();
+                if bytes < last {
+                    restart_at = RESTART_BYTES;
+                }
+                last = bytes;
+                if bytes > LOG_LIMIT_BYTES {
                     // Reads following one another kept old pages in use:
                     // wait for them once rather than let the log grow.
-                    Ok(p) if p.log_bytes() > LOG_LIMIT_BYTES => {
-                        let _ = checkpointer.reset();
-                        Duration::from_millis(20)
-                    }
-                    Ok(p) if p.log > 0 => Duration::from_millis(20),
-                    _ => Duration::from_millis(100),
-                };
-                std::thread::sleep(pause);
+                    let _ = checkpointer.reset();
+                } else if bytes > restart_at {
+                    let Some(store) = weak.upgrade() else { break };
+                    let _ = checkpointer.restart(|| store.lock().ok());
+                    // Done, the log shrinks and the mark goes back; not
+                    // done (a long read), try again a step further on.
+                    restart_at = bytes.saturating_add(RESTART_BYTES);
+                }
+                // Busy: look again soon; idle: now and then.
+                let pause = if pass.log > 0 { 20 } else { 100 };
+                std::thread::sleep(Duration::from_millis(pause));
             }
         })
         .ok();

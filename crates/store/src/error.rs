@@ -34,7 +34,8 @@ pub enum StoreError {
     /// A filter (`--where`) is not a valid condition.
     #[error("--where: {0}")]
     Filter(String),
-    /// Writing the rejects file failed.
+    /// Reading or writing a file failed (the rejects file, the database
+    /// file when flushed).
     #[error("{}: {source}", path.display())]
     Io {
         /// The file.

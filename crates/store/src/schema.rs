@@ -255,7 +255,8 @@ pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
 }
 
 /// SQLite's page cache of a reading connection, in KiB (its reads mostly
-/// come through the memory map, so a smaller cache than the writer's).
+/// come through the memory map; it commits nothing, so the walk that
+/// limits the service writer's, `Store::set_cache_kib`, does not apply).
 const READER_CACHE_KIB: i64 = 65_536;
 
 /// Opens a connection that only reads (`PRAGMA query_only`: a write

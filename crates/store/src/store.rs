@@ -21,6 +21,18 @@ use crate::overlap::overlapped;
 use crate::schema;
 use crate::slots::Slots;
 
+/// Page cache, in KiB, for a writer that commits many small groups (the
+/// service's): 32 MiB. A bigger cache is slower there, not faster: a
+/// commit that follows a page split (SQLite parks a page at the lock
+/// page's number while it reorders new pages) walks every bucket of the
+/// cache's hash table to drop pages past the end of the file, and that
+/// table grows with the pages held and never shrinks. With 256 MiB the
+/// walk was 17 % of the service writer's time on single-event commits
+/// (`pcache1TruncateUnsafe` in `perf record`); with 32 MiB batch ingest
+/// went from 188-190k to 205-207k events/s (`docs/performance.md`). Pages
+/// not in the cache are read from the OS page cache through the mapping.
+pub const SERVICE_CACHE_KIB: i64 = 32_768;
+
 /// An open lead database.
 pub struct Store {
     pub(crate) conn: Connection,
@@ -694,6 +706,14 @@ impl Store {
         let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages = bytes / page_size.max(512);
         self.conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+        Ok(())
+    }
+
+    /// Sets this handle's page cache, in KiB (256 MiB when opened). A
+    /// service that commits many small groups wants it small
+    /// ([`SERVICE_CACHE_KIB`]).
+    pub fn set_cache_kib(&self, kib: i64) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -kib)?;
         Ok(())
     }
 
