@@ -10,11 +10,11 @@ use std::time::Duration;
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 use leadscore_store::Store;
-use leadscore_store::store::SERVICE_CACHE_KIB;
 use leadscore_store::checkpoint::{
     Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
 };
 use leadscore_store::import::PARALLEL_FROM;
+use leadscore_store::store::SERVICE_CACHE_KIB;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
