@@ -158,6 +158,9 @@ pub struct TickSummary {
     pub transitions: u64,
 }
 
+/// Due contacts `tick` brings up to date in one transaction.
+const TICK_CHUNK: usize = 10_000;
+
 /// Contacts re-scored together by `model set` (memory is one chunk's
 /// contacts and matches, not the database's).
 const MODEL_CHUNK: usize = 50_000;
@@ -1068,9 +1071,27 @@ impl Store {
     /// leaving their window or coming due), recording each transition at its
     /// own time.
     pub fn tick(&mut self, until: Timestamp) -> Result<TickSummary> {
+        let mut summary = TickSummary::default();
+        loop {
+            let (done, more) = self.tick_some(until, TICK_CHUNK)?;
+            summary.contacts += done.contacts;
+            summary.transitions += done.transitions;
+            if !more {
+                return Ok(summary);
+            }
+        }
+    }
+
+    /// One turn of [`Store::tick`]: brings at most `contacts` due contacts
+    /// (the earliest due first) up to `until`, in one transaction, and says
+    /// whether more may be due. A service that also writes events ticks in
+    /// turns, letting event writes in between, so that catching up after a
+    /// long stop (decay for every contact) does not hold them back for the
+    /// whole catch-up.
+    pub fn tick_some(&mut self, until: Timestamp, contacts: usize) -> Result<(TickSummary, bool)> {
         // Live states and history only: no contact's id, attributes or
         // events change.
-        self.with_current_model(|s| s.keeping_event_cache(|s| s.tick_steps(until)))
+        self.with_current_model(|s| s.keeping_event_cache(|s| s.tick_chunk(until, contacts)))
     }
 
     /// Runs `write`, which must leave every contact's id, attributes and
@@ -1087,56 +1108,56 @@ impl Store {
         out
     }
 
-    fn tick_steps(&mut self, until: Timestamp) -> Result<TickSummary> {
+    fn tick_chunk(&mut self, until: Timestamp, limit: usize) -> Result<(TickSummary, bool)> {
         let mut summary = TickSummary::default();
-        loop {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            check_model(&tx, self.model_version)?;
-            let mut due: Vec<Stored> = {
-                let mut stmt = tx.prepare_cached(&format!(
-                    "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at, id LIMIT 10000"
-                ))?;
-                let rows = stmt.query_map([until.0], Stored::from_row)?;
-                let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-                raw.into_iter()
-                    .map(|raw| Stored::decode(raw, &self.slots))
-                    .collect::<Result<_>>()?
-            };
-            if due.is_empty() {
-                tx.commit()?;
-                return Ok(summary);
+        let limit = limit.max(1);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        check_model(&tx, self.model_version)?;
+        let mut due: Vec<Stored> = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {STORED_COLUMNS} FROM contacts WHERE next_check_at <= ?1 ORDER BY next_check_at, id LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(
+                rusqlite::params![until.0, i64::try_from(limit).unwrap_or(i64::MAX)],
+                Stored::from_row,
+            )?;
+            let raw = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            raw.into_iter()
+                .map(|raw| Stored::decode(raw, &self.slots))
+                .collect::<Result<_>>()?
+        };
+        let more = due.len() == limit;
+        let model = &self.model;
+        let steps: Vec<Vec<(Timestamp, Computed)>> = due
+            .par_iter_mut()
+            .map(|s| {
+                let values = model_values(&model.vocabulary, &s.attributes);
+                time_steps(model, &values, &mut s.hits, s.next_check_at, until)
+            })
+            .collect();
+        for (stored, steps) in due.into_iter().zip(&steps) {
+            summary.contacts += 1;
+            let (mut b, mut st) = (stored.band.clone(), stored.stage.clone());
+            for (_, c) in steps {
+                let nb = c.card.band_name(model).map(str::to_string);
+                let ns = c.card.stage_name(model).map(str::to_string);
+                summary.transitions += u64::from(nb != b) + u64::from(ns != st);
+                (b, st) = (nb, ns);
             }
-            let model = &self.model;
-            let steps: Vec<Vec<(Timestamp, Computed)>> = due
-                .par_iter_mut()
-                .map(|s| {
-                    let values = model_values(&model.vocabulary, &s.attributes);
-                    time_steps(model, &values, &mut s.hits, s.next_check_at, until)
-                })
-                .collect();
-            for (stored, steps) in due.into_iter().zip(&steps) {
-                summary.contacts += 1;
-                let (mut b, mut st) = (stored.band.clone(), stored.stage.clone());
-                for (_, c) in steps {
-                    let nb = c.card.band_name(model).map(str::to_string);
-                    let ns = c.card.stage_name(model).map(str::to_string);
-                    summary.transitions += u64::from(nb != b) + u64::from(ns != st);
-                    (b, st) = (nb, ns);
-                }
-                write_steps(
-                    &tx,
-                    model,
-                    self.model_version,
-                    stored.rowid,
-                    steps,
-                    stored.band,
-                    stored.stage,
-                )?;
-            }
-            tx.commit()?;
+            write_steps(
+                &tx,
+                model,
+                self.model_version,
+                stored.rowid,
+                steps,
+                stored.band,
+                stored.stage,
+            )?;
         }
+        tx.commit()?;
+        Ok((summary, more))
     }
 
     /// Checks that every contact's stored live state is what re-computing it

@@ -504,6 +504,67 @@ fn time_passing_is_recorded_by_tick() {
     assert_eq!(store.tick(t(60 * 24 * 60)).unwrap().transitions, 0);
 }
 
+/// Ticking in turns (as the service does, letting event writes in between)
+/// records what one tick records. Fails if a turn ignores its limit or
+/// says nothing is left while contacts are still due.
+#[test]
+fn ticking_in_turns_records_what_one_tick_does() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let stores: Vec<Store> = dirs
+        .iter()
+        .map(|dir| {
+            let dir = dir.path();
+            let (mut store, _) = fresh(dir);
+            let contacts = dir.join("c.csv");
+            write_contacts(&contacts, &[(1, 0), (2, 0), (3, 0), (4, 1)]);
+            store
+                .import_contacts(&contacts, &options(t(0), 10), &mut noop())
+                .unwrap();
+            let events = dir.join("e.csv");
+            let mut rows = Vec::new();
+            for c in 1..=4 {
+                rows.push((10 * c, c, 0, 0, 0));
+                rows.push((10 * c + 1, c, 0, 60, 0));
+                rows.push((10 * c + 2, c, 1, 120, 0));
+            }
+            write_events(&events, &rows);
+            store
+                .import_events(&events, &options(t(200), 10), &mut noop())
+                .unwrap();
+            store
+        })
+        .collect();
+    let [mut whole, mut turns]: [Store; 2] = stores.try_into().ok().unwrap();
+    let until = t(60 * 24 * 60);
+    let one = whole.tick(until).unwrap();
+    assert!(one.contacts >= 3, "{one:?}");
+    let mut total = (0, 0);
+    let mut rounds = 0;
+    loop {
+        let (done, more) = turns.tick_some(until, 1).unwrap();
+        assert!(done.contacts <= 1, "{done:?}");
+        total.0 += done.contacts;
+        total.1 += done.transitions;
+        rounds += 1;
+        if !more {
+            break;
+        }
+        assert!(rounds < 100, "turns never end");
+    }
+    assert_eq!(total, (one.contacts, one.transitions));
+    assert_eq!(turns.tick(until).unwrap().transitions, 0, "nothing left");
+    for c in ["c1", "c2", "c3", "c4"] {
+        let a: Vec<_> = whole.history(c).unwrap();
+        let b: Vec<_> = turns.history(c).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{c}");
+    }
+    let f = ScoreFilter::default();
+    assert_eq!(
+        format!("{:?}", whole.scores(until, &f).unwrap()),
+        format!("{:?}", turns.scores(until, &f).unwrap())
+    );
+}
+
 #[test]
 fn other_schema_versions_are_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
