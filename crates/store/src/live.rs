@@ -388,7 +388,33 @@ pub fn write_update(
     at: Timestamp,
     cause: &Cause,
 ) -> Result<()> {
-    let card = &computed.card;
+    record_transitions(
+        conn,
+        model,
+        model_version,
+        rowid,
+        &computed.card,
+        previous,
+        at,
+        cause,
+    )?;
+    write_live(conn, model, rowid, computed, at)
+}
+
+/// Records the band and stage transitions from `previous` to `card`'s, at
+/// `at`, with the webhook deliveries they owe. The one place transitions
+/// are written.
+#[allow(clippy::too_many_arguments)]
+fn record_transitions(
+    conn: &Connection,
+    model: &Model,
+    model_version: i64,
+    rowid: i64,
+    card: &ScoreCard,
+    previous: (Option<&str>, Option<&str>),
+    at: Timestamp,
+    cause: &Cause,
+) -> Result<()> {
     let band = card.band_name(model);
     let stage = card.stage_name(model);
     let (cause_name, detail) = cause.parts();
@@ -413,7 +439,22 @@ pub fn write_update(
         Ok(())
     };
     record("band", previous.0, band)?;
-    record("stage", previous.1, stage)?;
+    record("stage", previous.1, stage)
+}
+
+/// Writes a contact's live state (score card, time it is for, next check,
+/// and the packed matches when they changed). Each UPDATE rewrites the
+/// whole row, overflow pages included when its size changes.
+fn write_live(
+    conn: &Connection,
+    model: &Model,
+    rowid: i64,
+    computed: &Computed,
+    at: Timestamp,
+) -> Result<()> {
+    let card = &computed.card;
+    let band = card.band_name(model);
+    let stage = card.stage_name(model);
     let dims = serde_json::to_string(&card.dimensions)
         .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
     // One statement either way: each UPDATE rewrites the whole row.
@@ -496,8 +537,10 @@ pub fn time_steps(
     steps
 }
 
-/// Writes the steps of [`time_steps`] with cause `decay`; returns the band
-/// and stage after them.
+/// Writes the steps of [`time_steps`] with cause `decay`: every step's
+/// transitions, and the live state of the last step only (the row is
+/// rewritten once, not once per step). Returns the band and stage after
+/// them.
 pub fn write_steps(
     conn: &Connection,
     model: &Model,
@@ -508,18 +551,21 @@ pub fn write_steps(
     mut stage: Option<String>,
 ) -> Result<(Option<String>, Option<String>)> {
     for (t, c) in steps {
-        write_update(
+        record_transitions(
             conn,
             model,
             model_version,
             rowid,
-            c,
+            &c.card,
             (band.as_deref(), stage.as_deref()),
             *t,
             &Cause::Decay,
         )?;
         band = c.card.band_name(model).map(str::to_string);
         stage = c.card.stage_name(model).map(str::to_string);
+    }
+    if let Some((t, c)) = steps.last() {
+        write_live(conn, model, rowid, c, *t)?;
     }
     Ok((band, stage))
 }

@@ -137,7 +137,7 @@ CREATE TABLE segments (                -- schema 5: saved, named filters
 ";
 
 /// Schema 6: the outbox is written by the code that records a transition
-/// (`live::write_update` calls `webhooks::owe_deliveries`), no longer by a
+/// (`live::record_transitions` calls `webhooks::owe_deliveries`), no longer by a
 /// trigger. An INSERT that fires a trigger makes SQLite keep a statement
 /// journal: a copy of every page the statement changes, about 57 KB
 /// written to a temporary file per transition recorded (measured with
