@@ -195,8 +195,8 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Due contacts the ticker brings up to date per turn of the store. A
 /// catch-up of five months of decay on 1M contacts held event writes back
-/// for ~28 s in one piece; in turns of 100 the longest wait was 4.5 s and
-/// events went on at 3.6k/s instead of 0.5k/s (`docs/performance.md`).
+/// for ~28 s in one piece; in turns of 100 the longest wait was 2.1 s and
+/// events went on at 4.2k/s instead of 0.5k/s (`docs/performance.md`).
 pub const TICK_TURN: usize = 100;
 
 /// Applies due time changes (decay, windows) every few seconds, so their
