@@ -457,7 +457,7 @@ fn write_live(
     let stage = card.stage_name(model);
     let dims = serde_json::to_string(&card.dimensions)
         .map_err(|e| StoreError::Corrupt(format!("dimensions: {e}")))?;
-    // One statement either way: each UPDATE rewrites the whole row.
+    // One statement either way (see above).
     let live = params![
         dims,
         card.score,

@@ -28,11 +28,11 @@ use crate::slots::Slots;
 /// cache's hash table to drop pages past the end of the file, and that
 /// table grows with the pages held and never shrinks (only while the
 /// database is under 1 GiB: past it the parked number is inside the file
-/// and nothing is walked). With 256 MiB the
-/// walk was 17 % of the service writer's time on single-event commits
-/// (`pcache1TruncateUnsafe` in `perf record`); with 32 MiB batch ingest
-/// went from 188-190k to 205-207k events/s (`docs/performance.md`). Pages
-/// not in the cache are read from the OS page cache through the mapping.
+/// and nothing is walked). With 256 MiB the walk was 17 % of the service
+/// writer's time on single-event commits (`pcache1TruncateUnsafe` in
+/// `perf record`); with 32 MiB batch ingest went from 188-190k to
+/// 205-207k events/s (`docs/performance.md`). Pages not in the cache are
+/// read from the OS page cache through the mapping.
 pub const SERVICE_CACHE_KIB: i64 = 32_768;
 
 /// An open lead database.
