@@ -3,13 +3,6 @@
 //! transaction (one fsync for many requests) and answers each request with
 //! its own per-event outcome. Under load, many small POSTs cost about as
 //! much as one large batch; alone, a request waits for no one.
-//!
-//! The commit's flush to disk is a second stage: the writer commits a group
-//! without waiting for the disk and passes its answers to a flusher thread,
-//! which flushes the log (`LogFlusher`) and only then answers. So the writer
-//! works on the next group during the flush, one flush covers every group
-//! committed meanwhile, and no request is answered before its events are on
-//! disk.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,7 +14,6 @@ use leadscore_store::checkpoint::{
     Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
 };
 use leadscore_store::import::PARALLEL_FROM;
-use leadscore_store::log_flush::LogFlusher;
 use leadscore_store::store::SERVICE_CACHE_KIB;
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,21 +26,10 @@ pub const MAX_GROUP: usize = 20_000;
 /// Requests waiting for the writer, at most.
 const QUEUE: usize = 1024;
 
-/// Committed groups waiting for the flusher, at most; past that the writer
-/// waits (the disk is the bottleneck, and more groups in flight would only
-/// hold more memory).
-const FLUSH_QUEUE: usize = 64;
-
-/// One request's answer.
-type Reply = oneshot::Sender<Result<Vec<bool>, String>>;
-
-/// The answers of one committed group, sent once the log is flushed.
-type Answers = Vec<(Reply, Vec<bool>)>;
-
 struct Job {
     rows: Vec<EventRow>,
     now: Timestamp,
-    reply: Reply,
+    reply: oneshot::Sender<Result<Vec<bool>, String>>,
 }
 
 /// The handle requests use to reach the writer.
@@ -66,14 +47,6 @@ impl Ingest {
             let _ = guard.set_cache_kib(SERVICE_CACHE_KIB);
         }
         start_checkpointer(&store);
-        // Without a flusher (the log cannot be opened) every commit waits
-        // for the disk itself, as the CLI's do.
-        let flushed = store
-            .lock()
-            .ok()
-            .and_then(|guard| guard.log_flusher().ok())
-            .and_then(|f| start_flusher(f, metrics.clone()));
-        let deferred = flushed.is_some();
         let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         // The writer's parallel parts (matching, scoring) get threads of
         // their own: in the shared pool they would queue behind a long read
@@ -114,9 +87,9 @@ impl Ingest {
                                 // A small group is stored on this thread
                                 // without the pool (see PARALLEL_FROM).
                                 Ok(pool) if total >= PARALLEL_FROM => {
-                                    pool.install(move || store_group(s, rows, now, deferred))
+                                    pool.install(move || s.ingest_events(rows, now))
                                 }
-                                _ => store_group(s, rows, now, deferred),
+                                _ => s.ingest_events(rows, now),
                             }
                         }
                         .map_err(|e| e.to_string()),
@@ -126,28 +99,9 @@ impl Ingest {
                     match result {
                         Ok(flags) => {
                             let mut at = 0;
-                            let mut answers = Vec::with_capacity(replies.len());
                             for (reply, n) in replies.into_iter().zip(sizes) {
-                                answers.push((reply, flags[at..at + n].to_vec()));
+                                let _ = reply.send(Ok(flags[at..at + n].to_vec()));
                                 at += n;
-                            }
-                            match &flushed {
-                                // Answered once the log is on disk.
-                                Some(flusher) => {
-                                    if let Err(e) = flusher.send(answers) {
-                                        for (reply, _) in e.0 {
-                                            let _ = reply.send(Err(
-                                                "the log flusher has stopped".to_owned()
-                                            ));
-                                        }
-                                    }
-                                }
-                                // Committed durably already.
-                                None => {
-                                    for (reply, flags) in answers {
-                                        let _ = reply.send(Ok(flags));
-                                    }
-                                }
                             }
                         }
                         Err(e) => {
@@ -177,54 +131,6 @@ impl Ingest {
             .map_err(|_| internal("the database writer has stopped".into()))?
             .map_err(internal)
     }
-}
-
-/// Stores one group: without waiting for the disk when `deferred` (a
-/// flusher flushes it before anyone is answered), durably otherwise.
-fn store_group(
-    store: &mut Store,
-    rows: Vec<EventRow>,
-    now: Timestamp,
-    deferred: bool,
-) -> leadscore_store::Result<Vec<bool>> {
-    if deferred {
-        store.ingest_events_unflushed(rows, now)
-    } else {
-        store.ingest_events(rows, now)
-    }
-}
-
-/// Starts the thread that flushes the log and then answers the groups
-/// committed before the flush began. Each flush answers everything waiting,
-/// so under load one flush covers several groups. A failed flush answers
-/// its groups with an error: their events are stored, maybe not on disk,
-/// and a client that sends them again gets `duplicate`, never a loss.
-fn start_flusher(
-    mut flusher: LogFlusher,
-    metrics: Arc<Metrics>,
-) -> Option<std::sync::mpsc::SyncSender<Answers>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Answers>(FLUSH_QUEUE);
-    std::thread::Builder::new()
-        .name("leadscore-flush".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut groups = vec![first];
-                groups.extend(rx.try_iter());
-                let started = std::time::Instant::now();
-                let flushed = flusher
-                    .flush()
-                    .map_err(|e| format!("events stored but not known to be on disk: {e}"));
-                metrics.flush_time(groups.len() as u64, started.elapsed().as_secs_f64());
-                for (reply, flags) in groups.into_iter().flatten() {
-                    let _ = reply.send(match &flushed {
-                        Ok(()) => Ok(flags),
-                        Err(e) => Err(e.clone()),
-                    });
-                }
-            }
-        })
-        .ok()?;
-    Some(tx)
 }
 
 /// Starts a thread that copies the write-ahead log into the database file

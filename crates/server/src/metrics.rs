@@ -84,8 +84,6 @@ pub struct Metrics {
     grouped_requests: AtomicU64,
     grouped_events: AtomicU64,
     commit_seconds: Mutex<Histogram>,
-    flush_seconds: Mutex<Histogram>,
-    flushed_groups: AtomicU64,
 }
 
 impl Metrics {
@@ -116,19 +114,9 @@ impl Metrics {
     }
 
     /// Records how long one group commit held the writer, in seconds:
-    /// matching, scoring, writing and the commit (its flush to disk is
-    /// timed apart when a log flusher runs).
+    /// matching, scoring, writing and the durable commit.
     pub fn commit_time(&self, seconds: f64) {
         if let Ok(mut c) = self.commit_seconds.lock() {
-            c.observe(seconds);
-        }
-    }
-
-    /// Records one flush of the log that answered `groups` group commits,
-    /// and how long it took, in seconds.
-    pub fn flush_time(&self, groups: u64, seconds: f64) {
-        self.flushed_groups.fetch_add(groups, Ordering::Relaxed);
-        if let Ok(mut c) = self.flush_seconds.lock() {
             c.observe(seconds);
         }
     }
@@ -208,7 +196,7 @@ impl Metrics {
             "leadscore_event_commit_events_total {}",
             self.grouped_events.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (matching, scoring, writing; the fsync too when there is no log flusher).\n");
+        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (matching, scoring, writing, fsync).\n");
         out.push_str("# TYPE leadscore_event_commit_duration_seconds histogram\n");
         let commits = self
             .commit_seconds
@@ -216,21 +204,6 @@ impl Metrics {
             .map(|c| c.clone())
             .unwrap_or_default();
         commits.write(&mut out, "leadscore_event_commit_duration_seconds", "");
-        out.push_str("# HELP leadscore_log_flush_duration_seconds Time one flush of the write-ahead log took; requests are answered after it.\n");
-        out.push_str("# TYPE leadscore_log_flush_duration_seconds histogram\n");
-        let flushes = self
-            .flush_seconds
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        flushes.write(&mut out, "leadscore_log_flush_duration_seconds", "");
-        out.push_str("# HELP leadscore_log_flush_groups_total Group commits answered by log flushes (one flush answers every group committed before it began).\n");
-        out.push_str("# TYPE leadscore_log_flush_groups_total counter\n");
-        let _ = writeln!(
-            out,
-            "leadscore_log_flush_groups_total {}",
-            self.flushed_groups.load(Ordering::Relaxed)
-        );
         out.push_str(
             "# HELP leadscore_webhook_deliveries_total Webhook delivery tries, by outcome.\n",
         );

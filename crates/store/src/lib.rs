@@ -18,8 +18,6 @@
 //!   across model versions.
 //! - [`checkpoint`]: copying the write-ahead log into the file off the
 //!   writer's path (the service).
-//! - [`log_flush`]: flushing the log outside SQLite, so the service's
-//!   writer commits its next group while the last one goes to disk.
 
 pub mod checkpoint;
 pub mod error;
@@ -30,7 +28,6 @@ pub mod import;
 pub mod keys;
 pub mod listing;
 pub mod live;
-pub mod log_flush;
 mod model_change;
 mod overlap;
 pub mod schema;
