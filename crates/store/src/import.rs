@@ -275,6 +275,7 @@ impl Store {
                 pending,
                 &mut cache,
                 summary,
+                None,
             )
             .map(|_| ())
         };
@@ -292,8 +293,10 @@ impl Store {
 /// transaction. `cache` remembers contacts and event numbers from earlier
 /// batches (emptied first if anything else wrote since) and gains the bare
 /// contacts created for unknown ids; it is emptied if the transaction
-/// fails. Returns, per row, whether it was stored (false: its id was
-/// already there).
+/// fails. `inbox`: the last inbox group these events come from, recorded
+/// in the same transaction (see [`crate::inbox`]). Returns, per row,
+/// whether it was stored (false: its id was already there).
+#[allow(clippy::too_many_arguments)]
 fn ingest(
     conn: &mut Connection,
     (model, slots): (&Model, &Slots),
@@ -302,12 +305,16 @@ fn ingest(
     pending: &mut Vec<EventRow>,
     cache: &mut EventCache,
     summary: &mut ImportSummary,
+    inbox: Option<u64>,
 ) -> Result<Vec<bool>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored = check_model(&tx, version)
         .and_then(|()| cache.revalidate(&tx))
         .and_then(|()| ingest_in(&tx, (model, slots, version, now), pending, cache, summary))
         .and_then(|flags| {
+            if let Some(seq) = inbox {
+                crate::schema::set_inbox_applied(&tx, seq)?;
+            }
             tx.commit()?;
             Ok(flags)
         });
@@ -692,8 +699,42 @@ impl Store {
                 &mut rows,
                 &mut s.event_cache,
                 &mut ImportSummary::default(),
+                None,
             )
         })
+    }
+
+    /// Stores one or more inbox groups' events as
+    /// [`Store::ingest_events`] does, and records in the same transaction
+    /// that the database now holds every group up to `through` (see
+    /// [`crate::inbox`]). Returns, per event, whether it was stored.
+    pub fn ingest_inbox(
+        &mut self,
+        mut rows: Vec<EventRow>,
+        now: Timestamp,
+        through: u64,
+    ) -> Result<Vec<bool>> {
+        self.with_current_model(|s| {
+            ingest(
+                &mut s.conn,
+                (&s.model, &s.slots),
+                s.model_version,
+                now,
+                &mut rows,
+                &mut s.event_cache,
+                &mut ImportSummary::default(),
+                Some(through),
+            )
+        })
+    }
+
+    /// Per id, whether an event with that id is stored, read in one
+    /// snapshot (the service's duplicate check before the inbox).
+    pub fn stored_event_ids(&self, ids: &[&str]) -> Result<Vec<bool>> {
+        let mut exists = self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+        ids.iter().map(|id| Ok(exists.exists([id])?)).collect()
     }
 }
 

@@ -16,6 +16,8 @@
 //!   rejects file.
 //! - [`slots`]: the numbers stored rule matches are kept under, steady
 //!   across model versions.
+//! - [`inbox`]: the service's durable file of acknowledged events not
+//!   stored yet, replayed when the database is opened.
 //! - [`checkpoint`]: copying the write-ahead log into the file off the
 //!   writer's path (the service).
 
@@ -25,6 +27,7 @@ pub mod event_cache;
 pub mod history;
 pub mod identity;
 pub mod import;
+pub mod inbox;
 pub mod keys;
 pub mod listing;
 pub mod live;

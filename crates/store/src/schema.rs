@@ -338,3 +338,33 @@ fn check(conn: &Connection, path: &Path) -> Result<i64> {
     }
     Ok(schema)
 }
+
+/// The last inbox group the database holds (0: none; see
+/// [`crate::inbox`]).
+pub fn inbox_applied(conn: &Connection) -> Result<u64> {
+    let v: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'inbox_applied'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match v {
+        None => Ok(0),
+        Some(v) => v
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("meta inbox_applied is {v:?}"))),
+    }
+}
+
+/// Records that the database holds every inbox group up to `seq` (inside
+/// the transaction that stores them).
+pub fn set_inbox_applied(conn: &Connection, seq: u64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('inbox_applied', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value
+         WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+        [seq.to_string()],
+    )?;
+    Ok(())
+}

@@ -608,7 +608,35 @@ impl Store {
     /// [`Store::migrated_from`]).
     pub fn open(path: &Path) -> Result<Store> {
         let (conn, migrated_from) = schema::open(path)?;
-        Store::over(conn, path, migrated_from)
+        let mut store = Store::over(conn, path, migrated_from)?;
+        store.store_inbox()?;
+        Ok(store)
+    }
+
+    /// Stores the events a stopped service acknowledged but had not
+    /// stored yet (its inbox, [`crate::inbox`]), then empties the inbox.
+    /// Nothing to do when there is no inbox or a running service owns it.
+    fn store_inbox(&mut self) -> Result<()> {
+        if !crate::inbox::path_for(&self.path).exists() {
+            return Ok(());
+        }
+        let applied = schema::inbox_applied(&self.conn)?;
+        let Some((mut inbox, groups)) = crate::inbox::Inbox::open(&self.path, applied)? else {
+            return Ok(());
+        };
+        for g in groups.into_iter().filter(|g| g.seq > applied) {
+            self.ingest_inbox(g.rows, g.now, g.seq)?;
+        }
+        if !inbox.is_empty() {
+            inbox.clear()?;
+        }
+        Ok(())
+    }
+
+    /// The last inbox group the database holds (0: none), see
+    /// [`crate::inbox`].
+    pub fn inbox_applied(&self) -> Result<u64> {
+        schema::inbox_applied(&self.conn)
     }
 
     /// A handle on an opened connection, with the database's current model.

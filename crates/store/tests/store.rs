@@ -1411,3 +1411,46 @@ fn each_model_edit_changes_the_model_and_keeps_it_valid() {
         Model::from_toml(&edited).unwrap();
     }
 }
+
+/// Events a service acknowledged into the inbox but had not stored when it
+/// stopped are stored by the next open, once, and the database then
+/// remembers the last group it holds.
+#[test]
+fn opening_stores_what_the_inbox_holds_once() {
+    use leadscore_store::inbox::{Inbox, path_for};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, db) = fresh(dir.path());
+    store
+        .ingest_events(vec![event("e1", "c1", 1)], t(1))
+        .unwrap();
+    let before = store.contact_score("c1", t(3)).unwrap().card.score;
+    drop(store);
+    {
+        let (mut inbox, held) = Inbox::open(&db, 0).unwrap().unwrap();
+        assert!(held.is_empty());
+        // A repeat of a stored event, and two new ones.
+        inbox
+            .append(t(2), &[event("e1", "c1", 1), event("e2", "c1", 2)])
+            .unwrap();
+        inbox.append(t(3), &[event("e3", "c2", 3)]).unwrap();
+        // While a process owns the inbox, opening leaves it alone.
+        let other = Store::open(&db).unwrap();
+        assert_eq!(other.counts().unwrap(), (1, 1));
+        assert_eq!(other.inbox_applied().unwrap(), 0);
+    }
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.counts().unwrap(), (2, 3));
+    assert_eq!(store.inbox_applied().unwrap(), 2);
+    assert_eq!(std::fs::metadata(path_for(&db)).unwrap().len(), 0);
+    assert_ne!(store.contact_score("c1", t(3)).unwrap().card.score, before);
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    let after = store.contact_score("c1", t(3)).unwrap().card.score;
+    drop(store);
+    // Opened again: nothing stored twice; new groups number after 2.
+    let store = Store::open(&db).unwrap();
+    assert_eq!(store.counts().unwrap(), (2, 3));
+    assert_eq!(store.contact_score("c1", t(3)).unwrap().card.score, after);
+    drop(store);
+    let (mut inbox, _) = Inbox::open(&db, 2).unwrap().unwrap();
+    assert_eq!(inbox.append(t(4), &[]).unwrap(), 3);
+}
