@@ -498,6 +498,10 @@ fn a_killed_server_keeps_every_acknowledged_event_exactly_once() {
             }
         }
     }
+    // Events acknowledged but not yet stored when the process died are in
+    // its inbox; the next command that opens the database stores them
+    // (and `check` then verifies every stored score against its events).
+    assert!(db_cmd(&db, &["check"]).contains("ok"));
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = conn.prepare("SELECT id FROM events").unwrap();
     let stored: Vec<String> = stmt
@@ -511,7 +515,6 @@ fn a_killed_server_keeps_every_acknowledged_event_exactly_once() {
         assert!(set.contains(id), "acknowledged event {id} lost");
     }
     assert_eq!(acknowledged.len(), 3 * 4 * 200);
-    assert!(db_cmd(&db, &["check"]).contains("ok"));
 }
 
 #[cfg(unix)]
@@ -1191,4 +1194,53 @@ fn a_model_set_from_the_command_line_is_used_by_the_running_service() {
         after["dimensions"], before["dimensions"],
         "{before} {after}"
     );
+}
+
+/// Events are acknowledged from the inbox and stored behind: a read right
+/// after the answer still sees them, and a second service on the same
+/// database is refused (one owner of the inbox).
+#[test]
+fn reads_see_acknowledged_events_at_once_and_one_service_owns_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let server = Server::start(&db);
+    let second = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("LEADSCORE_DB", &db)
+        .env("LEADSCORE_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("inbox"), "{err}");
+    for i in 0..30 {
+        // Each event creates its contact: before it is stored, the contact
+        // does not exist (404).
+        let body = format!(
+            r#"{{"id": "rw-{i}", "contact_id": "new-{i}", "type": "page_view", "timestamp": "2026-04-01T00:00:00Z", "properties": {{"url": "/pricing"}}}}"#
+        );
+        let (s, r) = server.json("POST", "/v1/events", &write, &format!("[{body}]"));
+        assert_eq!(
+            (s, &r["items"][0]["status"]),
+            (200, &Value::from("accepted"))
+        );
+        let (s, score) = server.json("GET", &format!("/v1/contacts/new-{i}/score"), &read, "");
+        assert_eq!(s, 200, "{score}");
+        let (s, again) = server.json("POST", "/v1/events", &write, &format!("[{body}]"));
+        assert_eq!(
+            (s, &again["items"][0]["status"]),
+            (200, &Value::from("duplicate"))
+        );
+    }
+    let (s, leads) = server.json("GET", "/v1/leads?limit=100", &read, "");
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = leads["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["id"].as_str())
+        .collect();
+    for i in 0..30 {
+        assert!(ids.contains(&format!("new-{i}").as_str()), "{leads}");
+    }
 }

@@ -104,11 +104,11 @@ pub async fn get(
     check_id(&id)?;
     let now = state.now();
     state
-        .read(move |s| {
-            let Some(attributes) = s.attributes(&id)? else {
-                return Err(leadscore_store::StoreError::UnknownContact(id).into());
+        .read_contact(id, move |s, id| {
+            let Some(attributes) = s.attributes(id)? else {
+                return Err(leadscore_store::StoreError::UnknownContact(id.to_owned()).into());
             };
-            let score = s.contact_score(&id, now)?;
+            let score = s.contact_score(id, now)?;
             Ok(Json(serde_json::json!({
                 "id": id,
                 "attributes": attributes,
@@ -157,11 +157,11 @@ pub async fn score(
     };
     let explain = q.explain;
     state
-        .read(move |s| {
-            let score = s.contact_score(&id, at)?;
+        .read_contact(id, move |s, id| {
+            let score = s.contact_score(id, at)?;
             let mut object = score_object(s.model(), &score.id, &score.card);
             if explain {
-                let e = s.explain(&id, at)?;
+                let e = s.explain(id, at)?;
                 object["explanation"] = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
             }
             Ok(Json(object))

@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// all (load balancers carry no key).
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let (contacts, version) = state
-        .read(|s| Ok((s.counts()?.0, s.model_version())))
+        .read_now(|s| Ok((s.counts()?.0, s.model_version())))
         .await?;
     Ok(Json(
         serde_json::json!({"status": "ok", "contacts": contacts, "model_version": version}),

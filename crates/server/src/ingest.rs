@@ -1,27 +1,54 @@
-//! Group commit for events: concurrent requests hand their rows to one
-//! writer thread, which stores everything waiting in a single durable
-//! transaction (one fsync for many requests) and answers each request with
-//! its own per-event outcome. Under load, many small POSTs cost about as
-//! much as one large batch; alone, a request waits for no one.
+//! Events in: group commit into the inbox, stored in the database behind.
+//!
+//! Concurrent requests hand their rows to one writer thread
+//! (`leadscore-writer`). It checks each event for a repeated id (within
+//! the group, among the events not stored yet, then in the database),
+//! appends the new ones of every waiting request to the inbox
+//! ([`leadscore_store::inbox`]) in one record, flushes it (one
+//! `fdatasync` for many requests) and answers each request with its own
+//! per-event outcome. A second thread (`leadscore-store`) stores the
+//! inbox's groups in the database many at a time, matching and scoring
+//! them, in transactions that also record the last group they hold; after
+//! a crash the next open stores what is left. A large batch costs the
+//! database writer a fraction of what a small group does (see
+//! `docs/performance.md`), and a request waits only for the inbox's flush.
+//!
+//! What a read sees does not change: a request that reads a contact waits
+//! until the events acknowledged for that contact are stored
+//! ([`Backlog::wait_contact`]), and every other read or write waits for all
+//! events acknowledged before it ([`Backlog::wait_all`]).
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
-use leadscore_store::Store;
 use leadscore_store::checkpoint::{
     Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
 };
 use leadscore_store::import::PARALLEL_FROM;
+use leadscore_store::inbox::{Inbox, InboxGroup};
 use leadscore_store::store::SERVICE_CACHE_KIB;
+use leadscore_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-/// Most events stored in one group transaction.
+/// Most events appended to the inbox in one group.
 pub const MAX_GROUP: usize = 20_000;
+
+/// Most events stored in the database in one transaction.
+pub const MAX_STORE: usize = 20_000;
+
+/// Inbox size, in bytes, past which the writer rewrites it with only the
+/// groups not stored yet (or empties it when all are).
+pub const INBOX_REWRITE_BYTES: u64 = 64 << 20;
+
+/// Longest a request waits for acknowledged events to be stored before it
+/// is answered 503.
+pub const STORE_WAIT: Duration = Duration::from_secs(30);
 
 /// Requests waiting for the writer, at most.
 const QUEUE: usize = 1024;
@@ -32,92 +59,141 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<bool>, String>>,
 }
 
+/// What the writer has acknowledged and the storing thread has not stored
+/// yet; reads and writes wait on it.
+#[derive(Default)]
+pub struct Backlog {
+    state: Mutex<BacklogState>,
+    stored: Condvar,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    /// Ids of the events acknowledged and not stored yet.
+    ids: HashSet<String>,
+    /// Contacts with events not stored yet: the last group holding one.
+    contacts: HashMap<String, u64>,
+    /// The last group acknowledged.
+    acked: u64,
+    /// The last group stored in the database.
+    stored: u64,
+    /// Why storing fails, while it does (it is tried again).
+    failing: Option<String>,
+}
+
+impl Backlog {
+    /// Waits until every event acknowledged before this call is stored in
+    /// the database (at most [`STORE_WAIT`]).
+    pub fn wait_all(&self) -> Result<(), String> {
+        let target = self.state.lock().map_err(|_| poisoned())?.acked;
+        self.wait_for(target)
+    }
+
+    /// Waits until the events acknowledged for contact `id` before this
+    /// call are stored (none waiting: at once).
+    pub fn wait_contact(&self, id: &str) -> Result<(), String> {
+        let target = {
+            let st = self.state.lock().map_err(|_| poisoned())?;
+            st.contacts.get(id).copied().unwrap_or(0)
+        };
+        self.wait_for(target)
+    }
+
+    fn wait_for(&self, target: u64) -> Result<(), String> {
+        let deadline = Instant::now() + STORE_WAIT;
+        let mut st = self.state.lock().map_err(|_| poisoned())?;
+        while st.stored < target {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(match &st.failing {
+                    Some(e) => format!("acknowledged events are not stored yet: {e}"),
+                    None => "acknowledged events are not stored yet (the database is busy)".into(),
+                });
+            }
+            st = self
+                .stored
+                .wait_timeout(st, left)
+                .map_err(|_| poisoned())?
+                .0;
+        }
+        Ok(())
+    }
+}
+
+fn poisoned() -> String {
+    "event backlog lock poisoned".to_owned()
+}
+
 /// The handle requests use to reach the writer.
 #[derive(Clone)]
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
+    /// Events acknowledged and not stored yet.
+    pub backlog: Arc<Backlog>,
 }
 
 impl Ingest {
-    /// Starts the writer thread on the shared database.
-    pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Ingest {
-        // Many small commits: a small page cache (see SERVICE_CACHE_KIB).
-        // Failing to set it only costs speed.
-        if let Ok(guard) = store.lock() {
+    /// Takes the database's inbox (stored already by `Store::open`) and
+    /// starts the writer and the storing thread on the shared database.
+    /// Fails if another process owns the inbox (a service on the same
+    /// database).
+    pub fn start(store: Arc<Mutex<Store>>, metrics: Arc<Metrics>) -> Result<Ingest, StoreError> {
+        let (inbox, reader) = {
+            let guard = store
+                .lock()
+                .map_err(|_| StoreError::Corrupt("database lock poisoned".into()))?;
+            // Many small commits of other writes (webhooks, ticks): a small
+            // page cache (see SERVICE_CACHE_KIB). Failing to set it only
+            // costs speed.
             let _ = guard.set_cache_kib(SERVICE_CACHE_KIB);
-        }
+            let applied = guard.inbox_applied()?;
+            let Some((inbox, left)) = Inbox::open(guard.path(), applied)? else {
+                return Err(StoreError::Io {
+                    path: leadscore_store::inbox::path_for(guard.path()),
+                    source: std::io::Error::other(
+                        "another process owns this database's inbox: is a service already running on it?",
+                    ),
+                });
+            };
+            if left.iter().any(|g| g.seq > applied) {
+                return Err(StoreError::Corrupt(
+                    "the inbox holds events the database does not (open the database again)".into(),
+                ));
+            }
+            (inbox, Store::open_reader(guard.path())?)
+        };
         start_checkpointer(&store);
-        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-        // The writer's parallel parts (matching, scoring) get threads of
-        // their own: in the shared pool they would queue behind a long read
-        // (a leaderboard scoring a million contacts), and so would every
-        // request waiting for the commit.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("leadscore-writer-{i}"))
-            .build();
+        let backlog = Arc::new(Backlog::default());
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE);
+        let (groups_tx, groups_rx) = std::sync::mpsc::channel::<Arc<InboxGroup>>();
+        let writer = Writer {
+            inbox,
+            reader,
+            backlog: Arc::clone(&backlog),
+            metrics: Arc::clone(&metrics),
+            unstored: VecDeque::new(),
+            groups: groups_tx,
+        };
         std::thread::Builder::new()
             .name("leadscore-writer".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut jobs = vec![first];
-                    let mut total = jobs[0].rows.len();
-                    while total < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(j) => {
-                                total += j.rows.len();
-                                jobs.push(j);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    metrics.group(jobs.len() as u64, total as u64);
-                    let now = jobs.iter().map(|j| j.now).max().unwrap_or(Timestamp(0));
-                    let sizes: Vec<usize> = jobs.iter().map(|j| j.rows.len()).collect();
-                    let mut rows = Vec::with_capacity(total);
-                    let mut replies = Vec::with_capacity(jobs.len());
-                    for j in jobs {
-                        rows.extend(j.rows);
-                        replies.push(j.reply);
-                    }
-                    let started = std::time::Instant::now();
-                    let result = match store.lock() {
-                        Ok(mut guard) => {
-                            let s: &mut Store = &mut guard;
-                            match &pool {
-                                // A small group is stored on this thread
-                                // without the pool (see PARALLEL_FROM).
-                                Ok(pool) if total >= PARALLEL_FROM => {
-                                    pool.install(move || s.ingest_events(rows, now))
-                                }
-                                _ => s.ingest_events(rows, now),
-                            }
-                        }
-                        .map_err(|e| e.to_string()),
-                        Err(_) => Err("database lock poisoned".to_owned()),
-                    };
-                    metrics.commit_time(started.elapsed().as_secs_f64());
-                    match result {
-                        Ok(flags) => {
-                            let mut at = 0;
-                            for (reply, n) in replies.into_iter().zip(sizes) {
-                                let _ = reply.send(Ok(flags[at..at + n].to_vec()));
-                                at += n;
-                            }
-                        }
-                        Err(e) => {
-                            for reply in replies {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
-                }
-            })
-            .ok();
-        Ingest { jobs: tx }
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Io {
+                path: "leadscore-writer thread".into(),
+                source: e,
+            })?;
+        let storer_backlog = Arc::clone(&backlog);
+        std::thread::Builder::new()
+            .name("leadscore-store".into())
+            .spawn(move || store_groups(store, groups_rx, storer_backlog, metrics))
+            .map_err(|e| StoreError::Io {
+                path: "leadscore-store thread".into(),
+                source: e,
+            })?;
+        Ok(Ingest { jobs: tx, backlog })
     }
 
-    /// Stores events; returns, per event, whether it was new, once the
-    /// transaction holding them is committed.
+    /// Takes events; returns, per event, whether it was new, once the new
+    /// ones are in the inbox, flushed to the disk.
     pub async fn store(&self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>, ApiError> {
         let internal =
             |m: String| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", m);
@@ -130,6 +206,224 @@ impl Ingest {
             .await
             .map_err(|_| internal("the database writer has stopped".into()))?
             .map_err(internal)
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    inbox: Inbox,
+    /// A reading handle, for the duplicate check against the database.
+    reader: Store,
+    backlog: Arc<Backlog>,
+    metrics: Arc<Metrics>,
+    /// The groups appended and not known to be stored yet (kept for an
+    /// inbox rewrite).
+    unstored: VecDeque<Arc<InboxGroup>>,
+    groups: std::sync::mpsc::Sender<Arc<InboxGroup>>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            let mut total = jobs[0].rows.len();
+            while total < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        total += j.rows.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.metrics.group(jobs.len() as u64, total as u64);
+            let now = jobs.iter().map(|j| j.now).max().unwrap_or(Timestamp(0));
+            let sizes: Vec<usize> = jobs.iter().map(|j| j.rows.len()).collect();
+            let mut rows = Vec::with_capacity(total);
+            let mut replies = Vec::with_capacity(jobs.len());
+            for j in jobs {
+                rows.extend(j.rows);
+                replies.push(j.reply);
+            }
+            let started = Instant::now();
+            let result = self.take(rows, now);
+            self.metrics.commit_time(started.elapsed().as_secs_f64());
+            match result {
+                Ok(flags) => {
+                    let mut at = 0;
+                    for (reply, n) in replies.into_iter().zip(sizes) {
+                        let _ = reply.send(Ok(flags[at..at + n].to_vec()));
+                        at += n;
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks `rows` for repeated ids, appends the new ones to the inbox
+    /// as one group, and hands it to the storing thread. Per row: new.
+    fn take(&mut self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>, String> {
+        let mut new = vec![true; rows.len()];
+        {
+            // Within the group: the first of two events with one id stays.
+            let mut seen = HashSet::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                new[i] = seen.insert(r.id.as_str());
+            }
+        }
+        {
+            // Acknowledged, not stored yet. An id stored and let go since
+            // is in the database, read below (after this check).
+            let st = self.backlog.state.lock().map_err(|_| poisoned())?;
+            for (i, r) in rows.iter().enumerate() {
+                if new[i] && st.ids.contains(&r.id) {
+                    new[i] = false;
+                }
+            }
+        }
+        let ask: Vec<usize> = (0..rows.len()).filter(|&i| new[i]).collect();
+        let ids: Vec<&str> = ask.iter().map(|&i| rows[i].id.as_str()).collect();
+        let stored = self
+            .reader
+            .snapshot(|s| s.stored_event_ids(&ids))
+            .map_err(|e: StoreError| e.to_string())?;
+        for (&i, stored) in ask.iter().zip(stored) {
+            if stored {
+                new[i] = false;
+            }
+        }
+        let fresh: Vec<EventRow> = rows
+            .into_iter()
+            .zip(&new)
+            .filter_map(|(r, &n)| n.then_some(r))
+            .collect();
+        if fresh.is_empty() {
+            return Ok(new);
+        }
+        self.keep_inbox_small()?;
+        let seq = self.inbox.append(now, &fresh).map_err(|e| e.to_string())?;
+        {
+            let mut st = self.backlog.state.lock().map_err(|_| poisoned())?;
+            for r in &fresh {
+                st.ids.insert(r.id.clone());
+                st.contacts.insert(r.contact_id.clone(), seq);
+            }
+            st.acked = seq;
+        }
+        self.metrics.inbox(fresh.len() as i64);
+        let group = Arc::new(InboxGroup {
+            seq,
+            now,
+            rows: fresh,
+        });
+        self.unstored.push_back(Arc::clone(&group));
+        // The storing thread only stops when this one does.
+        let _ = self.groups.send(group);
+        Ok(new)
+    }
+
+    /// Past [`INBOX_REWRITE_BYTES`], empties the inbox if every group in it
+    /// is stored, or rewrites it with the groups that are not.
+    fn keep_inbox_small(&mut self) -> Result<(), String> {
+        if self.inbox.len() < INBOX_REWRITE_BYTES {
+            return Ok(());
+        }
+        let stored = self.backlog.state.lock().map_err(|_| poisoned())?.stored;
+        while self.unstored.front().is_some_and(|g| g.seq <= stored) {
+            self.unstored.pop_front();
+        }
+        if self.unstored.is_empty() {
+            self.inbox.clear()
+        } else {
+            self.inbox.rewrite(self.unstored.iter().map(|g| g.as_ref()))
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// The storing thread: stores the inbox's groups in the database, as many
+/// at a time as are waiting (up to [`MAX_STORE`] events), then lets the
+/// requests waiting for them go. A failed transaction is tried again a
+/// second later (the groups are safe in the inbox meanwhile).
+fn store_groups(
+    store: Arc<Mutex<Store>>,
+    groups: std::sync::mpsc::Receiver<Arc<InboxGroup>>,
+    backlog: Arc<Backlog>,
+    metrics: Arc<Metrics>,
+) {
+    // The parallel parts (matching, scoring) get threads of their own: in
+    // the shared pool they would queue behind a long read (a leaderboard
+    // scoring a million contacts).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("leadscore-store-{i}"))
+        .build();
+    while let Ok(first) = groups.recv() {
+        let mut batch = vec![first];
+        let mut total = batch[0].rows.len();
+        while total < MAX_STORE {
+            match groups.try_recv() {
+                Ok(g) => {
+                    total += g.rows.len();
+                    batch.push(g);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = batch.iter().map(|g| g.now).max().unwrap_or(Timestamp(0));
+        let through = batch.last().map_or(0, |g| g.seq);
+        loop {
+            let rows: Vec<EventRow> = batch.iter().flat_map(|g| g.rows.iter().cloned()).collect();
+            let started = Instant::now();
+            let result = match store.lock() {
+                Ok(mut guard) => {
+                    let s: &mut Store = &mut guard;
+                    match &pool {
+                        Ok(pool) if total >= PARALLEL_FROM => {
+                            pool.install(move || s.ingest_inbox(rows, now, through))
+                        }
+                        _ => s.ingest_inbox(rows, now, through),
+                    }
+                    .map_err(|e| e.to_string())
+                }
+                Err(_) => Err("database lock poisoned".to_owned()),
+            };
+            match result {
+                Ok(_) => {
+                    metrics.store_time(total as u64, started.elapsed().as_secs_f64());
+                    metrics.inbox(-(total as i64));
+                    if let Ok(mut st) = backlog.state.lock() {
+                        for g in &batch {
+                            for r in &g.rows {
+                                st.ids.remove(&r.id);
+                                if st
+                                    .contacts
+                                    .get(&r.contact_id)
+                                    .is_some_and(|&s| s <= through)
+                                {
+                                    st.contacts.remove(&r.contact_id);
+                                }
+                            }
+                        }
+                        st.stored = through;
+                        st.failing = None;
+                    }
+                    backlog.stored.notify_all();
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("storing acknowledged events failed (tried again in 1 s): {e}");
+                    if let Ok(mut st) = backlog.state.lock() {
+                        st.failing = Some(e);
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
     }
 }
 

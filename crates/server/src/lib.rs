@@ -195,7 +195,7 @@ pub const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting,
 /// finishes the requests in flight, stops the webhook sender and the
-/// ticker, and returns. Deliveries not yet made stay in the outbox for the
+/// ticker, waits for the acknowledged events to be stored, and returns. Deliveries not yet made stay in the outbox for the
 /// next run.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -203,6 +203,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state_backlog = std::sync::Arc::clone(&state.ingest.backlog);
     let sender = tokio::spawn(webhooks::sender(state.clone(), stop_rx.clone()));
     let ticker = tokio::spawn(webhooks::ticker(state.clone(), stop_rx, TICK_EVERY));
     let result = axum::serve(listener, router(state))
@@ -211,6 +212,10 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = sender.await;
     let _ = ticker.await;
+    // Every acknowledged event stored before returning (they would be
+    // stored by the next open anyway: they are in the inbox).
+    let backlog = std::sync::Arc::clone(&state_backlog);
+    let _ = tokio::task::spawn_blocking(move || backlog.wait_all()).await;
     result
 }
 

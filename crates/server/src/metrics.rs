@@ -84,6 +84,9 @@ pub struct Metrics {
     grouped_requests: AtomicU64,
     grouped_events: AtomicU64,
     commit_seconds: Mutex<Histogram>,
+    store_seconds: Mutex<Histogram>,
+    stored_events: AtomicU64,
+    inbox_events: AtomicI64,
 }
 
 impl Metrics {
@@ -114,11 +117,26 @@ impl Metrics {
     }
 
     /// Records how long one group commit held the writer, in seconds:
-    /// matching, scoring, writing and the durable commit.
+    /// the duplicate check, the inbox append and its flush.
     pub fn commit_time(&self, seconds: f64) {
         if let Ok(mut c) = self.commit_seconds.lock() {
             c.observe(seconds);
         }
+    }
+
+    /// Records one transaction storing `events` inbox events in the
+    /// database (matching, scoring, writing, the commit), in seconds.
+    pub fn store_time(&self, events: u64, seconds: f64) {
+        self.stored_events.fetch_add(events, Ordering::Relaxed);
+        if let Ok(mut c) = self.store_seconds.lock() {
+            c.observe(seconds);
+        }
+    }
+
+    /// Events acknowledged into the inbox (positive) or stored from it
+    /// (negative).
+    pub fn inbox(&self, events: i64) {
+        self.inbox_events.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Records one webhook delivery try (`delivered`, `failed`, `dead`).
@@ -179,7 +197,7 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP leadscore_event_commits_total Durable transactions of events (group commits), and the requests and events they held.\n");
+        out.push_str("# HELP leadscore_event_commits_total Durable appends of event groups to the inbox (group commits), and the requests and events they held.\n");
         out.push_str("# TYPE leadscore_event_commits_total counter\n");
         let _ = writeln!(
             out,
@@ -196,7 +214,7 @@ impl Metrics {
             "leadscore_event_commit_events_total {}",
             self.grouped_events.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (matching, scoring, writing, fsync).\n");
+        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (duplicate check, inbox append, fsync).\n");
         out.push_str("# TYPE leadscore_event_commit_duration_seconds histogram\n");
         let commits = self
             .commit_seconds
@@ -204,6 +222,30 @@ impl Metrics {
             .map(|c| c.clone())
             .unwrap_or_default();
         commits.write(&mut out, "leadscore_event_commit_duration_seconds", "");
+        out.push_str("# HELP leadscore_event_store_duration_seconds Time one transaction storing inbox events in the database took (matching, scoring, writing, fsync).\n");
+        out.push_str("# TYPE leadscore_event_store_duration_seconds histogram\n");
+        let stores = self
+            .store_seconds
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        stores.write(&mut out, "leadscore_event_store_duration_seconds", "");
+        out.push_str(
+            "# HELP leadscore_event_stored_total Events stored in the database from the inbox.\n",
+        );
+        out.push_str("# TYPE leadscore_event_stored_total counter\n");
+        let _ = writeln!(
+            out,
+            "leadscore_event_stored_total {}",
+            self.stored_events.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP leadscore_inbox_events Events acknowledged and not yet stored in the database (the inbox's queue).\n");
+        out.push_str("# TYPE leadscore_inbox_events gauge\n");
+        let _ = writeln!(
+            out,
+            "leadscore_inbox_events {}",
+            self.inbox_events.load(Ordering::Relaxed)
+        );
         out.push_str(
             "# HELP leadscore_webhook_deliveries_total Webhook delivery tries, by outcome.\n",
         );

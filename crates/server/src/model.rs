@@ -22,7 +22,7 @@ pub async fn get(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
     state
-        .read(|s| {
+        .read_now(|s| {
             let version = s.model_version();
             let text = s.model_text(version)?;
             let log: Vec<serde_json::Value> = s

@@ -76,7 +76,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Read).await?;
-    let all = state.read(|s| Ok(s.segments()?)).await?;
+    let all = state.read_now(|s| Ok(s.segments()?)).await?;
     let items: Vec<serde_json::Value> = all
         .into_iter()
         .map(|(name, d)| {

@@ -56,6 +56,15 @@ impl Readers {
     }
 }
 
+/// The answer when acknowledged events could not be stored in time.
+fn not_stored(message: String) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "not_stored",
+        message,
+    )
+}
+
 /// The error of a handle whose holder panicked.
 fn poisoned() -> ApiError {
     ApiError::new(
@@ -98,7 +107,7 @@ impl AppState {
         let store = Arc::new(Mutex::new(store));
         let metrics = Arc::new(Metrics::default());
         Ok(AppState {
-            ingest: crate::ingest::Ingest::start(Arc::clone(&store), Arc::clone(&metrics)),
+            ingest: crate::ingest::Ingest::start(Arc::clone(&store), Arc::clone(&metrics))?,
             store,
             readers: Arc::new(Readers {
                 free: Mutex::new(free),
@@ -124,14 +133,17 @@ impl AppState {
 
     /// Runs `f` with the writing handle on a blocking thread (SQLite calls
     /// and scoring stay off the async workers), with the database's current
-    /// model (one set meanwhile by `leadscore model set` is picked up).
+    /// model (one set meanwhile by `leadscore model set` is picked up),
+    /// once every event acknowledged before the call is stored.
     /// Requests that only read use [`AppState::read`] instead.
     pub async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = Arc::clone(&self.store);
+        let backlog = Arc::clone(&self.ingest.backlog);
         self.blocking(move || {
+            backlog.wait_all().map_err(not_stored)?;
             let mut guard = store.lock().map_err(|_| poisoned())?;
             guard.sync_model()?;
             f(&mut guard)
@@ -141,9 +153,41 @@ impl AppState {
 
     /// Runs `read` on a reading handle, on a blocking thread, in one
     /// snapshot of the database under the model current in it: it sees
-    /// every committed write (an acknowledged event included) and never
-    /// waits for a transaction in progress.
+    /// every committed write and every event acknowledged before the call
+    /// (it waits for them to be stored), and never waits for a
+    /// transaction in progress.
     pub async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let readers = Arc::clone(&self.readers);
+        let backlog = Arc::clone(&self.ingest.backlog);
+        self.blocking(move || {
+            backlog.wait_all().map_err(not_stored)?;
+            readers.with(|s| s.snapshot(read))
+        })
+        .await
+    }
+
+    /// [`AppState::read`] of one contact's data: waits only for the events
+    /// acknowledged for that contact (none: not at all).
+    pub async fn read_contact<T: Send + 'static>(
+        &self,
+        id: String,
+        read: impl FnOnce(&Store, &str) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let readers = Arc::clone(&self.readers);
+        let backlog = Arc::clone(&self.ingest.backlog);
+        self.blocking(move || {
+            backlog.wait_contact(&id).map_err(not_stored)?;
+            readers.with(|s| s.snapshot(|s| read(s, &id)))
+        })
+        .await
+    }
+
+    /// [`AppState::read`] without waiting for acknowledged events: for
+    /// data events do not change (keys, the model, webhooks).
+    pub async fn read_now<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -180,7 +224,7 @@ impl AppState {
         }
         let h = hash.clone();
         let scope = self
-            .read(move |s| Ok(s.key_by_hash(&h)?.map(|k| k.scope)))
+            .read_now(move |s| Ok(s.key_by_hash(&h)?.map(|k| k.scope)))
             .await?;
         if let Ok(mut cache) = self.keys.lock() {
             if cache.len() > 10_000 {

@@ -320,7 +320,7 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Admin).await?;
-    let hooks = state.read(|s| Ok(s.webhooks()?)).await?;
+    let hooks = state.read_now(|s| Ok(s.webhooks()?)).await?;
     let items: Vec<serde_json::Value> = hooks
         .iter()
         .map(|h| {

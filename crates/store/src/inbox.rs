@@ -157,7 +157,7 @@ impl Inbox {
     /// not hold yet, in order), so the file does not grow while groups keep
     /// coming. The new file is written beside, flushed and renamed over
     /// the old one, so a crash leaves one or the other whole.
-    pub fn rewrite(&mut self, keep: &[InboxGroup]) -> Result<()> {
+    pub fn rewrite<'a>(&mut self, keep: impl IntoIterator<Item = &'a InboxGroup>) -> Result<()> {
         let tmp = {
             let mut s = self.path.as_os_str().to_owned();
             s.push(".new");
