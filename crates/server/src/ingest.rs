@@ -46,6 +46,12 @@ pub const MAX_STORE: usize = 20_000;
 /// groups not stored yet (or empties it when all are).
 pub const INBOX_REWRITE_BYTES: u64 = 64 << 20;
 
+/// Least time between two transactions storing inbox events, unless a
+/// request waits for them: more events per transaction cost the database
+/// writer less each (measured in `docs/performance.md`), and nobody waits
+/// for them in the meantime.
+pub const STORE_EVERY: Duration = Duration::from_millis(100);
+
 /// Longest a request waits for acknowledged events to be stored before it
 /// is answered 503.
 pub const STORE_WAIT: Duration = Duration::from_secs(30);
@@ -65,6 +71,8 @@ struct Job {
 pub struct Backlog {
     state: Mutex<BacklogState>,
     stored: Condvar,
+    /// Wakes the storing thread early: a request waits.
+    hurry: Condvar,
 }
 
 #[derive(Default)]
@@ -79,6 +87,8 @@ struct BacklogState {
     stored: u64,
     /// Why storing fails, while it does (it is tried again).
     failing: Option<String>,
+    /// A request waits for events not stored yet.
+    waited: bool,
 }
 
 impl Backlog {
@@ -102,6 +112,10 @@ impl Backlog {
     fn wait_for(&self, target: u64) -> Result<(), String> {
         let deadline = Instant::now() + STORE_WAIT;
         let mut st = self.state.lock().map_err(|_| poisoned())?;
+        if st.stored < target {
+            st.waited = true;
+            self.hurry.notify_one();
+        }
         while st.stored < target {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -117,6 +131,27 @@ impl Backlog {
                 .0;
         }
         Ok(())
+    }
+}
+
+impl Backlog {
+    /// The storing thread's pause: returns at `until`, or at once when a
+    /// request waits for events not stored yet.
+    fn gather(&self, until: Instant) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        while !st.waited {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.hurry.wait_timeout(st, left) {
+                Ok((g, _)) => st = g,
+                Err(_) => return,
+            }
+        }
+        st.waited = false;
     }
 }
 
@@ -362,7 +397,10 @@ fn store_groups(
     let pool = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("leadscore-store-{i}"))
         .build();
+    let mut last_start = Instant::now();
     while let Ok(first) = groups.recv() {
+        backlog.gather(last_start + STORE_EVERY);
+        last_start = Instant::now();
         let mut batch = vec![first];
         let mut total = batch[0].rows.len();
         while total < MAX_STORE {

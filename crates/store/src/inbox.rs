@@ -24,7 +24,8 @@
 //! property count `u32` and the properties' names and values. A record
 //! cut short or failing its checksum ends the file: it was being written
 //! when the process stopped, so it was never acknowledged, and it is cut
-//! off when the file is next owned.
+//! off when the file is next owned. So do the zeros the owner writes ahead
+//! of its records ([`PREALLOC_BYTES`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -34,6 +35,12 @@ use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
 
 use crate::error::{Result, StoreError};
+
+/// Zeros written ahead of the records at a time, in bytes. Appending into
+/// space already written makes each flush a data flush only (no file size
+/// or block allocation to record), which measured shorter and steadier
+/// beside the database's own writes; readers stop at the zeros.
+pub const PREALLOC_BYTES: u64 = 16 << 20;
 
 /// Largest record the inbox reads back, in bytes (a group of the service
 /// is at most 20 000 events of at most a few KiB each).
@@ -58,6 +65,8 @@ pub struct Inbox {
     path: PathBuf,
     /// Bytes of whole records in the file.
     len: u64,
+    /// Bytes of the file (records, then zeros written ahead).
+    allocated: u64,
     /// The sequence number the next group gets.
     next_seq: u64,
 }
@@ -107,6 +116,7 @@ impl Inbox {
                 file,
                 path,
                 len: whole as u64,
+                allocated: whole as u64,
                 next_seq: last.max(applied) + 1,
             },
             groups,
@@ -118,15 +128,41 @@ impl Inbox {
     pub fn append(&mut self, now: Timestamp, rows: &[EventRow]) -> Result<u64> {
         let seq = self.next_seq;
         let record = encode(seq, now, rows);
+        let end = self.len + record.len() as u64;
+        if end > self.allocated {
+            self.preallocate(end + PREALLOC_BYTES)?;
+        }
         let io = |source| StoreError::Io {
             path: self.path.clone(),
             source,
         };
+        self.file.seek(SeekFrom::Start(self.len)).map_err(io)?;
         self.file.write_all(&record).map_err(io)?;
         self.file.sync_data().map_err(io)?;
-        self.len += record.len() as u64;
+        self.len = end;
         self.next_seq += 1;
         Ok(seq)
+    }
+
+    /// Writes zeros from the end of the file to `to` bytes, flushed.
+    fn preallocate(&mut self, to: u64) -> Result<()> {
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file
+            .seek(SeekFrom::Start(self.allocated))
+            .map_err(io)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = self.allocated;
+        while at < to {
+            let n = (to - at).min(zeros.len() as u64) as usize;
+            self.file.write_all(&zeros[..n]).map_err(io)?;
+            at += n as u64;
+        }
+        self.file.sync_data().map_err(io)?;
+        self.allocated = to;
+        Ok(())
     }
 
     /// Bytes of records in the file.
@@ -150,6 +186,7 @@ impl Inbox {
         self.file.seek(SeekFrom::Start(0)).map_err(io)?;
         self.file.sync_all().map_err(io)?;
         self.len = 0;
+        self.allocated = 0;
         Ok(())
     }
 
@@ -201,6 +238,7 @@ impl Inbox {
         }
         self.file = file;
         self.len = len;
+        self.allocated = len;
         Ok(())
     }
 }
@@ -375,9 +413,13 @@ mod tests {
         inbox.append(Timestamp(1), &[row("e1", "c1", &[])]).unwrap();
         let whole = inbox.len();
         inbox.append(Timestamp(2), &[row("e2", "c1", &[])]).unwrap();
+        let end = inbox.len() as usize;
         drop(inbox);
         let path = path_for(&db);
         let bytes = std::fs::read(&path).unwrap();
+        // The zeros written ahead are no record.
+        assert!(bytes.len() > end && bytes[end..].iter().all(|&b| b == 0));
+        let bytes = bytes[..end].to_vec();
         // Every cut inside the second record, and a flipped byte in it.
         for cut in whole as usize..bytes.len() {
             std::fs::write(&path, &bytes[..cut]).unwrap();
