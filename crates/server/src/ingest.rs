@@ -46,6 +46,12 @@ pub const MAX_STORE: usize = 20_000;
 /// groups not stored yet (or empties it when all are).
 pub const INBOX_REWRITE_BYTES: u64 = 64 << 20;
 
+/// Most events acknowledged and not stored yet: past it the writer waits
+/// for the storing thread before it takes more, so a sustained flood of
+/// batches is answered at the rate the database stores them, and a read
+/// never waits for more than about this many events.
+pub const MAX_BACKLOG: usize = 40_000;
+
 /// Least time between two transactions storing inbox events, unless a
 /// request waits for them: more events per transaction cost the database
 /// writer less each (measured in `docs/performance.md`), and nobody waits
@@ -89,6 +95,8 @@ struct BacklogState {
     failing: Option<String>,
     /// A request waits for events not stored yet.
     waited: bool,
+    /// Events acknowledged and not stored yet.
+    events: usize,
 }
 
 impl Backlog {
@@ -107,6 +115,22 @@ impl Backlog {
             st.contacts.get(id).copied().unwrap_or(0)
         };
         self.wait_for(target)
+    }
+
+    /// The writer's brake: waits while more than [`MAX_BACKLOG`] events
+    /// are not stored yet (the storing thread is told to hurry).
+    fn wait_below(&self, limit: usize) -> Result<(), String> {
+        let mut st = self.state.lock().map_err(|_| poisoned())?;
+        while st.events > limit {
+            st.waited = true;
+            self.hurry.notify_one();
+            st = self
+                .stored
+                .wait_timeout(st, Duration::from_secs(1))
+                .map_err(|_| poisoned())?
+                .0;
+        }
+        Ok(())
     }
 
     fn wait_for(&self, target: u64) -> Result<(), String> {
@@ -340,10 +364,12 @@ impl Writer {
         if fresh.is_empty() {
             return Ok(new);
         }
+        self.backlog.wait_below(MAX_BACKLOG)?;
         self.keep_inbox_small()?;
         let seq = self.inbox.append(now, &fresh).map_err(|e| e.to_string())?;
         {
             let mut st = self.backlog.state.lock().map_err(|_| poisoned())?;
+            st.events += fresh.len();
             for r in &fresh {
                 st.ids.insert(r.id.clone());
                 st.contacts.insert(r.contact_id.clone(), seq);
@@ -448,6 +474,7 @@ fn store_groups(
                             }
                         }
                         st.stored = through;
+                        st.events = st.events.saturating_sub(total);
                         st.failing = None;
                     }
                     backlog.stored.notify_all();
