@@ -390,13 +390,14 @@ impl Writer {
 
     /// Past [`INBOX_REWRITE_BYTES`], empties the inbox if every group in it
     /// is stored, or rewrites it with the groups that are not.
+    /// Also lets go of the groups stored since the last call.
     fn keep_inbox_small(&mut self) -> Result<(), String> {
-        if self.inbox.len() < INBOX_REWRITE_BYTES {
-            return Ok(());
-        }
         let stored = self.backlog.state.lock().map_err(|_| poisoned())?.stored;
         while self.unstored.front().is_some_and(|g| g.seq <= stored) {
             self.unstored.pop_front();
+        }
+        if self.inbox.len() < INBOX_REWRITE_BYTES {
+            return Ok(());
         }
         if self.unstored.is_empty() {
             self.inbox.clear()
