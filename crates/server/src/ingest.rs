@@ -296,17 +296,7 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
-            let mut jobs = vec![first];
-            let mut total = jobs[0].rows.len();
-            while total < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(j) => {
-                        total += j.rows.len();
-                        jobs.push(j);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let (jobs, total) = gather(first, || rx.try_recv().ok(), |j| j.rows.len(), MAX_GROUP);
             self.metrics.group(jobs.len() as u64, total as u64);
             let now = jobs.iter().map(|j| j.now).max().unwrap_or(Timestamp(0));
             let sizes: Vec<usize> = jobs.iter().map(|j| j.rows.len()).collect();
@@ -420,6 +410,24 @@ impl Writer {
     }
 }
 
+/// `first` and whatever else is waiting (`next`), until `max` events;
+/// returns them and their event count.
+fn gather<T>(
+    first: T,
+    mut next: impl FnMut() -> Option<T>,
+    events: impl Fn(&T) -> usize,
+    max: usize,
+) -> (Vec<T>, usize) {
+    let mut total = events(&first);
+    let mut items = vec![first];
+    while total < max {
+        let Some(item) = next() else { break };
+        total += events(&item);
+        items.push(item);
+    }
+    (items, total)
+}
+
 /// The storing thread: stores the inbox's groups in the database, as many
 /// at a time as are waiting (up to [`MAX_STORE`] events), then lets the
 /// requests waiting for them go. A failed transaction is tried again a
@@ -440,17 +448,12 @@ fn store_groups(
     while let Ok(first) = groups.recv() {
         backlog.gather(last_start + STORE_EVERY);
         last_start = Instant::now();
-        let mut batch = vec![first];
-        let mut total = batch[0].rows.len();
-        while total < MAX_STORE {
-            match groups.try_recv() {
-                Ok(g) => {
-                    total += g.rows.len();
-                    batch.push(g);
-                }
-                Err(_) => break,
-            }
-        }
+        let (batch, total) = gather(
+            first,
+            || groups.try_recv().ok(),
+            |g| g.rows.len(),
+            MAX_STORE,
+        );
         let now = batch.iter().map(|g| g.now).max().unwrap_or(Timestamp(0));
         let through = batch.last().map_or(0, |g| g.seq);
         loop {

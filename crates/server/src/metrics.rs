@@ -214,22 +214,23 @@ impl Metrics {
             "leadscore_event_commit_events_total {}",
             self.grouped_events.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP leadscore_event_commit_duration_seconds Time the writer spent on one group commit (duplicate check, inbox append, fsync).\n");
-        out.push_str("# TYPE leadscore_event_commit_duration_seconds histogram\n");
-        let commits = self
-            .commit_seconds
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        commits.write(&mut out, "leadscore_event_commit_duration_seconds", "");
-        out.push_str("# HELP leadscore_event_store_duration_seconds Time one transaction storing inbox events in the database took (matching, scoring, writing, fsync).\n");
-        out.push_str("# TYPE leadscore_event_store_duration_seconds histogram\n");
-        let stores = self
-            .store_seconds
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default();
-        stores.write(&mut out, "leadscore_event_store_duration_seconds", "");
+        for (name, help, histogram) in [
+            (
+                "leadscore_event_commit_duration_seconds",
+                "Time the writer spent on one group commit (duplicate check, inbox append, fsync).",
+                &self.commit_seconds,
+            ),
+            (
+                "leadscore_event_store_duration_seconds",
+                "Time one transaction storing inbox events in the database took (matching, scoring, writing, fsync).",
+                &self.store_seconds,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            let h = histogram.lock().map(|c| c.clone()).unwrap_or_default();
+            h.write(&mut out, name, "");
+        }
         out.push_str(
             "# HELP leadscore_event_stored_total Events stored in the database from the inbox.\n",
         );

@@ -687,7 +687,30 @@ impl Store {
     /// Contacts and event numbers looked up are remembered for the next
     /// call (see [`crate::event_cache`]): a service storing a stream of
     /// events skips two look-ups per event.
-    pub fn ingest_events(&mut self, mut rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
+    pub fn ingest_events(&mut self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
+        self.ingest_rows(rows, now, None)
+    }
+
+    /// Stores one or more inbox groups' events as
+    /// [`Store::ingest_events`] does, and records in the same transaction
+    /// that the database now holds every group up to `through` (see
+    /// [`crate::inbox`]). Returns, per event, whether it was stored.
+    pub fn ingest_inbox(
+        &mut self,
+        rows: Vec<EventRow>,
+        now: Timestamp,
+        through: u64,
+    ) -> Result<Vec<bool>> {
+        self.ingest_rows(rows, now, Some(through))
+    }
+
+    /// [`Store::ingest_events`], recording the inbox group `inbox` if any.
+    fn ingest_rows(
+        &mut self,
+        mut rows: Vec<EventRow>,
+        now: Timestamp,
+        inbox: Option<u64>,
+    ) -> Result<Vec<bool>> {
         // A changed model is found before any row is used, so `rows` is
         // whole when the events are stored again under the new model.
         self.with_current_model(|s| {
@@ -699,31 +722,7 @@ impl Store {
                 &mut rows,
                 &mut s.event_cache,
                 &mut ImportSummary::default(),
-                None,
-            )
-        })
-    }
-
-    /// Stores one or more inbox groups' events as
-    /// [`Store::ingest_events`] does, and records in the same transaction
-    /// that the database now holds every group up to `through` (see
-    /// [`crate::inbox`]). Returns, per event, whether it was stored.
-    pub fn ingest_inbox(
-        &mut self,
-        mut rows: Vec<EventRow>,
-        now: Timestamp,
-        through: u64,
-    ) -> Result<Vec<bool>> {
-        self.with_current_model(|s| {
-            ingest(
-                &mut s.conn,
-                (&s.model, &s.slots),
-                s.model_version,
-                now,
-                &mut rows,
-                &mut s.event_cache,
-                &mut ImportSummary::default(),
-                Some(through),
+                inbox,
             )
         })
     }
