@@ -156,12 +156,10 @@ impl Backlog {
         }
         Ok(())
     }
-}
 
-impl Backlog {
     /// The storing thread's pause: returns at `until`, or at once when a
     /// request waits for events not stored yet.
-    fn gather(&self, until: Instant) {
+    fn pause_until(&self, until: Instant) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
@@ -446,7 +444,7 @@ fn store_groups(
         .build();
     let mut last_start = Instant::now();
     while let Ok(first) = groups.recv() {
-        backlog.gather(last_start + STORE_EVERY);
+        backlog.pause_until(last_start + STORE_EVERY);
         last_start = Instant::now();
         let (batch, total) = gather(
             first,
