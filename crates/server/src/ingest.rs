@@ -347,10 +347,13 @@ impl Writer {
         }
         let ask: Vec<usize> = (0..rows.len()).filter(|&i| new[i]).collect();
         let ids: Vec<&str> = ask.iter().map(|&i| rows[i].id.as_str()).collect();
-        let stored = self
-            .reader
-            .snapshot(|s| s.stored_event_ids(&ids))
-            .map_err(|e: StoreError| e.to_string())?;
+        let stored = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.reader
+                .snapshot(|s| s.stored_event_ids(&ids))
+                .map_err(|e: StoreError| e.to_string())?
+        };
         for (&i, stored) in ask.iter().zip(stored) {
             if stored {
                 new[i] = false;

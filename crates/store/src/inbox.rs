@@ -86,10 +86,7 @@ impl Inbox {
     /// the inbox.
     pub fn open(db: &Path, applied: u64) -> Result<Option<(Inbox, Vec<InboxGroup>)>> {
         let path = path_for(db);
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = io_error(&path);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -109,7 +106,6 @@ impl Inbox {
             file.set_len(whole as u64).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        file.seek(SeekFrom::Start(whole as u64)).map_err(io)?;
         let last = groups.last().map_or(0, |g| g.seq);
         Ok(Some((
             Inbox {
@@ -132,10 +128,7 @@ impl Inbox {
         if end > self.allocated {
             self.preallocate(end + PREALLOC_BYTES)?;
         }
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = io_error(&self.path);
         self.file.seek(SeekFrom::Start(self.len)).map_err(io)?;
         self.file.write_all(&record).map_err(io)?;
         self.file.sync_data().map_err(io)?;
@@ -146,10 +139,7 @@ impl Inbox {
 
     /// Writes zeros from the end of the file to `to` bytes, flushed.
     fn preallocate(&mut self, to: u64) -> Result<()> {
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = io_error(&self.path);
         self.file
             .seek(SeekFrom::Start(self.allocated))
             .map_err(io)?;
@@ -178,10 +168,7 @@ impl Inbox {
     /// Empties the file (call it only when the database holds every group
     /// appended: they are gone from here). Numbering goes on.
     pub fn clear(&mut self) -> Result<()> {
-        let io = |source| StoreError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = io_error(&self.path);
         self.file.set_len(0).map_err(io)?;
         self.file.seek(SeekFrom::Start(0)).map_err(io)?;
         self.file.sync_all().map_err(io)?;
@@ -200,10 +187,7 @@ impl Inbox {
             s.push(".new");
             PathBuf::from(s)
         };
-        let io = |source| StoreError::Io {
-            path: tmp.clone(),
-            source,
-        };
+        let io = io_error(&tmp);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -240,6 +224,14 @@ impl Inbox {
         self.len = len;
         self.allocated = len;
         Ok(())
+    }
+}
+
+/// Turns an I/O error on the file at `path` into a store error naming it.
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + Copy + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
