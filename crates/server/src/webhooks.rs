@@ -32,12 +32,7 @@ pub fn sign(secret: &str, t: i64, body: &str) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = leadscore_store::keys::hex(&mac.finalize().into_bytes());
     format!("t={t},v1={hex}")
 }
 

@@ -151,10 +151,7 @@ impl Store {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes)
             .map_err(|e| StoreError::Corrupt(format!("no randomness for a secret: {e}")))?;
-        let secret: String = format!(
-            "whsec_{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let secret = format!("whsec_{}", crate::keys::hex(&bytes));
         let list = format!(" {} ", kinds.join(" "));
         self.conn.execute(
             "INSERT INTO webhooks(url, secret, kinds, segment, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
