@@ -197,23 +197,25 @@ impl Metrics {
                 n.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP leadscore_event_commits_total Durable appends of event groups to the inbox (group commits), and the requests and events they held.\n");
-        out.push_str("# TYPE leadscore_event_commits_total counter\n");
-        let _ = writeln!(
-            out,
-            "leadscore_event_commits_total {}",
-            self.groups.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "leadscore_event_commit_requests_total {}",
-            self.grouped_requests.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "leadscore_event_commit_events_total {}",
-            self.grouped_events.load(Ordering::Relaxed)
-        );
+        for (name, help, n) in [
+            (
+                "leadscore_event_commits_total",
+                "Durable appends of event groups to the inbox (group commits).",
+                &self.groups,
+            ),
+            (
+                "leadscore_event_commit_requests_total",
+                "Requests whose events went into a group commit.",
+                &self.grouped_requests,
+            ),
+            (
+                "leadscore_event_commit_events_total",
+                "Events that went into a group commit.",
+                &self.grouped_events,
+            ),
+        ] {
+            single(&mut out, name, "counter", help, n.load(Ordering::Relaxed));
+        }
         for (name, help, histogram) in [
             (
                 "leadscore_event_commit_duration_seconds",
@@ -231,21 +233,19 @@ impl Metrics {
             let h = histogram.lock().map(|c| c.clone()).unwrap_or_default();
             h.write(&mut out, name, "");
         }
-        out.push_str(
-            "# HELP leadscore_event_stored_total Events stored in the database from the inbox.\n",
+        single(
+            &mut out,
+            "leadscore_event_stored_total",
+            "counter",
+            "Events stored in the database from the inbox.",
+            self.stored_events.load(Ordering::Relaxed),
         );
-        out.push_str("# TYPE leadscore_event_stored_total counter\n");
-        let _ = writeln!(
-            out,
-            "leadscore_event_stored_total {}",
-            self.stored_events.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP leadscore_inbox_events Events acknowledged and not yet stored in the database (the inbox's queue).\n");
-        out.push_str("# TYPE leadscore_inbox_events gauge\n");
-        let _ = writeln!(
-            out,
-            "leadscore_inbox_events {}",
-            self.inbox_events.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "leadscore_inbox_events",
+            "gauge",
+            "Events acknowledged and not yet stored in the database (the inbox's queue).",
+            self.inbox_events.load(Ordering::Relaxed),
         );
         out.push_str(
             "# HELP leadscore_webhook_deliveries_total Webhook delivery tries, by outcome.\n",
@@ -258,20 +258,69 @@ impl Metrics {
                 "leadscore_webhook_deliveries_total{{outcome=\"{k}\"}} {v}"
             );
         }
-        out.push_str("# HELP leadscore_database_queue_depth Database tasks running or waiting.\n");
-        out.push_str("# TYPE leadscore_database_queue_depth gauge\n");
-        let _ = writeln!(
-            out,
-            "leadscore_database_queue_depth {}",
-            self.queue.load(Ordering::Relaxed)
+        single(
+            &mut out,
+            "leadscore_database_queue_depth",
+            "gauge",
+            "Database tasks running or waiting.",
+            self.queue.load(Ordering::Relaxed),
         );
         out
     }
 }
 
+/// Writes a metric family of one unlabelled value: its help, its type
+/// (`counter` or `gauge`) and the value.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let _ = writeln!(out, "{name} {value}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_sample_belongs_to_a_family_with_help_and_type() {
+        let m = Metrics::default();
+        m.request("GET", "/healthz", 200, 0.001);
+        m.events(3, 1, 0);
+        m.group(2, 4);
+        m.commit_time(0.001);
+        m.store_time(4, 0.01);
+        m.inbox(4);
+        m.webhook("delivered");
+        let text = m.render();
+        let mut help = std::collections::HashSet::new();
+        let mut kinds = std::collections::HashMap::new();
+        for line in text.lines() {
+            let words: Vec<&str> = line.split(' ').collect();
+            match words.as_slice() {
+                ["#", "HELP", name, ..] => {
+                    assert!(help.insert(*name), "{name} has two HELP lines");
+                }
+                ["#", "TYPE", name, kind] => {
+                    assert!(kinds.insert(*name, *kind).is_none(), "{name} typed twice");
+                }
+                _ => {
+                    let name = line.split(['{', ' ']).next().unwrap_or_default();
+                    let family = kinds
+                        .keys()
+                        .find(|f| {
+                            name == **f
+                                || (kinds[*f] == "histogram"
+                                    && ["_bucket", "_sum", "_count"]
+                                        .iter()
+                                        .any(|s| name == format!("{f}{s}")))
+                        })
+                        .unwrap_or_else(|| panic!("{name} has no TYPE line before it"));
+                    assert!(help.contains(family), "{family} has no HELP line");
+                }
+            }
+        }
+        assert!(kinds.len() >= 10, "{text}");
+    }
 
     #[test]
     fn a_commit_time_counts_in_every_bucket_at_or_above_it() {
