@@ -28,7 +28,7 @@ use leadscore_store::checkpoint::{
     Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
 };
 use leadscore_store::import::PARALLEL_FROM;
-use leadscore_store::inbox::{Inbox, InboxGroup};
+use leadscore_store::inbox::{Inbox, InboxGroup, record_bytes};
 use leadscore_store::store::SERVICE_CACHE_KIB;
 use leadscore_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +38,12 @@ use crate::metrics::Metrics;
 
 /// Most events appended to the inbox in one group.
 pub const MAX_GROUP: usize = 20_000;
+
+/// Bytes of events (as the inbox writes them, [`record_bytes`]) past which
+/// the writer takes no more requests into a group: 64 MiB. With one
+/// request of at most 32 MiB over it, a group stays well inside one inbox
+/// record (`MAX_RECORD_BYTES`, 512 MiB) however many large requests wait.
+pub const MAX_GROUP_BYTES: usize = 64 << 20;
 
 /// Most events stored in the database in one transaction.
 pub const MAX_STORE: usize = 20_000;
@@ -294,7 +300,7 @@ struct Writer {
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
-            let (jobs, total) = gather(first, || rx.try_recv().ok(), |j| j.rows.len(), MAX_GROUP);
+            let (jobs, total) = gather_jobs(first, &mut rx, MAX_GROUP_BYTES);
             self.metrics.group(jobs.len() as u64, total as u64);
             let now = jobs.iter().map(|j| j.now).max().unwrap_or(Timestamp(0));
             let sizes: Vec<usize> = jobs.iter().map(|j| j.rows.len()).collect();
@@ -409,6 +415,21 @@ impl Writer {
         }
         .map_err(|e| e.to_string())
     }
+}
+
+/// `first` and the requests waiting behind it, until [`MAX_GROUP`] events
+/// or `max_bytes` bytes of them; returns them and their event count.
+fn gather_jobs(first: Job, rx: &mut mpsc::Receiver<Job>, max_bytes: usize) -> (Vec<Job>, usize) {
+    let mut bytes = record_bytes(&first.rows);
+    let next = || {
+        if bytes >= max_bytes {
+            return None;
+        }
+        let job = rx.try_recv().ok()?;
+        bytes += record_bytes(&job.rows);
+        Some(job)
+    };
+    gather(first, next, |j| j.rows.len(), MAX_GROUP)
 }
 
 /// `first` and whatever else is waiting (`next`), until `max` events;
@@ -580,6 +601,52 @@ mod tests {
             at: Timestamp(1_780_000_000_000_000_000 + i as i64),
             properties: vec![("url".into(), "/pricing".into())],
         }
+    }
+
+    /// Large requests waiting are split over groups by their bytes; small
+    /// ones by their event count; every request goes whole into one group
+    /// and none is skipped.
+    #[test]
+    fn a_group_is_bounded_by_bytes_and_by_events() {
+        let job = |from: usize, n: usize| {
+            let (reply, _) = oneshot::channel();
+            Job {
+                rows: (from..from + n).map(event).collect(),
+                now: Timestamp(0),
+                reply,
+            }
+        };
+        let one = record_bytes(&[event(0)]);
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        // Ten requests of 100 events each; groups of at most ~250 events'
+        // bytes: three requests (the third crosses the bound), three, three, one.
+        for i in 0..9 {
+            tx.try_send(job(100 * (i + 1), 100)).unwrap();
+        }
+        let mut sizes = Vec::new();
+        let mut first = Some(job(0, 100));
+        while let Some(f) = first.take() {
+            let (jobs, total) = gather_jobs(f, &mut rx, 250 * one);
+            assert_eq!(total, jobs.iter().map(|j| j.rows.len()).sum::<usize>());
+            sizes.push(
+                jobs.iter()
+                    .map(|j| j.rows[0].id.clone())
+                    .collect::<Vec<_>>(),
+            );
+            first = rx.try_recv().ok();
+        }
+        let firsts: Vec<usize> = sizes.iter().map(Vec::len).collect();
+        assert_eq!(firsts, [3, 3, 3, 1]);
+        let ids: Vec<String> = sizes.concat();
+        let want: Vec<String> = (0..10).map(|i| format!("e{}", 100 * i)).collect();
+        assert_eq!(ids, want);
+        // Small requests: the event bound (MAX_GROUP) ends the group first.
+        for i in 0..3 {
+            tx.try_send(job(i * MAX_GROUP, MAX_GROUP / 2)).unwrap();
+        }
+        let f = rx.try_recv().unwrap();
+        let (jobs, total) = gather_jobs(f, &mut rx, MAX_GROUP_BYTES);
+        assert_eq!((jobs.len(), total), (2, MAX_GROUP));
     }
 
     /// Bytes of whole records at the start of an inbox file (its zeros

@@ -63,6 +63,17 @@ pub enum StoreError {
         /// The database's current version.
         found: i64,
     },
+    /// A group of events too large for one inbox record
+    /// ([`crate::inbox::MAX_RECORD_BYTES`]); nothing of it was written.
+    #[error("{events} events take {bytes} bytes, more than one inbox record holds ({limit} bytes)")]
+    GroupTooLarge {
+        /// Events in the group.
+        events: usize,
+        /// Bytes they take in a record.
+        bytes: usize,
+        /// The most a record may take.
+        limit: usize,
+    },
     /// A predictive dimension's learned model is missing or unreadable.
     #[error("model: dimension '{dimension}': {message}")]
     Predictive {

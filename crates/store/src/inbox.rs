@@ -42,8 +42,10 @@ use crate::error::{Result, StoreError};
 /// beside the database's own writes; readers stop at the zeros.
 pub const PREALLOC_BYTES: u64 = 16 << 20;
 
-/// Largest record the inbox reads back, in bytes (a group of the service
-/// is at most 20 000 events of at most a few KiB each).
+/// Largest record the inbox writes and reads back, in bytes. The service
+/// keeps its groups far below it (`MAX_GROUP_BYTES` of the server, plus one
+/// request of at most 32 MiB); [`Inbox::append`] refuses a larger one
+/// rather than acknowledge what could not be read back.
 pub const MAX_RECORD_BYTES: u32 = 512 << 20;
 
 /// One acknowledged group of events.
@@ -123,6 +125,7 @@ impl Inbox {
     /// number. When this returns, the group survives a crash.
     pub fn append(&mut self, now: Timestamp, rows: &[EventRow]) -> Result<u64> {
         let seq = self.next_seq;
+        check_size(rows, MAX_RECORD_BYTES as usize)?;
         let record = encode(seq, now, rows);
         let end = self.len + record.len() as u64;
         if end > self.allocated {
@@ -236,8 +239,41 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + Copy + '_ {
 }
 
 /// One record's bytes.
+/// Refuses a group whose record would take more than `limit` bytes.
+fn check_size(rows: &[EventRow], limit: usize) -> Result<()> {
+    // 28 bytes of header beside the events: length, checksum, sequence
+    // number, time, count.
+    let bytes = 28 + record_bytes(rows);
+    if bytes > limit {
+        return Err(StoreError::GroupTooLarge {
+            events: rows.len(),
+            bytes,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Bytes the events take in an inbox record (without the record's own 28
+/// bytes of length, checksum, sequence number, time and count): what the
+/// service counts to keep its groups small.
+pub fn record_bytes(rows: &[EventRow]) -> usize {
+    rows.iter()
+        .map(|r| {
+            // Three strings with their lengths, the time, the property count.
+            let fixed = 3 * 4 + 8 + 4 + r.id.len() + r.contact_id.len() + r.event_type.len();
+            let properties: usize = r
+                .properties
+                .iter()
+                .map(|(k, v)| 8 + k.len() + v.len())
+                .sum();
+            fixed + properties
+        })
+        .sum()
+}
+
 fn encode(seq: u64, now: Timestamp, rows: &[EventRow]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(24 + rows.len() * 96);
+    let mut p = Vec::with_capacity(20 + record_bytes(rows));
     p.extend_from_slice(&seq.to_le_bytes());
     p.extend_from_slice(&now.0.to_le_bytes());
     p.extend_from_slice(&(rows.len() as u32).to_le_bytes());
@@ -357,6 +393,29 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn a_record_takes_what_record_bytes_counts() {
+        for rows in [
+            vec![],
+            vec![row("e1", "c1", &[])],
+            vec![
+                row("e1", "c1", &[("url", "/pricing"), ("é", "ü")]),
+                row("e2", "c22", &[]),
+            ],
+        ] {
+            assert_eq!(
+                encode(7, Timestamp(1), &rows).len(),
+                28 + record_bytes(&rows)
+            );
+            let exact = 28 + record_bytes(&rows);
+            assert!(check_size(&rows, exact).is_ok());
+            assert!(matches!(
+                check_size(&rows, exact - 1),
+                Err(StoreError::GroupTooLarge { bytes, .. }) if bytes == exact
+            ));
         }
     }
 
