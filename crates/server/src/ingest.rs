@@ -35,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::state::not_stored;
 
 /// Most events appended to the inbox in one group.
 pub const MAX_GROUP: usize = 20_000;
@@ -268,17 +269,13 @@ impl Ingest {
     /// Takes events; returns, per event, whether it was new, once the new
     /// ones are in the inbox, flushed to the disk.
     pub async fn store(&self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>, ApiError> {
-        let internal =
-            |m: String| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", m);
+        let stopped = || not_stored("the events writer has stopped".into());
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { rows, now, reply })
             .await
-            .map_err(|_| internal("the database writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| internal("the database writer has stopped".into()))?
-            .map_err(internal)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(not_stored)
     }
 }
 
@@ -601,6 +598,44 @@ mod tests {
             at: Timestamp(1_780_000_000_000_000_000 + i as i64),
             properties: vec![("url".into(), "/pricing".into())],
         }
+    }
+
+    /// Events the writer cannot take are answered 503 `not_stored` (a
+    /// sender tries again), whether it stopped or failed on the disk.
+    #[test]
+    fn events_not_taken_are_answered_503() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (tx, mut rx) = mpsc::channel::<Job>(1);
+        let ingest = Ingest {
+            jobs: tx,
+            backlog: Arc::new(Backlog::default()),
+        };
+        let failing = std::thread::spawn(move || {
+            if let Some(job) = rx.blocking_recv() {
+                let _ = job
+                    .reply
+                    .send(Err("/db-inbox: No space left on device".into()));
+            }
+        });
+        let err = rt
+            .block_on(ingest.store(vec![event(1)], Timestamp(0)))
+            .unwrap_err();
+        failing.join().unwrap();
+        assert_eq!(
+            (err.status, err.code),
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_stored")
+        );
+        assert!(err.message.contains("No space left"), "{}", err.message);
+        // The writer gone (its end of the queue dropped): the same answer.
+        let err = rt
+            .block_on(ingest.store(vec![event(2)], Timestamp(0)))
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.code),
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_stored")
+        );
     }
 
     /// Large requests waiting are split over groups by their bytes; small

@@ -56,8 +56,10 @@ impl Readers {
     }
 }
 
-/// The answer when acknowledged events could not be stored in time.
-fn not_stored(message: String) -> ApiError {
+/// The answer when events could not be taken or stored in time (the
+/// disk failing or full, the storing thread behind): 503, so a sender
+/// tries again later; the message says what failed.
+pub(crate) fn not_stored(message: String) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,
         "not_stored",
