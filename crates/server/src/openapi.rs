@@ -360,6 +360,12 @@ pub fn document() -> Value {
                 error_response("No key, or an unknown or revoked one"),
             );
             responses.insert("403".into(), error_response("The key's scope is too small"));
+            responses.insert(
+                "503".into(),
+                error_response(
+                    "`not_stored`: events could not be taken, or those acknowledged before could not be stored in time (the disk failing or full); try again",
+                ),
+            );
         }
         let operation_id = format!(
             "{}{}",
