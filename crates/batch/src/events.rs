@@ -8,9 +8,11 @@ use std::borrow::Cow;
 use leadscore_core::Timestamp;
 use leadscore_core::condition::{PropId, Vocabulary};
 use leadscore_core::scoring::PropertyLookup;
-use serde_json::value::RawValue;
 
 use crate::error::RecordFault;
+use crate::fields::{
+    EventColumns, FieldFault, event_time, for_each_ndjson_line, required_json, required_text,
+};
 use crate::format::{JsonEvent, JsonFields, json_text};
 use crate::records::for_each_csv_record;
 
@@ -34,10 +36,7 @@ pub struct EventRecord<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct CsvLayout {
     header: Vec<String>,
-    id: usize,
-    contact_id: usize,
-    event_type: usize,
-    timestamp: usize,
+    columns: EventColumns,
     /// Column of each model property, by property id.
     properties: Vec<Option<usize>>,
 }
@@ -45,18 +44,8 @@ pub(crate) struct CsvLayout {
 impl CsvLayout {
     /// Maps a header to the required columns and the model's properties.
     pub(crate) fn new(header: Vec<String>, vocabulary: &Vocabulary) -> Result<CsvLayout, String> {
-        let col = |name: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| {
-                format!(
-                    "the header has no '{name}' column (needed: id, contact_id, type, timestamp)"
-                )
-            })
-        };
         Ok(CsvLayout {
-            id: col("id")?,
-            contact_id: col("contact_id")?,
-            event_type: col("type")?,
-            timestamp: col("timestamp")?,
+            columns: EventColumns::find(&header)?,
             properties: vocabulary
                 .properties
                 .iter()
@@ -67,16 +56,9 @@ impl CsvLayout {
     }
 }
 
-fn required<'a>(value: &'a str, field: &str, offset: u64) -> Result<&'a str, RecordFault> {
-    let v = leadscore_core::condition::trim(value);
-    if v.is_empty() {
-        return Err(RecordFault::new(offset, Some(field), "missing or empty"));
-    }
-    Ok(v)
-}
-
-fn timestamp(value: &str, offset: u64) -> Result<Timestamp, RecordFault> {
-    Timestamp::parse(value).map_err(|e| RecordFault::new(offset, Some("timestamp"), e.to_string()))
+/// A field fault at a record's offset.
+fn at(offset: u64) -> impl Fn(FieldFault) -> RecordFault {
+    move |(field, message)| RecordFault::new(offset, Some(field), message)
 }
 
 /// Parses a chunk of CSV records (no header) starting at file offset
@@ -87,13 +69,15 @@ pub(crate) fn parse_csv_chunk(
     layout: &CsvLayout,
     mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
 ) -> Result<(), RecordFault> {
+    let c = layout.columns;
     for_each_csv_record(data, base, &layout.header, |fields, offset| {
-        let at = timestamp(fields[layout.timestamp], offset)?;
+        let at = at(offset);
+        let when = event_time(fields[c.timestamp]).map_err(&at)?;
         let rec = EventRecord {
-            id: required(fields[layout.id], "id", offset)?,
-            contact_id: required(fields[layout.contact_id], "contact_id", offset)?,
-            event_type: required(fields[layout.event_type], "type", offset)?,
-            at,
+            id: required_text(fields[c.id], "id").map_err(&at)?,
+            contact_id: required_text(fields[c.contact_id], "contact_id").map_err(&at)?,
+            event_type: required_text(fields[c.event_type], "type").map_err(&at)?,
+            at: when,
             properties: &FieldProps {
                 fields,
                 columns: &layout.properties,
@@ -124,25 +108,6 @@ impl PropertyLookup for NdjsonProps<'_> {
     }
 }
 
-fn json_field<'a>(
-    raw: Option<&'a RawValue>,
-    field: &str,
-    offset: u64,
-) -> Result<Cow<'a, str>, RecordFault> {
-    let raw = raw.ok_or_else(|| RecordFault::new(offset, Some(field), "missing"))?;
-    let text = json_text(raw)
-        .map_err(|m| RecordFault::new(offset, Some(field), m))?
-        .ok_or_else(|| RecordFault::new(offset, Some(field), "missing or empty"))?;
-    let text = match text {
-        Cow::Borrowed(s) => Cow::Borrowed(leadscore_core::condition::trim(s)),
-        Cow::Owned(s) => Cow::Owned(s.trim().to_string()),
-    };
-    if text.is_empty() {
-        return Err(RecordFault::new(offset, Some(field), "missing or empty"));
-    }
-    Ok(text)
-}
-
 /// Parses a chunk of NDJSON lines starting at file offset `base`.
 pub(crate) fn parse_ndjson_chunk(
     data: &[u8],
@@ -150,18 +115,9 @@ pub(crate) fn parse_ndjson_chunk(
     vocabulary: &Vocabulary,
     mut each: impl FnMut(&EventRecord<'_>) -> Result<(), RecordFault>,
 ) -> Result<(), RecordFault> {
-    let mut start = 0usize;
     let mut props: Vec<Option<Cow<'_, str>>> = Vec::new();
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let line = &data[start..end];
-        let offset = base + start as u64;
-        start = end + 1;
-        let text = std::str::from_utf8(line)
-            .map_err(|_| RecordFault::new(offset, None, "not valid UTF-8"))?;
-        if text.bytes().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
+    for_each_ndjson_line(data, base, |line, offset, _| {
+        let text = line.map_err(|()| RecordFault::new(offset, None, "not valid UTF-8"))?;
         let ev: JsonEvent<'_> = serde_json::from_str(text)
             .map_err(|e| RecordFault::new(offset, None, format!("invalid JSON: {e}")))?;
         props.clear();
@@ -173,19 +129,19 @@ pub(crate) fn parse_ndjson_chunk(
                 props[p.0 as usize] = value;
             }
         }
-        let ts = json_field(ev.timestamp, "timestamp", offset)?;
-        let id = json_field(ev.id, "id", offset)?;
-        let contact_id = json_field(ev.contact_id, "contact_id", offset)?;
-        let event_type = json_field(ev.event_type, "type", offset)?;
+        let at = at(offset);
+        let ts = required_json(ev.timestamp, "timestamp").map_err(&at)?;
+        let id = required_json(ev.id, "id").map_err(&at)?;
+        let contact_id = required_json(ev.contact_id, "contact_id").map_err(&at)?;
+        let event_type = required_json(ev.event_type, "type").map_err(&at)?;
         let rec = EventRecord {
             id: &id,
             contact_id: &contact_id,
             event_type: &event_type,
-            at: timestamp(&ts, offset)?,
+            at: event_time(&ts).map_err(&at)?,
             properties: &NdjsonProps(&props),
             offset,
         };
-        each(&rec)?;
-    }
-    Ok(())
+        each(&rec)
+    })
 }

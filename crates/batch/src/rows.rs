@@ -8,11 +8,16 @@
 
 use std::path::Path;
 
+use std::borrow::Cow;
+
 use leadscore_core::Timestamp;
 use leadscore_core::condition::trim;
 use serde_json::value::RawValue;
 
 use crate::error::{RecordFault, Result};
+use crate::fields::{
+    EventColumns, FieldFault, event_time, for_each_ndjson_line, required_json, required_text,
+};
 use crate::format::{JsonContact, JsonEvent, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
 use crate::records::for_each_csv_record_or_fault;
@@ -138,51 +143,31 @@ pub fn read_event_rows(
     let file = ChunkedFile::open(path)?;
     let header = file.header().map(<[String]>::to_vec);
     let cols = match &header {
-        Some(h) => {
-            let col = |name: &str| {
-                h.iter().position(|c| c == name).ok_or_else(|| {
-                    file.header_error(format!(
-                        "the header has no '{name}' column (needed: id, contact_id, type, timestamp)"
-                    ))
-                })
-            };
-            Some([
-                col("id")?,
-                col("contact_id")?,
-                col("type")?,
-                col("timestamp")?,
-            ])
-        }
+        Some(h) => Some(EventColumns::find(h).map_err(|m| file.header_error(m))?),
         None => None,
     };
     let first_line = u64::from(header.is_some()) + 1;
     let mut lines = Lines::new(first_line);
     file.run(
         |data, base| match (&header, cols) {
-            (Some(h), Some([id, contact, ty, ts])) => csv_rows(data, base, h, |fields| {
-                let req = |col: usize, name: &str| {
-                    let v = trim(fields[col]);
-                    if v.is_empty() {
-                        Err((Some(name.to_string()), "missing or empty".to_string()))
-                    } else {
-                        Ok(v.to_string())
-                    }
+            (Some(h), Some(c)) => csv_rows(data, base, h, |fields| {
+                let req = |col: usize, name| required_text(fields[col], name).map(str::to_string);
+                let row = || -> std::result::Result<EventRow, FieldFault> {
+                    Ok(EventRow {
+                        at: event_time(fields[c.timestamp])?,
+                        id: req(c.id, "id")?,
+                        contact_id: req(c.contact_id, "contact_id")?,
+                        event_type: req(c.event_type, "type")?,
+                        properties: h
+                            .iter()
+                            .zip(fields)
+                            .enumerate()
+                            .filter(|(i, (_, v))| !c.is_required(*i) && !v.is_empty())
+                            .map(|(_, (k, v))| (k.clone(), v.to_string()))
+                            .collect(),
+                    })
                 };
-                let at = Timestamp::parse(fields[ts])
-                    .map_err(|e| (Some("timestamp".to_string()), e.to_string()))?;
-                Ok(EventRow {
-                    id: req(id, "id")?,
-                    contact_id: req(contact, "contact_id")?,
-                    event_type: req(ty, "type")?,
-                    at,
-                    properties: h
-                        .iter()
-                        .zip(fields)
-                        .enumerate()
-                        .filter(|(i, (_, v))| ![id, contact, ty, ts].contains(i) && !v.is_empty())
-                        .map(|(_, (k, v))| (k.clone(), v.to_string()))
-                        .collect(),
-                })
+                row().map_err(row_error)
             }),
             _ => ndjson_rows(data, base, event_from_json),
         },
@@ -277,23 +262,14 @@ fn ndjson_rows<T>(
 ) -> std::result::Result<Parsed<T>, RecordFault> {
     let newlines = memchr::memchr_iter(b'\n', data).count();
     let mut rows = Vec::with_capacity(newlines + 1);
-    let mut start = 0usize;
-    let mut line = 0u64;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let bytes = &data[start..end];
-        let offset = base + start as u64;
-        start = end + 1;
-        let this_line = line;
-        line += 1;
-        let result = match std::str::from_utf8(bytes) {
-            Err(_) => Err((None, "not valid UTF-8".to_string())),
-            Ok(text) if text.bytes().all(|b| b.is_ascii_whitespace()) => continue,
+    for_each_ndjson_line(data, base, |line, offset, index| {
+        let result = match line {
+            Err(()) => Err((None, "not valid UTF-8".to_string())),
             Ok(text) => make(text),
         };
         rows.push(result.map_err(|(field, message)| {
             (
-                this_line,
+                index,
                 RecordFault {
                     offset,
                     field,
@@ -301,7 +277,8 @@ fn ndjson_rows<T>(
                 },
             )
         }));
-    }
+        Ok::<(), RecordFault>(())
+    })?;
     Ok(Parsed {
         rows,
         newlines: newlines as u64,
@@ -315,12 +292,16 @@ fn scalar(raw: &RawValue, field: &str) -> std::result::Result<Option<String>, Ro
         .map_err(|m| (Some(field.to_string()), m))
 }
 
-fn required(raw: Option<&RawValue>, field: &str) -> std::result::Result<String, RowError> {
-    let v = raw.map(|r| scalar(r, field)).transpose()?.flatten();
-    match v.as_deref().map(str::trim) {
-        Some(t) if !t.is_empty() => Ok(t.to_string()),
-        _ => Err((Some(field.to_string()), "missing or empty".to_string())),
-    }
+/// A field fault as a row's.
+fn row_error((field, message): FieldFault) -> RowError {
+    (Some(field.to_string()), message)
+}
+
+/// A required field of a JSON line, as text.
+fn required(raw: Option<&RawValue>, field: &'static str) -> std::result::Result<String, RowError> {
+    required_json(raw, field)
+        .map(Cow::into_owned)
+        .map_err(row_error)
 }
 
 /// The text values of a JSON object, by name (a repeated name: the last
@@ -360,7 +341,7 @@ pub fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
         id: required(line.id, "id")?,
         contact_id: required(line.contact_id, "contact_id")?,
         event_type: required(line.event_type, "type")?,
-        at: Timestamp::parse(&ts).map_err(|e| (Some("timestamp".to_string()), e.to_string()))?,
+        at: event_time(&ts).map_err(row_error)?,
         properties: map_values(&line.properties, "properties")?,
     })
 }

@@ -8,7 +8,6 @@
 //! then each contact is de-duplicated and scored by the core's
 //! [`evaluate`], contacts in parallel.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +15,8 @@ use std::time::Instant;
 
 use leadscore_core::scoring::{Fate, hit_in_time};
 use leadscore_core::{
-    EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, match_event,
+    EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, event_key,
+    match_event,
 };
 use rayon::prelude::*;
 
@@ -51,13 +51,6 @@ pub struct BatchScores {
     pub cards: Vec<ScoreCard>,
     /// What was read.
     pub stats: BatchStats,
-}
-
-/// A 64-bit identity for an event id, stable across runs.
-pub fn event_key(id: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
 }
 
 /// Collects the hits of one chunk.

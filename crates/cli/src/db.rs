@@ -106,7 +106,7 @@ pub fn open(db: &Path) -> Result<Store, Failure> {
         eprintln!(
             "note: {}: database layout migrated from schema version {from} to {}",
             db.display(),
-            leadscore_store::schema::SCHEMA_VERSION
+            leadscore_store::SCHEMA_VERSION
         );
     }
     Ok(store)

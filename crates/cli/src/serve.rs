@@ -84,7 +84,7 @@ pub fn webhooks(db: &Path, command: WebhooksCommand) -> Result<(), Failure> {
             let kinds: Vec<String> = events.iter().map(|e| e.trim().to_owned()).collect();
             if let Some(bad) = kinds
                 .iter()
-                .find(|k| !leadscore_store::webhooks::KINDS.contains(&k.as_str()))
+                .find(|k| !leadscore_store::WEBHOOK_KINDS.contains(&k.as_str()))
             {
                 return Err(Failure::input(format!(
                     "--events: {bad:?} is not band, stage or disqualified"

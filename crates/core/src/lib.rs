@@ -30,6 +30,6 @@ pub mod validate;
 pub use explain::{EventKey, Explanation};
 pub use model::{Model, Target};
 pub use predict::{Predict, PredictFactor};
-pub use scoring::{Hit, ScoreCard, Trace, evaluate, match_event};
+pub use scoring::{Hit, ScoreCard, Trace, evaluate, event_key, match_event};
 pub use timestamp::Timestamp;
 pub use validate::{ModelError, Problem};

@@ -14,10 +14,20 @@ use crate::limits::LimitCounter;
 use crate::model::{Model, RuleKind, Target, TimeFit};
 use crate::timestamp::Timestamp;
 
+/// The 64-bit key of an event id that bulk scoring and the database carry
+/// in a [`Hit`] instead of the id: XXH3-64 (seed 0) of the id's UTF-8
+/// bytes. XXH3's output is fixed by its specification (xxHash 0.8), so a
+/// key stored in a database today equals the key computed by any later
+/// build; a test pins known values. Two ids with one key (odds about
+/// n²/2⁶⁵ for n events of one contact) would count as one event.
+pub fn event_key(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
+}
+
 /// One event matched to one rule (or to a requalification).
 ///
-/// `key` identifies the event: its id (explanations) or a hash of it (bulk
-/// scoring). It breaks ties between events with the same timestamp; hits
+/// `key` identifies the event: its id (explanations) or its
+/// [`event_key`] (bulk scoring and the database). It breaks ties between events with the same timestamp; hits
 /// that come from the same event carry the same key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit<K> {
@@ -688,6 +698,21 @@ pub fn card_from_raw<A: AttributeLookup + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored keys must never change: these are XXH3-64 (seed 0) values
+    /// computed by the reference C implementation (Python's `xxhash`).
+    #[test]
+    fn event_keys_are_xxh3_and_never_change() {
+        for (id, key) in [
+            ("", 0x2d06_8005_38d3_94c2_u64),
+            ("a", 0xe6c6_32b6_1e96_4e1f),
+            ("e1", 0x1f7e_2402_3b50_eaef),
+            ("evt-000001", 0x00a6_9b8f_9611_5615),
+            ("événement", 0x7e36_a95a_ccc2_859d),
+        ] {
+            assert_eq!(event_key(id), key, "{id:?}");
+        }
+    }
 
     const SPEC_MODEL: &str = r#"
 [[dimension]]

@@ -24,13 +24,10 @@ use std::time::{Duration, Instant};
 
 use leadscore_batch::rows::EventRow;
 use leadscore_core::Timestamp;
-use leadscore_store::checkpoint::{
-    Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
+use leadscore_store::{
+    Checkpointer, Inbox, InboxGroup, LOG_LIMIT_BYTES, PARALLEL_FROM, RESTART_BYTES, Store,
+    StoreError, StoreReader, WRITER_BACKSTOP_BYTES, record_bytes,
 };
-use leadscore_store::import::PARALLEL_FROM;
-use leadscore_store::inbox::{Inbox, InboxGroup, record_bytes};
-use leadscore_store::store::SERVICE_CACHE_KIB;
-use leadscore_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -212,17 +209,16 @@ impl Ingest {
         rewrite_bytes: u64,
     ) -> Result<Ingest, StoreError> {
         let (inbox, reader) = {
-            let guard = store
+            let mut guard = store
                 .lock()
                 .map_err(|_| StoreError::Corrupt("database lock poisoned".into()))?;
             // Many small commits of other writes (webhooks, ticks): a small
-            // page cache (see SERVICE_CACHE_KIB). Failing to set it only
-            // costs speed.
-            let _ = guard.set_cache_kib(SERVICE_CACHE_KIB);
+            // page cache. Failing to set it only costs speed.
+            let _ = guard.set_service_cache();
             let applied = guard.inbox_applied()?;
             let Some((inbox, left)) = Inbox::open(guard.path(), applied)? else {
                 return Err(StoreError::Io {
-                    path: leadscore_store::inbox::path_for(guard.path()),
+                    path: leadscore_store::inbox_path(guard.path()),
                     source: std::io::Error::other(
                         "another process owns this database's inbox: is a service already running on it?",
                     ),
@@ -233,7 +229,7 @@ impl Ingest {
                     "the inbox holds events the database does not (open the database again)".into(),
                 ));
             }
-            (inbox, Store::open_reader(guard.path())?)
+            (inbox, StoreReader::open(guard.path())?)
         };
         start_checkpointer(&store);
         let backlog = Arc::new(Backlog::default());
@@ -285,7 +281,7 @@ struct Writer {
     /// Inbox size past which it is rewritten ([`INBOX_REWRITE_BYTES`]).
     rewrite_bytes: u64,
     /// A reading handle, for the duplicate check against the database.
-    reader: Store,
+    reader: StoreReader,
     backlog: Arc<Backlog>,
     metrics: Arc<Metrics>,
     /// The groups appended and not known to be stored yet (kept for an
@@ -536,7 +532,7 @@ fn store_groups(
 /// If the checkpointing connection cannot be opened, SQLite's automatic
 /// checkpoints simply stay as they are.
 fn start_checkpointer(store: &Arc<Mutex<Store>>) {
-    let Ok(guard) = store.lock() else { return };
+    let Ok(mut guard) = store.lock() else { return };
     let Ok(checkpointer) = Checkpointer::open(guard.path()) else {
         return;
     };
@@ -712,7 +708,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let inbox = leadscore_store::inbox::path_for(&db);
+        let inbox = leadscore_store::inbox_path(&db);
         let mut largest = 0;
         for i in 0..400 {
             let flags = runtime
@@ -741,11 +737,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let reopened = loop {
             let s = Store::open(&db).unwrap();
-            if leadscore_store::inbox::Inbox::open(&db, 0)
-                .unwrap()
-                .is_some()
-                || Instant::now() > deadline
-            {
+            if Inbox::open(&db, 0).unwrap().is_some() || Instant::now() > deadline {
                 break s;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use leadscore_store::Scope;
-use leadscore_store::segments::SegmentDefinition;
+use leadscore_store::SegmentDefinition;
 use serde::Deserialize;
 
 use crate::auth::require;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use leadscore_core::Timestamp;
-use leadscore_store::{Scope, Store, StoreError};
+use leadscore_store::{Scope, Store, StoreError, StoreReader};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -30,13 +30,16 @@ pub const READERS: usize = 4;
 /// The reading handles not in use; a request takes one (waiting for the
 /// first to come back if none is free) and gives it back when done.
 struct Readers {
-    free: Mutex<Vec<Store>>,
+    free: Mutex<Vec<StoreReader>>,
     returned: Condvar,
 }
 
 impl Readers {
     /// Runs `f` with a free handle.
-    fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut StoreReader) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let mut store = {
             let mut free = self.free.lock().map_err(|_| poisoned())?;
             loop {
@@ -104,7 +107,7 @@ impl AppState {
         clock: Arc<dyn Fn() -> Timestamp + Send + Sync>,
     ) -> Result<AppState, StoreError> {
         let free = (0..READERS)
-            .map(|_| Store::open_reader(store.path()))
+            .map(|_| StoreReader::open(store.path()))
             .collect::<Result<Vec<_>, _>>()?;
         let store = Arc::new(Mutex::new(store));
         let metrics = Arc::new(Metrics::default());
@@ -217,7 +220,7 @@ impl AppState {
 
     /// The scope of a key, from the cache or the database.
     pub async fn scope_of(&self, key: &str) -> Result<Option<Scope>, ApiError> {
-        let hash = leadscore_store::keys::key_hash(key);
+        let hash = leadscore_store::key_hash(key);
         if let Ok(cache) = self.keys.lock()
             && let Some((scope, at)) = cache.get(&hash)
             && at.elapsed() < KEY_CACHE

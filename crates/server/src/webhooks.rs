@@ -19,7 +19,7 @@ use crate::extract::P;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use leadscore_store::Scope;
-use leadscore_store::webhooks::{Due, KINDS};
+use leadscore_store::{Due, WEBHOOK_KINDS as KINDS};
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -32,7 +32,7 @@ pub fn sign(secret: &str, t: i64, body: &str) -> String {
     let mut mac =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(format!("{t}.{body}").as_bytes());
-    let hex = leadscore_store::keys::hex(&mac.finalize().into_bytes());
+    let hex = leadscore_store::hex(&mac.finalize().into_bytes());
     format!("t={t},v1={hex}")
 }
 

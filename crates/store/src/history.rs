@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use leadscore_core::{Hit, Timestamp};
 
 use crate::error::Result;
-use crate::live::{RawStored, STORED_COLUMNS, Stored, model_values, parse_map};
 use crate::store::Store;
+use crate::stored_contact::{CONTACT_COLUMNS, RawContact, StoredContact};
+use crate::values::{model_values, parse_map};
 
 /// One event of a contact's record.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +44,7 @@ impl Store {
     /// created.
     pub fn histories(&self, mut each: impl FnMut(ContactHistory) -> Result<()>) -> Result<()> {
         let mut contacts = self.conn.prepare(&format!(
-            "SELECT {STORED_COLUMNS} FROM contacts ORDER BY id"
+            "SELECT {CONTACT_COLUMNS} FROM contacts ORDER BY id"
         ))?;
         let mut events = self
             .conn
@@ -52,8 +53,8 @@ impl Store {
         let mut pending: Option<(i64, HistoryEvent)> = None;
         let mut rows = contacts.query([])?;
         while let Some(r) = rows.next()? {
-            let raw: RawStored = Stored::from_row(r)?;
-            let stored = Stored::decode(raw, &self.slots)?;
+            let raw: RawContact = StoredContact::from_row(r)?;
+            let stored = StoredContact::decode(raw, &self.slots)?;
             let mut list = Vec::new();
             loop {
                 if pending.is_none() {

@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 use leadscore_core::Timestamp;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use crate::contact::TransitionRow;
 use crate::error::{Result, StoreError};
-use crate::import::insert_contact;
-use crate::live::{Cause, Stored, advance, event_range, model_values, rematch, update_contact};
-use crate::store::{Store, TransitionRow};
+use crate::ingest::insert_contact;
+use crate::live::{Cause, advance, update_contact};
+use crate::matching::rematch;
+use crate::store::Store;
+use crate::stored_contact::{StoredContact, event_range};
+use crate::values::model_values;
 
 /// One entry of the transitions feed.
 #[derive(Clone, Debug)]
@@ -41,15 +45,15 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        crate::store::check_model(&tx, version)?;
-        let Some(source) = Stored::load(&tx, from, slots)? else {
+        crate::model_versions::check_model(&tx, version)?;
+        let Some(source) = StoredContact::load(&tx, from, slots)? else {
             return Ok(false);
         };
-        let target = match Stored::load(&tx, into, slots)? {
+        let target = match StoredContact::load(&tx, into, slots)? {
             Some(t) => t,
             None => {
                 let rowid = insert_contact(&tx, into, &BTreeMap::new())?;
-                Stored::load_rowid(&tx, rowid, slots)?
+                StoredContact::load_rowid(&tx, rowid, slots)?
             }
         };
         // Move the events: same ids, new sequence numbers in `into`'s range.

@@ -16,10 +16,11 @@ use rayon::prelude::*;
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::{Result, StoreError};
-use crate::live::{attribute_values_json, event_range, model_values_json};
 use crate::overlap::overlapped;
 use crate::slots::Slots;
 use crate::store::Store;
+use crate::stored_contact::event_range;
+use crate::values::{attribute_values_json, model_values_json};
 
 /// One contact's score, as listed by [`Store::scores`].
 #[derive(Clone, Debug)]

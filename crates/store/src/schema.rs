@@ -12,8 +12,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{Result, StoreError};
 
-/// Version of the table layout below.
-pub const SCHEMA_VERSION: i64 = 7;
+/// Version of the table layout below (8: stored event keys are XXH3, see
+/// [`crate::migrate`]).
+pub const SCHEMA_VERSION: i64 = 8;
+/// The last version reached by adding to the layout ([`ADDED`]); the
+/// versions after it rewrite data ([`crate::migrate`]).
+pub(crate) const LAST_ADDED: i64 = 7;
 /// Version of the scoring contract (`docs/scoring-model.md`) the stored
 /// scores follow.
 pub const SPEC_VERSION: i64 = 1;
@@ -226,8 +230,10 @@ pub fn create(path: &Path) -> Result<Connection> {
 }
 
 /// Opens an existing database, checking that this program can read it and
-/// migrating an older layout; returns the schema version it was migrated
-/// from, if it was.
+/// adding what an older layout lacks; returns the schema version it was
+/// migrated from, if it was. A database older than [`SCHEMA_VERSION`] is
+/// left at [`LAST_ADDED`]: its data is rewritten by [`crate::migrate`],
+/// which sets the last version in the same transaction.
 pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
     let conn = connect(path)?;
     let schema = check(&conn, path)?;
@@ -242,10 +248,9 @@ pub fn open(path: &Path) -> Result<(Connection, Option<i64>)> {
                 tx.execute_batch(sql)?;
             }
         }
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-            [SCHEMA_VERSION.to_string()],
-        )?;
+        if schema < LAST_ADDED {
+            set_version(&tx, LAST_ADDED)?;
+        }
         tx.commit()?;
         Some(schema)
     } else {
@@ -337,6 +342,15 @@ fn check(conn: &Connection, path: &Path) -> Result<i64> {
         )));
     }
     Ok(schema)
+}
+
+/// Sets the schema version (inside a migration's transaction).
+pub(crate) fn set_version(conn: &Connection, version: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [version.to_string()],
+    )?;
+    Ok(())
 }
 
 /// The last inbox group the database holds (0: none; see

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::listing::{ContactScore, Filter, Placed, Ranked, Recent, ScoreFilter};
-use crate::live::event_range;
 use crate::store::Store;
+use crate::stored_contact::event_range;
 use leadscore_core::Timestamp;
 use leadscore_core::timestamp::days_to_nanos;
 

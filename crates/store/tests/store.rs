@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use leadscore_batch::{ContactTable, score_files};
 use leadscore_core::{Model, ScoreCard, Timestamp};
-use leadscore_store::{ContactScore, ImportOptions, Placed, ScoreFilter, Store, StoreError};
+use leadscore_store::{
+    ContactScore, ImportOptions, Placed, ScoreFilter, Store, StoreError, StoreReader,
+};
 use proptest::prelude::*;
 
 const MODEL: &str = r#"
@@ -1159,9 +1161,10 @@ fn a_model_set_by_another_process_is_used_from_the_next_write() {
     );
 }
 
-/// The service reads on handles of their own (`Store::open_reader`): they
-/// see every committed write, each read is one consistent snapshot under
-/// the model current in it, and they cannot write.
+/// The service reads on handles of their own (`StoreReader`): they see
+/// every committed write, and each read is one consistent snapshot under
+/// the model current in it. (That they cannot write is a compile-time
+/// property: see the `compile_fail` examples on `StoreReader`.)
 #[test]
 fn a_reading_handle_sees_commits_in_snapshots_and_cannot_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -1172,8 +1175,8 @@ fn a_reading_handle_sees_commits_in_snapshots_and_cannot_write() {
     writer
         .ingest_events(vec![event("e1", "c1", 1)], t(1))
         .unwrap();
-    let mut reader = Store::open_reader(&db).unwrap();
-    let read = |r: &mut Store| r.snapshot(|s| s.contact_score("c1", t(10))).unwrap().card;
+    let mut reader = StoreReader::open(&db).unwrap();
+    let read = |r: &mut StoreReader| r.snapshot(|s| s.contact_score("c1", t(10))).unwrap().card;
     let first = read(&mut reader);
     assert_eq!(first, writer.contact_score("c1", t(10)).unwrap().card);
     // A write committed while a snapshot is open is not seen in it...
@@ -1195,15 +1198,10 @@ fn a_reading_handle_sees_commits_in_snapshots_and_cannot_write() {
     let cheaper = MODEL.replace("points = 30", "points = 5");
     writer.set_model(&cheaper, t(3), false).unwrap();
     let third = read(&mut reader);
-    assert_eq!(reader.model_version(), 2);
+    let version = reader.snapshot(|s| Ok::<_, StoreError>(s.model_version()));
+    assert_eq!(version.unwrap(), 2);
     assert_eq!(third, writer.contact_score("c1", t(10)).unwrap().card);
     assert_ne!(third, second);
-    // Nothing can be written through it, and the database is unchanged.
-    let err = reader
-        .upsert_contacts(title("c2", "Engineer"), false, t(4))
-        .unwrap_err();
-    assert!(err.to_string().contains("readonly"), "{err}");
-    assert_eq!(writer.counts().unwrap().0, 1);
     // An error inside a snapshot leaves the handle usable.
     let missing = reader.snapshot(|s| s.contact_score("nobody", t(10)));
     assert!(matches!(missing, Err(StoreError::UnknownContact(_))));
@@ -1222,10 +1220,10 @@ fn a_reading_handle_does_not_migrate() {
              UPDATE meta SET value = '4' WHERE key = 'schema_version'",
         )
         .unwrap();
-    let err = Store::open_reader(&db).err().unwrap().to_string();
+    let err = StoreReader::open(&db).err().unwrap().to_string();
     assert!(err.contains("must be migrated"), "{err}");
     Store::open(&db).unwrap();
-    Store::open_reader(&db).unwrap();
+    StoreReader::open(&db).unwrap();
 }
 
 /// A model set on a database nobody ticked first records what time did
@@ -1417,7 +1415,7 @@ fn each_model_edit_changes_the_model_and_keeps_it_valid() {
 /// remembers the last group it holds.
 #[test]
 fn opening_stores_what_the_inbox_holds_once() {
-    use leadscore_store::inbox::{Inbox, path_for};
+    use leadscore_store::{Inbox, inbox_path as path_for};
     let dir = tempfile::tempdir().unwrap();
     let (mut store, db) = fresh(dir.path());
     store
@@ -1453,4 +1451,92 @@ fn opening_stores_what_the_inbox_holds_once() {
     drop(store);
     let (mut inbox, _) = Inbox::open(&db, 2).unwrap().unwrap();
     assert_eq!(inbox.append(t(4), &[]).unwrap(), 3);
+}
+
+/// Conformance case 101 as a database written before schema 8 (by the
+/// build whose stored event keys were `DefaultHasher` values), with the
+/// case's model, contacts and events imported; and the case's directory.
+fn schema_7_database(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let db = dir.join("old.db");
+    std::fs::copy(root.join("tests/fixtures/schema7-case-101.db"), &db).unwrap();
+    (db, root.join("../../tests/conformance/case-101"))
+}
+
+/// Opens a migrated case-101 database and checks it: every stored match
+/// equals a re-match of its events, and the scores are the batch
+/// scorer's over the case's files.
+fn assert_migrated_case_101(db: &Path, case: &Path) {
+    let store = Store::open(db).unwrap();
+    assert_eq!(store.migrated_from(), Some(7));
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    let as_of = std::fs::read_to_string(case.join("as_of.txt")).unwrap();
+    let as_of = Timestamp::parse(as_of.trim()).unwrap();
+    let model =
+        Model::from_toml(&std::fs::read_to_string(case.join("model.toml")).unwrap()).unwrap();
+    let table = ContactTable::load(&[case.join("contacts.csv")], &model.vocabulary).unwrap();
+    let batch = score_files(&model, &table, &[case.join("events.csv")], as_of).unwrap();
+    let want: BTreeMap<String, ScoreCard> = (0..table.len())
+        .map(|i| (table.id(i).to_string(), batch.cards[i].clone()))
+        .collect();
+    let got: BTreeMap<String, ScoreCard> = store
+        .scores(as_of, &ScoreFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|s| want.contains_key(&s.id))
+        .map(|s| (s.id, s.card))
+        .collect();
+    assert_eq!(got, want);
+    drop(store);
+    let store = Store::open(db).unwrap();
+    assert_eq!(store.migrated_from(), None, "migrated once only");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+}
+
+/// Schema 8 stores event keys as XXH3 values: a database of schema 7
+/// re-keys its stored matches when opened (without it, `check` finds
+/// every contact with matches wrong).
+#[test]
+fn a_schema_7_database_is_rekeyed_and_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, case) = schema_7_database(dir.path());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let with_matches: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM contacts WHERE length(hits) > 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(with_matches > 50, "{with_matches}");
+    drop(conn);
+    assert_migrated_case_101(&db, &case);
+}
+
+/// Stored keys that name none of a contact's events (a file written by a
+/// build whose hasher differed) are found again from the events.
+#[test]
+fn a_schema_7_database_with_unknown_keys_is_rematched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, case) = schema_7_database(dir.path());
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT id, hits FROM contacts")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (id, mut hits) in rows {
+        for record in hits.chunks_exact_mut(20) {
+            record[12..20].copy_from_slice(&7u64.to_le_bytes());
+        }
+        conn.execute(
+            "UPDATE contacts SET hits = ?1 WHERE id = ?2",
+            rusqlite::params![hits, id],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    assert_migrated_case_101(&db, &case);
 }

@@ -1,0 +1,135 @@
+//! One contact: its score at a time, its attributes, why it has its
+//! score, its band and stage history, and erasing it.
+
+use leadscore_core::{EventKey, Explanation, Hit, Timestamp, Trace, evaluate};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use crate::error::{Result, StoreError};
+use crate::listing::{ContactScore, ScoreFilter};
+use crate::matching::{for_each_stored_event, stored_event_hits};
+use crate::store::Store;
+use crate::stored_contact::{StoredContact, event_range};
+use crate::values::model_values;
+
+/// A band or stage change, as `history` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransitionRow {
+    /// When it happened.
+    pub at: Timestamp,
+    /// `band` or `stage`.
+    pub kind: String,
+    /// Value before (none for a new contact).
+    pub from: Option<String>,
+    /// Value after.
+    pub to: Option<String>,
+    /// `event`, `decay`, `model` or `data`.
+    pub cause: String,
+    /// The event id, model version, ...
+    pub detail: Option<String>,
+    /// Model version in force.
+    pub model_version: i64,
+}
+impl Store {
+    /// One contact's score at `as_of`.
+    pub fn contact_score(&self, id: &str, as_of: Timestamp) -> Result<ContactScore> {
+        let (attrs, hits): (String, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT attributes, hits FROM contacts WHERE ext_id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        crate::listing::score_one(
+            (&self.model, &self.slots),
+            id.to_string(),
+            &attrs,
+            &hits,
+            as_of,
+            &ScoreFilter::default(),
+        )?
+        .ok_or_else(|| StoreError::UnknownContact(id.into()))
+    }
+
+    /// A contact's attributes, if the contact exists.
+    pub fn attributes(
+        &self,
+        id: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>> {
+        Ok(StoredContact::load(&self.conn, id, &self.slots)?.map(|s| s.attributes))
+    }
+
+    /// Why a contact has its score at `as_of`.
+    pub fn explain(&self, id: &str, as_of: Timestamp) -> Result<Explanation> {
+        let stored = StoredContact::load(&self.conn, id, &self.slots)?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let values = model_values(&self.model.vocabulary, &stored.attributes);
+        let mut hits: Vec<Hit<EventKey>> = Vec::new();
+        let types = self.model.event_types();
+        for_each_stored_event(&self.conn, stored.rowid, Some(&types), |e| {
+            let key = EventKey {
+                id: e.id.to_string(),
+                event_type: e.event_type.to_string(),
+            };
+            stored_event_hits(&self.model, &values, e, key, &mut hits)
+        })?;
+        let mut trace = Trace::for_explanation();
+        let card = evaluate(
+            &self.model,
+            values.as_slice(),
+            &mut hits,
+            as_of,
+            Some(&mut trace),
+        );
+        Ok(Explanation::new(&self.model, id, as_of, &card, &trace))
+    }
+
+    /// Every band and stage transition of a contact, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<TransitionRow>> {
+        let rowid: i64 = self
+            .conn
+            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT at, kind, from_value, to_value, cause, detail, model_version
+             FROM transitions WHERE contact = ?1 ORDER BY at, seq",
+        )?;
+        let rows = stmt.query_map([rowid], |r| {
+            Ok(TransitionRow {
+                at: Timestamp(r.get(0)?),
+                kind: r.get(1)?,
+                from: r.get(2)?,
+                to: r.get(3)?,
+                cause: r.get(4)?,
+                detail: r.get(5)?,
+                model_version: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Erases a contact: attributes, events, scores and history.
+    pub fn delete_contact(&mut self, id: &str) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rowid: i64 = tx
+            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let (lo, hi) = event_range(rowid);
+        tx.execute("DELETE FROM events WHERE seq BETWEEN ?1 AND ?2", [lo, hi])?;
+        tx.execute("DELETE FROM transitions WHERE contact = ?1", [rowid])?;
+        // Deliveries not yet made would send the contact out again.
+        tx.execute(
+            "DELETE FROM outbox WHERE contact = ?1 AND state = 'pending'",
+            [id],
+        )?;
+        tx.execute("DELETE FROM contacts WHERE id = ?1", [rowid])?;
+        tx.commit()?;
+        Ok(())
+    }
+}
