@@ -89,12 +89,22 @@ pub enum ScoresFormat {
     Csv,
 }
 
-/// The live clock: `LEADSCORE_NOW` (RFC 3339) when set, to replay or test
-/// at a fixed time, otherwise the system clock.
-pub fn now() -> Result<Timestamp, Failure> {
+/// The fixed time `LEADSCORE_NOW` (RFC 3339) sets, to replay history or
+/// test; `None` when it is not set. The one place it is read.
+pub fn fixed_now() -> Result<Option<Timestamp>, Failure> {
     match std::env::var("LEADSCORE_NOW") {
-        Ok(t) => Timestamp::parse(&t).map_err(|e| Failure::input(format!("LEADSCORE_NOW: {e}"))),
-        Err(_) => crate::as_of(None),
+        Ok(t) => Timestamp::parse(&t)
+            .map(Some)
+            .map_err(|e| Failure::input(format!("LEADSCORE_NOW: {e}"))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The live clock: [`fixed_now`] when set, otherwise the system clock.
+pub fn now() -> Result<Timestamp, Failure> {
+    match fixed_now()? {
+        Some(t) => Ok(t),
+        None => crate::as_of(None),
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use leadscore_learn::metrics::Metrics;
+use leadscore_learn::outcomes::{self, Outcomes};
+use leadscore_learn::points::{Calibrated, calibrate};
 use leadscore_learn::table::DEFAULT_MISSING;
 use leadscore_learn::train::{Report, evaluate};
 use leadscore_learn::{LearnError, LearnerChoice, Predictor, Table, TrainOptions, train};
@@ -153,14 +155,13 @@ fn file_name(path: &Path) -> String {
 }
 
 /// The training table of database mode: point-in-time features of every
-/// contact (see `leadscore_learn::history`).
+/// contact (see `leadscore_learn::history`), and the data's name.
 fn database_table(
     db: &Path,
     outcome: &str,
     horizon_days: f64,
     as_of: Option<&str>,
 ) -> Result<(Table, Vec<u8>, String), Failure> {
-    use leadscore_learn::history::{LeadEvent, OutcomeWindow, PointInTimeTable};
     if horizon_days.is_nan() || horizon_days <= 0.0 {
         return Err(Failure::input("--horizon-days: must be greater than 0"));
     }
@@ -177,56 +178,17 @@ fn database_table(
             types.join(", ")
         )));
     }
-    let model = store.model();
-    let window = OutcomeWindow {
-        outcome_type: outcome.to_owned(),
-        as_of: at.0,
-        horizon_days,
-    };
-    let mut builder = PointInTimeTable::new(
-        window,
-        &types,
-        model.rules.iter().map(|r| r.id.clone()).collect(),
-    );
-    store.histories(|h| {
-        let events: Vec<LeadEvent> = h
-            .events
-            .iter()
-            .map(|e| LeadEvent {
-                event_type: &e.event_type,
-                at: e.at.0,
-                page: e.page.as_deref(),
-            })
-            .collect();
-        builder.add(&h.id, &h.attributes, &events, |cut| {
-            // The model's rules as of just before the cutoff, from the
-            // events before it only.
-            let mut hits: Vec<leadscore_core::Hit<u64>> =
-                h.hits.iter().filter(|x| x.at.0 < cut).cloned().collect();
-            let mut trace = leadscore_core::Trace::new();
-            leadscore_core::evaluate(
-                model,
-                h.values.as_slice(),
-                &mut hits,
-                leadscore_core::Timestamp(cut - 1),
-                Some(&mut trace),
-            );
-            trace.rules.iter().map(|r| r.points).collect()
-        });
-        Ok(())
-    })?;
-    let left_out = builder.left_out;
+    let t = store.training_table(outcome, horizon_days, at, &db.display().to_string())?;
     let name = format!(
         "{} (outcome {outcome}, horizon {horizon_days} days before {at}{})",
         db.display(),
-        if left_out > 0 {
-            format!("; {left_out} converted earlier, left out")
+        if t.left_out > 0 {
+            format!("; {} converted earlier, left out", t.left_out)
         } else {
             String::new()
         }
     );
-    let (table, labels) = builder.finish(&db.display().to_string());
-    Ok((table, labels, name))
+    Ok((t.table, t.labels, name))
 }
 
 /// Runs `leadscore train`.
@@ -523,14 +485,6 @@ pub struct CalibrateArgs {
     format: ReportFormat,
 }
 
-/// Which contacts have an outcome (their positions), the outcomes, and how
-/// many contacts were left out.
-struct Outcomes {
-    keep: Vec<usize>,
-    labels: Vec<u8>,
-    left_out: usize,
-}
-
 /// Collects (contact, time) of the outcome events in an events file.
 struct OutcomeSink<'a> {
     event_type: &'a str,
@@ -553,6 +507,7 @@ impl leadscore_batch::pipeline::EventSink for OutcomeSink<'_> {
     }
 }
 
+/// The outcomes of the scored contacts, as the options give them.
 fn read_outcomes(
     o: &OutcomeArgs,
     inputs: &crate::Inputs,
@@ -560,38 +515,13 @@ fn read_outcomes(
     at: leadscore_core::Timestamp,
     contacts: &leadscore_batch::ContactTable,
 ) -> Result<Outcomes, Failure> {
-    let mut keep: Vec<usize> = Vec::new();
-    let mut labels: Vec<u8> = Vec::new();
-    let mut left_out = 0usize;
-    match (&o.label, &o.outcome_event) {
+    let ids: Vec<&str> = (0..contacts.len()).map(|i| contacts.id(i)).collect();
+    Ok(match (&o.label, &o.outcome_event) {
         (Some(label), None) => {
-            let path = o
-                .outcomes
-                .clone()
-                .unwrap_or_else(|| inputs.contacts[0].clone());
-            let mut table = Table::read_csv(&path, &missing_values(&[]))?;
-            let outcome = table.take_label(label, o.positive.as_deref())?;
-            let ids = table.column("id")?;
-            let mut by_id = std::collections::HashMap::new();
-            for (r, &y) in outcome.iter().enumerate() {
-                if let Some(id) = ids.get(r) {
-                    by_id.insert(id.to_owned(), y);
-                }
-            }
-            for i in 0..contacts.len() {
-                match by_id.get(contacts.id(i)) {
-                    Some(&y) => {
-                        keep.push(i);
-                        labels.push(y);
-                    }
-                    None => left_out += 1,
-                }
-            }
+            let path = o.outcomes.as_ref().unwrap_or(&inputs.contacts[0]);
+            outcomes::from_column(path, label, o.positive.as_deref(), &ids)?
         }
         (None, Some(event_type)) => {
-            if o.horizon_days.is_nan() || o.horizon_days <= 0.0 {
-                return Err(Failure::input("--horizon-days: must be greater than 0"));
-            }
             let mut found = Vec::new();
             leadscore_batch::pipeline::scan(
                 &inputs.events,
@@ -602,39 +532,13 @@ fn read_outcomes(
                 },
                 |chunk| found.extend(chunk),
             )?;
-            let end = at.0.saturating_add((o.horizon_days * 86_400e9) as i64);
-            let mut before = std::collections::HashSet::new();
-            let mut within = std::collections::HashSet::new();
-            for (contact, t) in found {
-                if t <= at.0 {
-                    before.insert(contact);
-                } else if t <= end {
-                    within.insert(contact);
-                }
-            }
-            for i in 0..contacts.len() {
-                let id = contacts.id(i);
-                if before.contains(id) {
-                    left_out += 1;
-                } else {
-                    keep.push(i);
-                    labels.push(u8::from(within.contains(id)));
-                }
-            }
+            outcomes::from_events(&ids, found, at.0, o.horizon_days)?
         }
         _ => {
             return Err(Failure::input(
                 "give the outcome as --label COLUMN (an outcome column) or --outcome-event TYPE (an event after --as-of)",
             ));
         }
-    }
-    if labels.is_empty() {
-        return Err(Failure::input("no contact has an outcome"));
-    }
-    Ok(Outcomes {
-        keep,
-        labels,
-        left_out,
     })
 }
 
@@ -727,31 +631,18 @@ pub fn run_calibrate(args: CalibrateArgs) -> Result<(), Failure> {
     let Outcomes { keep, labels, .. } =
         read_outcomes(&args.outcome, &args.inputs, &model, at, &contacts)?;
     let positives = labels.iter().filter(|&&y| y == 1).count();
-    if labels.len() < leadscore_learn::train::MIN_LEADS
-        || positives < leadscore_learn::train::MIN_CONVERSIONS
-        || labels.len() - positives < leadscore_learn::train::MIN_CONVERSIONS
-    {
-        return Err(LearnError::TooLittleData {
-            rows: labels.len(),
-            positives,
-            min_rows: leadscore_learn::train::MIN_LEADS,
-            min_positives: leadscore_learn::train::MIN_CONVERSIONS,
-        }
-        .into());
-    }
     let rows: Vec<Vec<f64>> = keep.iter().map(|&i| values[i].1.clone()).collect();
     let before: Vec<leadscore_core::ScoreCard> =
         keep.iter().map(|&i| values[i].0.clone()).collect();
-    let learned = leadscore_learn::points::learn_points(&model, &rows, &labels, args.l2);
     let text = std::fs::read_to_string(&args.inputs.model)
         .map_err(|e| Failure::input(format!("{}: {e}", args.inputs.model.display())))?;
-    let changes: Vec<(String, f64)> = learned
-        .rules
-        .iter()
-        .map(|r| (r.rule.clone(), r.new_points))
-        .collect();
-    let new_text = leadscore_learn::points::rewrite_model(&text, &changes, model.version + 1)
-        .map_err(|e| Failure::input(format!("{}: {e}", args.inputs.model.display())))?;
+    let Calibrated {
+        learned,
+        text: new_text,
+    } = calibrate(&model, &text, &rows, &labels, args.l2).map_err(|e| match e {
+        LearnError::Rewrite(m) => Failure::input(format!("{}: {m}", args.inputs.model.display())),
+        other => other.into(),
+    })?;
     let mut new_model = leadscore_core::Model::from_toml(&new_text)
         .map_err(|e| Failure::other(format!("the rewritten model does not validate: {e}")))?;
     let files = crate::model_files(&args.inputs.model, &new_model)?;

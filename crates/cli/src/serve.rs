@@ -214,12 +214,13 @@ pub fn keys(db: &Path, command: KeysCommand) -> Result<(), Failure> {
 /// Runs `leadscore serve`.
 pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failure> {
     let store = crate::db::open(db)?;
-    let fixed = match std::env::var("LEADSCORE_NOW") {
-        Ok(t) => {
-            Some(Timestamp::parse(&t).map_err(|e| Failure::input(format!("LEADSCORE_NOW: {e}")))?)
-        }
-        Err(_) => None,
-    };
+    // Background problems (webhook sender, storing thread) are logged to
+    // standard error.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let fixed = crate::db::fixed_now()?;
     let clock: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(move || {
         fixed.unwrap_or_else(|| {
             let d = std::time::SystemTime::now()

@@ -75,6 +75,12 @@ pub enum LearnError {
         /// What is wrong.
         message: String,
     },
+    /// No lead has an outcome to learn or measure from.
+    #[error("no contact has an outcome")]
+    NoOutcomes,
+    /// A model's text cannot take the learned points.
+    #[error("the model text cannot be rewritten: {0}")]
+    Rewrite(String),
     /// An option has a value that cannot work.
     #[error("option {option}: {message}")]
     Option {

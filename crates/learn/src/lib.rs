@@ -8,6 +8,8 @@
 //!   [`optimize`]'s L-BFGS;
 //! - [`trees`]: histogram gradient-boosted trees; [`shap`] explains them;
 //! - [`metrics`]: ROC/PR AUC, log loss, Brier, deciles, calibration;
+//! - [`outcomes`]: which scored leads converted (backtests, calibration);
+//! - [`points`]: rule points learned from outcomes (`calibrate`);
 //! - [`sample`]: synthetic data with known answers.
 //!
 //! No I/O beyond reading the data file asked for; nothing is fetched.
@@ -18,6 +20,7 @@ pub mod history;
 pub mod linear;
 pub mod metrics;
 pub mod optimize;
+pub mod outcomes;
 pub mod points;
 pub mod sample;
 pub mod shap;

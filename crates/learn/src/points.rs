@@ -10,6 +10,7 @@
 use leadscore_core::Model;
 use serde::Serialize;
 
+use crate::error::LearnError;
 use crate::features::Matrix;
 use crate::linear::Linear;
 
@@ -194,6 +195,51 @@ pub fn rewrite_model(text: &str, points: &[(String, f64)], version: i64) -> Resu
         ));
     }
     Ok(out.join("\n") + "\n")
+}
+
+/// A model with learned points: what was learned, and the model text
+/// rewritten with the new points and the next `version`.
+#[derive(Clone, Debug)]
+pub struct Calibrated {
+    /// The points learned per rule.
+    pub learned: LearnedPoints,
+    /// The rewritten model file.
+    pub text: String,
+}
+
+/// Learns each rule's points from the rule values of scored leads
+/// (`values`, one row per lead, as `score::rule_values` gives) and their
+/// outcomes, and rewrites `text` (the model's file) with them. Refused
+/// with [`LearnError::TooLittleData`] below the minimum outcomes of
+/// training.
+pub fn calibrate(
+    model: &Model,
+    text: &str,
+    values: &[Vec<f64>],
+    labels: &[u8],
+    l2: f64,
+) -> crate::error::Result<Calibrated> {
+    use crate::train::{MIN_CONVERSIONS, MIN_LEADS};
+    let positives = labels.iter().filter(|&&y| y == 1).count();
+    if labels.len() < MIN_LEADS
+        || positives < MIN_CONVERSIONS
+        || labels.len() - positives < MIN_CONVERSIONS
+    {
+        return Err(LearnError::TooLittleData {
+            rows: labels.len(),
+            positives,
+            min_rows: MIN_LEADS,
+            min_positives: MIN_CONVERSIONS,
+        });
+    }
+    let learned = learn_points(model, values, labels, l2);
+    let changes: Vec<(String, f64)> = learned
+        .rules
+        .iter()
+        .map(|r| (r.rule.clone(), r.new_points))
+        .collect();
+    let text = rewrite_model(text, &changes, model.version + 1).map_err(LearnError::Rewrite)?;
+    Ok(Calibrated { learned, text })
 }
 
 /// The value of `key = value` (before any comment), if the line sets `key`.

@@ -512,7 +512,7 @@ fn store_groups(
                     break;
                 }
                 Err(e) => {
-                    eprintln!("storing acknowledged events failed (tried again in 1 s): {e}");
+                    tracing::error!(error = %e, "storing acknowledged events failed (tried again in 1 s)");
                     if let Ok(mut st) = backlog.state.lock() {
                         st.failing = Some(e);
                     }

@@ -8,14 +8,18 @@
 //! - [`segments`]: saved, named filters, always current;
 //! - [`transitions`]: the feed of band and stage changes;
 //! - [`model`]: the scoring model, read and replaced;
-//! - [`segment`]: Segment-style `track`, `page`, `identify`, `batch`;
-//! - [`webhooks`]: subscriptions, the signed at-least-once sender, and the
-//!   ticker that applies decay on time;
+//! - [`tracking`]: the calls tracking libraries send (Segment-style
+//!   `track`, `page`, `identify`, `batch`);
+//! - [`webhooks`]: subscriptions and the signed at-least-once sender;
+//! - [`ticker`]: decay and windows applied on time, the delivery log pruned;
 //! - [`openapi`]: the route table and the OpenAPI document made from it;
 //! - [`health`]: `/healthz` and `/metrics`;
 //! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
 //!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
 //!   [`state`]: the database behind one mutex, used from blocking threads.
+//!
+//! The library never prints: what goes wrong in the background is logged
+//! through `tracing`, and the binary chooses where logs go.
 //!
 //! One process writes the database at a time: the service holds it open;
 //! CLI commands that write wait for SQLite's lock (30 s) between the
@@ -33,9 +37,10 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod paging;
-pub mod segment;
 pub mod segments;
 pub mod state;
+pub mod ticker;
+pub mod tracking;
 pub mod transitions;
 pub mod webhooks;
 pub mod wire;
@@ -140,10 +145,10 @@ pub fn router(state: AppState) -> Router {
         ("get", "/v1/transitions", get(transitions::feed)),
         ("get", "/v1/model", get(model::get)),
         ("put", "/v1/model", put(model::put)),
-        ("post", "/v1/track", post(segment::track)),
-        ("post", "/v1/page", post(segment::page)),
-        ("post", "/v1/identify", post(segment::identify)),
-        ("post", "/v1/batch", post(segment::batch)),
+        ("post", "/v1/track", post(tracking::track)),
+        ("post", "/v1/page", post(tracking::page)),
+        ("post", "/v1/identify", post(tracking::identify)),
+        ("post", "/v1/batch", post(tracking::batch)),
         ("get", "/v1/webhooks", get(webhooks::list)),
         ("post", "/v1/webhooks", post(webhooks::create)),
         ("delete", "/v1/webhooks/{id}", delete(webhooks::remove)),
@@ -205,7 +210,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state_backlog = std::sync::Arc::clone(&state.ingest.backlog);
     let sender = tokio::spawn(webhooks::sender(state.clone(), stop_rx.clone()));
-    let ticker = tokio::spawn(webhooks::ticker(state.clone(), stop_rx, TICK_EVERY));
+    let ticker = tokio::spawn(ticker::ticker(state.clone(), stop_rx, TICK_EVERY));
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

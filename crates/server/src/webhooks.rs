@@ -36,7 +36,7 @@ pub fn sign(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={hex}")
 }
 
-fn wall_ns() -> i64 {
+pub(crate) fn wall_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
@@ -81,7 +81,7 @@ pub async fn sender(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
     {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("webhooks: cannot make an HTTP client, no delivery will be made: {e}");
+            tracing::error!(error = %e, "cannot make an HTTP client: no webhook delivery will be made");
             return;
         }
     };
@@ -95,7 +95,7 @@ pub async fn sender(state: AppState, mut stop: tokio::sync::watch::Receiver<bool
         {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("webhooks: reading the outbox: {}", e.message);
+                tracing::warn!(error = %e.message, "reading the webhook outbox failed");
                 Vec::new()
             }
         };
@@ -182,59 +182,6 @@ async fn futures_join(client: &reqwest::Client, due: &[Due]) -> Vec<Result<(), S
         out.push(t.await.unwrap_or_else(|e| Err(e.to_string())));
     }
     out
-}
-
-/// How often settled deliveries older than the delivery log's retention
-/// are deleted.
-pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Due contacts the ticker brings up to date per turn of the store. A
-/// catch-up of five months of decay on 1M contacts held event writes back
-/// for ~28 s in one piece; in turns of 100 the longest wait was 2.1 s and
-/// events went on at 4.2k/s instead of 0.5k/s (`docs/performance.md`).
-pub const TICK_TURN: usize = 100;
-
-/// Applies due time changes (decay, windows) every few seconds, so their
-/// transitions, and webhooks, happen on time while the server runs; and,
-/// at the first tick and then every [`PRUNE_EVERY`], deletes settled
-/// deliveries older than `state.delivery_log_days` from the outbox. Due
-/// contacts are taken [`TICK_TURN`] at a time, so event writes go in
-/// between.
-pub async fn ticker(
-    state: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    every: Duration,
-) {
-    let mut pruned: Option<std::time::Instant> = None;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {},
-            _ = stop.changed() => return,
-        }
-        let now = state.now();
-        // In turns, each taking the store for one short transaction: events
-        // wait for a turn, not for a whole catch-up after a long stop.
-        while !*stop.borrow() {
-            match state
-                .with_store(move |s| Ok(s.tick_some(now, TICK_TURN)?))
-                .await
-            {
-                Ok((_, true)) => tokio::task::yield_now().await,
-                _ => break,
-            }
-        }
-        let days = i64::from(state.delivery_log_days);
-        if days > 0 && pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-            pruned = Some(std::time::Instant::now());
-            let before = wall_ns().saturating_sub(days * 86_400 * 1_000_000_000);
-            if let Err(e) = state
-                .with_store(move |s| Ok(s.prune_deliveries(before)?))
-                .await
-            {
-                eprintln!("webhooks: pruning the delivery log: {}", e.message);
-            }
-        }
-    }
 }
 
 /// A new subscription.

@@ -28,7 +28,8 @@
 //!   `tick` (time passing), `check`.
 //! - Reading: `contact` (one contact's score, explanation, history,
 //!   deletion), `listing` (many contacts' scores, ranked lists),
-//!   `segments`, `history` (whole records for learning), `identity`
+//!   `segments`, `history` (whole records for learning), `training`
+//!   (the point-in-time training table), `identity`
 //!   (joining an anonymous contact; the transitions feed).
 //! - The service's tables: `keys`, `webhooks`.
 
@@ -58,6 +59,7 @@ mod slots;
 mod store;
 mod stored_contact;
 mod tick;
+mod training;
 mod transitions;
 mod values;
 mod webhooks;
@@ -82,4 +84,5 @@ pub use schema::SCHEMA_VERSION;
 pub use segments::{HadEvent, MAX_NAME as MAX_SEGMENT_NAME, SegmentDefinition};
 pub use store::Store;
 pub use tick::TickSummary;
+pub use training::TrainingTable;
 pub use webhooks::{Delivery, Due, KINDS as WEBHOOK_KINDS, MAX_ATTEMPTS, Webhook};
