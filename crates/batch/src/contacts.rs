@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use leadscore_core::condition::trim;
 
 use crate::error::{InputError, RecordFault, Result, line_of_offset};
+use crate::fields::for_each_ndjson_line;
 use crate::format::{JsonContact, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
 use crate::records::for_each_csv_record;
@@ -188,17 +189,9 @@ fn ndjson_chunk(
     vocabulary: &Vocabulary,
 ) -> std::result::Result<ChunkContacts, RecordFault> {
     let mut out = ChunkContacts::default();
-    let mut start = 0usize;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let line = &data[start..end];
-        let offset = base + start as u64;
-        start = end + 1;
+    for_each_ndjson_line(data, base, |line, offset, _| {
         let fault = |field: Option<&str>, m: String| RecordFault::new(offset, field, m);
-        let text = std::str::from_utf8(line).map_err(|_| fault(None, "not valid UTF-8".into()))?;
-        if text.bytes().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
+        let text = line.map_err(|()| fault(None, "not valid UTF-8".into()))?;
         let parsed: JsonContact<'_> =
             serde_json::from_str(text).map_err(|e| fault(None, format!("invalid JSON: {e}")))?;
         let id = match parsed.id.map(json_text) {
@@ -217,7 +210,8 @@ fn ndjson_chunk(
         out.ids.push(CompactString::from(id.trim()));
         out.offsets.push(offset);
         out.values.extend(values);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

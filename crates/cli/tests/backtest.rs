@@ -31,6 +31,23 @@ fn model() -> String {
         .to_string()
 }
 
+/// `leadscore backtest` of `contacts` with outcome column `y`, as JSON.
+fn backtest_json(model: &str, contacts: &str) -> Value {
+    json(&[
+        "backtest",
+        "--model",
+        model,
+        "--contacts",
+        contacts,
+        "--label",
+        "y",
+        "--as-of",
+        AS_OF,
+        "--format",
+        "json",
+    ])
+}
+
 fn json(args: &[&str]) -> Value {
     let o = leadscore(args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -42,19 +59,7 @@ fn backtest_measures_bands_stages_and_thresholds() {
     let dir = tempfile::tempdir().unwrap();
     let test = with_ids("test.csv", &dir.path().join("test.csv"));
     let m = model();
-    let b = json(&[
-        "backtest",
-        "--model",
-        &m,
-        "--contacts",
-        &test,
-        "--label",
-        "y",
-        "--as-of",
-        AS_OF,
-        "--format",
-        "json",
-    ]);
+    let b = backtest_json(&m, &test);
     assert_eq!(b["leads"], 1000);
     assert_eq!(b["conversions"], 118);
     let auc = b["roc_auc"].as_f64().unwrap();
@@ -150,32 +155,8 @@ fn calibrate_learns_points_that_rank_better_and_writes_a_valid_model() {
     let written = std::fs::read_to_string(&out).unwrap();
     assert!(written.contains("version = 2") && written.contains("[[rule]]"));
     // Held out: the learned points rank the test leads at least as well.
-    let before = json(&[
-        "backtest",
-        "--model",
-        &m,
-        "--contacts",
-        &test,
-        "--label",
-        "y",
-        "--as-of",
-        AS_OF,
-        "--format",
-        "json",
-    ]);
-    let after = json(&[
-        "backtest",
-        "--model",
-        &out,
-        "--contacts",
-        &test,
-        "--label",
-        "y",
-        "--as-of",
-        AS_OF,
-        "--format",
-        "json",
-    ]);
+    let before = backtest_json(&m, &test);
+    let after = backtest_json(&out, &test);
     assert!(
         after["roc_auc"].as_f64().unwrap() >= before["roc_auc"].as_f64().unwrap() - 0.01,
         "{} vs {}",

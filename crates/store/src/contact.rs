@@ -29,6 +29,22 @@ pub struct TransitionRow {
     /// Model version in force.
     pub model_version: i64,
 }
+impl TransitionRow {
+    /// Reads the columns `at, kind, from_value, to_value, cause, detail,
+    /// model_version` of `transitions`, starting at column `first`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(TransitionRow {
+            at: Timestamp(r.get(first)?),
+            kind: r.get(first + 1)?,
+            from: r.get(first + 2)?,
+            to: r.get(first + 3)?,
+            cause: r.get(first + 4)?,
+            detail: r.get(first + 5)?,
+            model_version: r.get(first + 6)?,
+        })
+    }
+}
+
 impl Store {
     /// One contact's score at `as_of`.
     pub fn contact_score(&self, id: &str, as_of: Timestamp) -> Result<ContactScore> {
@@ -95,17 +111,7 @@ impl Store {
             "SELECT at, kind, from_value, to_value, cause, detail, model_version
              FROM transitions WHERE contact = ?1 ORDER BY at, seq",
         )?;
-        let rows = stmt.query_map([rowid], |r| {
-            Ok(TransitionRow {
-                at: Timestamp(r.get(0)?),
-                kind: r.get(1)?,
-                from: r.get(2)?,
-                to: r.get(3)?,
-                cause: r.get(4)?,
-                detail: r.get(5)?,
-                model_version: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([rowid], |r| TransitionRow::from_row(r, 0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

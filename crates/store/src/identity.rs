@@ -131,15 +131,7 @@ impl Store {
             Ok(FeedEntry {
                 seq: r.get(0)?,
                 contact: r.get(1)?,
-                transition: TransitionRow {
-                    at: Timestamp(r.get(2)?),
-                    kind: r.get(3)?,
-                    from: r.get(4)?,
-                    to: r.get(5)?,
-                    cause: r.get(6)?,
-                    detail: r.get(7)?,
-                    model_version: r.get(8)?,
-                },
+                transition: TransitionRow::from_row(r, 2)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
