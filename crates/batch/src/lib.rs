@@ -1,7 +1,7 @@
 //! # leadscore-batch: scoring from files
 //!
 //! Everything between files on disk and the pure core:
-//! - [`format`]: which format a file is (CSV, NDJSON), how JSON scalars read,
+//! - [`format`](mod@format): which format a file is (CSV, NDJSON), how JSON scalars read,
 //!   and the NDJSON line shapes.
 //! - [`contacts`]: contacts files into a [`ContactTable`].
 //! - [`events`]: one events record into an [`events::EventRecord`].

@@ -2,7 +2,7 @@
 //! contact out, in input order.
 //!
 //! The path of an event: [`crate::pipeline`] parses it on a worker thread;
-//! [`HitSink`] looks up its contact, asks the core which rules it matches
+//! `HitSink` looks up its contact, asks the core which rules it matches
 //! ([`match_event`]) and keeps a 24-byte [`Hit`] per match that can still
 //! count at the as-of time; hits are gathered per contact in file order;
 //! then each contact is de-duplicated and scored by the core's

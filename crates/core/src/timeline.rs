@@ -6,7 +6,7 @@
 //! each dimension's raw value is `A + E * 2^(-dt / half_life)`: attribute
 //! points `A` and decaying event points `E`. Within a segment the change
 //! time is found on that closed form (probes, then bisection to the
-//! second), then confirmed with [`evaluate`] itself; at each breakpoint the
+//! second), then confirmed with [`evaluate`](crate::evaluate) itself; at each breakpoint the
 //! state is evaluated exactly. Probes grow geometrically (1 minute, 2, 4...),
 //! so a state that leaves and comes back between two probes can be missed;
 //! with one decaying dimension, or decaying points of one sign, the scores

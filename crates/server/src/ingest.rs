@@ -4,7 +4,7 @@
 //! (`leadscore-writer`). It checks each event for a repeated id (within
 //! the group, among the events not stored yet, then in the database),
 //! appends the new ones of every waiting request to the inbox
-//! ([`leadscore_store::inbox`]) in one record, flushes it (one
+//! ([`leadscore_store::Inbox`]) in one record, flushes it (one
 //! `fdatasync` for many requests) and answers each request with its own
 //! per-event outcome. A second thread (`leadscore-store`) stores the
 //! inbox's groups in the database many at a time, matching and scoring
@@ -58,8 +58,7 @@ pub const MAX_BACKLOG: usize = 40_000;
 
 /// Least time between two transactions storing inbox events, unless a
 /// request waits for them: more events per transaction cost the database
-/// writer less each (measured in `docs/performance.md`), and nobody waits
-/// for them in the meantime.
+/// writer less each, and nobody waits for them in the meantime.
 pub const STORE_EVERY: Duration = Duration::from_millis(100);
 
 /// Longest a request waits for acknowledged events to be stored before it

@@ -29,23 +29,17 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{Result, StoreError};
 
 /// Log size, in bytes, after which the writer checkpoints by itself when a
-/// [`Checkpointer`] runs beside it: 1 GiB. Under a steady stream of commits
-/// passive passes copy the log but never find it wholly copied when a write
-/// begins, so it does not start over and grows until this backstop; the
-/// commit that crosses it stalls every request waiting (~0.1 s for 128 MiB
-/// of 16 KiB pages, ~0.3 s for 512 MiB, measured). Fewer, longer stalls
-/// gave the better single-event p99 (128 MiB -> 512 MiB halved it on a
-/// million contacts; with 4 KiB pages, 128 MiB -> 1 GiB took it from
-/// 24-25 ms to 10-11 ms at 100k contacts; see `docs/performance.md`). The
-/// log file may reach this size on disk.
+/// [`Checkpointer`] runs beside it: 1 GiB. It is a backstop, for when open
+/// reads keep the log in use and [`Checkpointer::restart`] cannot let it
+/// start over; the commit that crosses it stalls every request waiting, so
+/// it is rare by design. The log file may reach this size on disk.
 pub const WRITER_BACKSTOP_BYTES: i64 = 1 << 30;
 
 /// Log size, in bytes, at which a [`Checkpointer`] run by the service
 /// finishes a checkpoint with [`Checkpointer::restart`] so the log starts
-/// over: 128 MiB (about 13 s of single events at 10 000 a second, 0.6 s
-/// of batch ingest). Each restart holds the writer off for 2-10 ms
-/// (measured), instead of the 16-93 ms stall of the writer's own
-/// checkpoint at [`WRITER_BACKSTOP_BYTES`]; see `docs/performance.md`.
+/// over: 128 MiB (about 13 s of single events at 10 000 a second). The
+/// database file is flushed first with the writer running, so the last
+/// pass, which holds the writer off, has little left to copy.
 pub const RESTART_BYTES: i64 = 128 << 20;
 
 /// Log size, in bytes, past which a [`Checkpointer`] stops being polite:

@@ -27,8 +27,8 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// Most contacts remembered; past it, the cache starts again empty. A
-/// contact costs about 200 bytes with the starter model (measured: 46 MB
-/// more resident memory for 220 000 contacts), so at most about 200 MB.
+/// contact costs about 200 bytes with the starter model, so the cache
+/// holds at most about 200 MB.
 pub const MAX_CONTACTS: usize = 1_000_000;
 
 /// A stored contact, as the event writer needs it.

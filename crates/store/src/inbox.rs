@@ -38,8 +38,8 @@ use crate::error::{Result, StoreError};
 
 /// Zeros written ahead of the records at a time, in bytes. Appending into
 /// space already written makes each flush a data flush only (no file size
-/// or block allocation to record), which measured shorter and steadier
-/// beside the database's own writes; readers stop at the zeros.
+/// or block allocation to record), which is shorter and steadier beside the
+/// database's own writes; readers stop at the zeros.
 pub const PREALLOC_BYTES: u64 = 16 << 20;
 
 /// Largest record the inbox writes and reads back, in bytes. The service

@@ -439,7 +439,7 @@ impl Store {
     /// there, so nothing changed).
     ///
     /// Contacts and event numbers looked up are remembered for the next
-    /// call (see [`crate::event_cache`]): a service storing a stream of
+    /// call (see `event_cache`): a service storing a stream of
     /// events skips two look-ups per event.
     pub fn ingest_events(&mut self, rows: Vec<EventRow>, now: Timestamp) -> Result<Vec<bool>> {
         self.ingest_rows(rows, now, None)
@@ -448,7 +448,7 @@ impl Store {
     /// Stores one or more inbox groups' events as
     /// [`Store::ingest_events`] does, and records in the same transaction
     /// that the database now holds every group up to `through` (see
-    /// [`crate::inbox`]). Returns, per event, whether it was stored.
+    /// the inbox). Returns, per event, whether it was stored.
     pub fn ingest_inbox(
         &mut self,
         rows: Vec<EventRow>,

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::error::{Result, StoreError};
 
 /// Version of the table layout below (8: stored event keys are XXH3, see
-/// [`crate::migrate`]).
+/// `migrate`).
 pub const SCHEMA_VERSION: i64 = 8;
 /// The last version reached by adding to the layout ([`ADDED`]); the
 /// versions after it rewrite data ([`crate::migrate`]).
@@ -141,11 +141,9 @@ CREATE TABLE segments (                -- schema 5: saved, named filters
 ";
 
 /// Schema 6: the outbox is written by the code that records a transition
-/// (`live::record_transitions` calls `webhooks::owe_deliveries`), no longer by a
-/// trigger. An INSERT that fires a trigger makes SQLite keep a statement
-/// journal: a copy of every page the statement changes, about 57 KB
-/// written to a temporary file per transition recorded (measured with
-/// strace); service batch ingest is ~4 % faster without it.
+/// (`transitions::record_transitions` calls `webhooks::owe_deliveries`),
+/// no longer by a trigger: an INSERT that fires a trigger makes SQLite keep
+/// a statement journal, a copy of every page the statement changes.
 const V6_OUTBOX_BY_CODE: &str = "
 DROP TRIGGER IF EXISTS transitions_to_outbox;
 ";
@@ -189,9 +187,8 @@ fn pragmas(conn: &Connection) -> Result<()> {
 }
 
 /// Log size, in bytes, at which a commit copies the log into the database
-/// file by itself: 64 MiB (SQLite's default is 1 000 pages, 4 MiB of
-/// 4 KiB pages, which made a bulk import's every commit checkpoint; 64 MiB
-/// imported 2M events 5 % faster). The service raises it further for its
+/// file by itself: 64 MiB (SQLite's default, 1 000 pages, would make a bulk
+/// import checkpoint at every commit). The service raises it further for its
 /// writer, beside a checkpoint thread
 /// ([`crate::checkpoint::WRITER_BACKSTOP_BYTES`]).
 const AUTOCHECKPOINT_BYTES: i64 = 64 << 20;

@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// The last inbox group the database holds (0: none), see
-    /// [`crate::inbox`].
+    /// [`Inbox`](crate::Inbox).
     pub fn inbox_applied(&self) -> Result<u64> {
         schema::inbox_applied(&self.conn)
     }
@@ -189,7 +189,7 @@ impl Store {
     }
 
     /// Sets the page cache for a writer that commits many small groups,
-    /// as the service's does ([`SERVICE_CACHE_KIB`]).
+    /// as the service's does (32 MiB).
     pub fn set_service_cache(&mut self) -> Result<()> {
         self.set_cache_kib(SERVICE_CACHE_KIB)
     }
