@@ -107,21 +107,56 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
     }
     let db = dir.join("leadscore.db");
     let agree = load_database(&db, &table, &scores.cards, &written, end)?;
+    let exe = invocation();
+    let key = {
+        let mut store = Store::open(&db)?;
+        store
+            .create_key("demo", leadscore_store::Scope::Admin, end)?
+            .1
+    };
+    let db = quoted(&db.display().to_string());
     say!("\nTry next:");
     say!(
-        "  leadscore score --model {} --contacts {} --events {} --as-of {end} --top 20",
-        model_path.display(),
-        written.contacts_path.display(),
-        written.events_path.display()
+        "  {exe} score --model {} --contacts {} --events {} --as-of {end} --top 20",
+        quoted(&model_path.display().to_string()),
+        quoted(&written.contacts_path.display().to_string()),
+        quoted(&written.events_path.display().to_string())
     );
-    let db = db.display();
-    say!("  LEADSCORE_NOW={end} leadscore scores --db {db} --band hot --top 20");
+    say!("  LEADSCORE_NOW={end} {exe} scores --db {db} --band hot --top 20");
+    say!("  {exe} history --db {db} {}", agree.unwrap_or_default());
     say!(
-        "  leadscore history --db {db} {}",
-        agree.unwrap_or_default()
+        "\nOpen the web app (the demo's data ends at {end}, so the service's clock is set there):"
     );
-    say!("  leadscore keys create --db {db} --scope admin; leadscore serve --db {db}");
+    say!("  LEADSCORE_NOW={end} {exe} serve --db {db} --bind 127.0.0.1:8080");
+    say!("  then open http://127.0.0.1:8080/ and sign in with this admin key: {key}");
     Ok(())
+}
+
+/// How this program was started, to print commands that work as shown:
+/// its path relative to the current folder when it is inside it (as after
+/// `cargo run`), else absolute.
+fn invocation() -> String {
+    let path = match (std::env::current_exe(), std::env::current_dir()) {
+        (Ok(exe), Ok(cwd)) => exe
+            .strip_prefix(&cwd)
+            .map(|p| p.to_path_buf())
+            .unwrap_or(exe),
+        (Ok(exe), Err(_)) => exe,
+        _ => PathBuf::from("leadscore"),
+    };
+    quoted(&path.display().to_string())
+}
+
+/// A word for the shell: as it is when it needs no quotes.
+fn quoted(word: &str) -> String {
+    if word
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-:=+,@".contains(&b))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Builds the embedded database from the demo files (a fresh one each

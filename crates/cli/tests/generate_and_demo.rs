@@ -84,12 +84,71 @@ fn the_demo_runs_and_explains_the_top_lead() {
         "Why is",
         "Band:",
         "Stage:",
-        "leadscore score --model",
+        " score --model",
         "its live scores equal the ones above for 2000 of 2000 contacts",
-        "leadscore serve --db",
+        " serve --db",
+        "sign in with this admin key: lsk_",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // Every command it suggests works as printed.
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "Try next:")
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| !l.starts_with("then "))
+        .collect();
+    assert_eq!(commands.len(), 4, "{text}");
+    for command in &commands[..3] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        assert!(!stdout(&out).is_empty(), "{command}");
+    }
+    // The service it suggests serves the web app, and the key signs in.
+    let serve = commands[3].replace("127.0.0.1:8080", "127.0.0.1:0");
+    let (clock, serve) = serve.split_once(' ').unwrap();
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", &format!("export {clock}; exec {serve}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    let key = text.split("admin key: ").nth(1).unwrap().trim();
+    let body = format!("key={key}");
+    let answer = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(
+        answer.contains("set-cookie: leadscore_session="),
+        "{answer}"
+    );
     // The embedded database it made answers the CLI.
     let db = dir.path().join("leadscore.db").display().to_string();
     let out = leadscore(["scores", "--db", &db, "--top", "3", "--format", "csv"]);

@@ -8,7 +8,8 @@ use axum::extract::State;
 
 use crate::extract::Q;
 use axum::http::HeaderMap;
-use leadscore_store::{ContactScore, Scope, ScoreFilter};
+use leadscore_core::Timestamp;
+use leadscore_store::{ContactScore, Ranked, Scope, ScoreFilter, Store};
 use serde::Deserialize;
 
 use crate::auth::require;
@@ -53,57 +54,85 @@ pub async fn list(
     let now = state.now();
     state
         .read(move |s| {
-            let order = order_by(&sort);
-            let answer = |first: &[ContactScore], total: usize| {
-                Json(page.answer(first, total, |c| score_object(s.model(), &c.id, &c.card)))
+            let filter = LeadFilter {
+                band: q.band,
+                stage: q.stage,
+                condition: q.condition,
+                segment: q.segment,
             };
-            let Some(name) = &q.segment else {
-                // Only the page's worth is kept and sorted, not every contact.
-                let filter = ScoreFilter {
-                    band: q.band,
-                    stage: q.stage,
-                    condition: q
-                        .condition
-                        .map(|w| leadscore_store::Filter::parse(&w, s.model()))
-                        .transpose()?,
-                };
-                let ranked = s.ranked(now, &filter, page.needed(), |a, b| {
-                    order(&a.score, &b.score)
-                })?;
-                return Ok(answer(&ranked.items, ranked.total));
-            };
-            // The segment's parts and the query's must all hold.
-            let mut def = s.segment(name)?.ok_or_else(|| {
-                ApiError::bad(
-                    "unknown_segment",
-                    format!("no segment {name:?}"),
-                    Some("query.segment"),
-                )
-            })?;
-            for (mine, theirs) in [(&mut def.band, q.band), (&mut def.stage, q.stage)] {
-                match (mine.as_ref(), theirs) {
-                    (Some(a), Some(b)) if *a != b => return Ok(answer(&[], 0)),
-                    (_, Some(b)) => *mine = Some(b),
-                    _ => {}
-                }
-            }
-            if let Some(w) = q.condition {
-                def.condition = Some(match def.condition.take() {
-                    Some(d) => format!("{{ all = [{d}, {w}] }}"),
-                    None => w,
-                });
-            }
-            let ranked = s
-                .ranked_members(&def, now, page.needed(), |a, b| order(&a.score, &b.score))
-                .map_err(|e| match e {
-                    leadscore_store::StoreError::Segment(m) => {
-                        ApiError::bad("invalid_filter", m, Some("query.where"))
-                    }
-                    other => other.into(),
-                })?;
-            Ok(answer(&ranked.items, ranked.total))
+            let ranked = ranked_leads(s, &filter, now, page.needed(), order_by(&sort))?;
+            Ok(Json(page.answer(&ranked.items, ranked.total, |c| {
+                score_object(s.model(), &c.id, &c.card)
+            })))
         })
         .await
+}
+
+/// Which leads a list holds: every part given must hold.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LeadFilter {
+    pub band: Option<String>,
+    pub stage: Option<String>,
+    /// A `where` condition (TOML inline table).
+    pub condition: Option<String>,
+    /// A saved segment's name.
+    pub segment: Option<String>,
+}
+
+/// The first `keep` leads of the list `filter` gives, in `order`, and how
+/// many there are in all: the one query behind `GET /v1/leads` and the web
+/// app's list.
+pub(crate) fn ranked_leads(
+    s: &Store,
+    filter: &LeadFilter,
+    now: Timestamp,
+    keep: usize,
+    order: impl Fn(&ContactScore, &ContactScore) -> Ordering + Sync,
+) -> Result<Ranked, ApiError> {
+    let Some(name) = &filter.segment else {
+        // Only the page's worth is kept and sorted, not every contact.
+        let f = ScoreFilter {
+            band: filter.band.clone(),
+            stage: filter.stage.clone(),
+            condition: filter
+                .condition
+                .as_deref()
+                .map(|w| leadscore_store::Filter::parse(w, s.model()))
+                .transpose()?,
+        };
+        return Ok(s.ranked(now, &f, keep, |a, b| order(&a.score, &b.score))?);
+    };
+    // The segment's parts and the query's must all hold.
+    let mut def = s.segment(name)?.ok_or_else(|| {
+        ApiError::bad(
+            "unknown_segment",
+            format!("no segment {name:?}"),
+            Some("query.segment"),
+        )
+    })?;
+    for (mine, theirs) in [
+        (&mut def.band, filter.band.clone()),
+        (&mut def.stage, filter.stage.clone()),
+    ] {
+        match (mine.as_ref(), theirs) {
+            (Some(a), Some(b)) if *a != b => return Ok(Ranked::default()),
+            (_, Some(b)) => *mine = Some(b),
+            _ => {}
+        }
+    }
+    if let Some(w) = &filter.condition {
+        def.condition = Some(match def.condition.take() {
+            Some(d) => format!("{{ all = [{d}, {w}] }}"),
+            None => w.clone(),
+        });
+    }
+    s.ranked_members(&def, now, keep, |a, b| order(&a.score, &b.score))
+        .map_err(|e| match e {
+            leadscore_store::StoreError::Segment(m) => {
+                ApiError::bad("invalid_filter", m, Some("query.where"))
+            }
+            other => other.into(),
+        })
 }
 
 /// The order of a `sort` value (`-score`, `score` or `id`): by score, ties

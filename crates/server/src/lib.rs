@@ -14,6 +14,7 @@
 //! - [`ticker`]: decay and windows applied on time, the delivery log pruned;
 //! - [`openapi`]: the route table and the OpenAPI document made from it;
 //! - [`health`]: `/healthz` and `/metrics`;
+//! - [`app`]: the web app's pages, at `/`;
 //! - [`auth`]: API keys and scopes; [`error`]: JSON errors;
 //!   [`wire`]: batch bodies (JSON array or NDJSON) and their limits;
 //!   [`state`]: the database behind one mutex, used from blocking threads.
@@ -25,6 +26,7 @@
 //! CLI commands that write wait for SQLite's lock (30 s) between the
 //! service's transactions.
 
+pub mod app;
 pub mod auth;
 pub mod contacts;
 pub mod error;
@@ -183,13 +185,15 @@ pub fn router(state: AppState) -> Router {
             None => by_path.push((path, handler)),
         }
     }
-    let mut router = Router::new();
+    let mut api = Router::new();
     for (path, handler) in by_path {
-        router = router.route(path, handler);
+        api = api.route(path, handler);
     }
-    router
-        .fallback(not_found)
+    // The API answers errors in its JSON shape; the web app's pages answer
+    // HTML (their own error pages).
+    api.fallback(not_found)
         .layer(middleware::from_fn(json_errors))
+        .merge(app::router())
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))
         .with_state(state)

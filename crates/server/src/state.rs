@@ -93,6 +93,8 @@ pub struct AppState {
     /// Days a settled webhook delivery stays in the delivery log (0: for
     /// ever).
     pub delivery_log_days: u32,
+    /// The web app's signed-in browsers.
+    pub sessions: Arc<crate::app::session::Sessions>,
 }
 
 /// Days settled webhook deliveries stay in the delivery log by default.
@@ -122,6 +124,7 @@ impl AppState {
             metrics,
             clock,
             delivery_log_days: DELIVERY_LOG_DAYS,
+            sessions: Arc::default(),
         })
     }
 
@@ -220,7 +223,13 @@ impl AppState {
 
     /// The scope of a key, from the cache or the database.
     pub async fn scope_of(&self, key: &str) -> Result<Option<Scope>, ApiError> {
-        let hash = leadscore_store::key_hash(key);
+        self.scope_of_hash(&leadscore_store::key_hash(key)).await
+    }
+
+    /// The scope of the key with this SHA-256 hash (`None`: unknown or
+    /// revoked), from the cache (up to [`KEY_CACHE`] old) or the database.
+    pub async fn scope_of_hash(&self, hash: &str) -> Result<Option<Scope>, ApiError> {
+        let hash = hash.to_owned();
         if let Ok(cache) = self.keys.lock()
             && let Some((scope, at)) = cache.get(&hash)
             && at.elapsed() < KEY_CACHE

@@ -1,7 +1,7 @@
 //! One contact: its score at a time, its attributes, why it has its
 //! score, its band and stage history, and erasing it.
 
-use leadscore_core::{EventKey, Explanation, Hit, Timestamp, Trace, evaluate};
+use leadscore_core::{EventKey, Explanation, Hit, ScoreCard, Timestamp, Trace, evaluate};
 use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use crate::error::{Result, StoreError};
@@ -9,7 +9,7 @@ use crate::listing::{ContactScore, ScoreFilter};
 use crate::matching::{for_each_stored_event, stored_event_hits};
 use crate::store::Store;
 use crate::stored_contact::{StoredContact, event_range};
-use crate::values::model_values;
+use crate::values::{model_values, model_values_json, parse_map};
 
 /// A band or stage change, as `history` lists it.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,6 +29,19 @@ pub struct TransitionRow {
     /// Model version in force.
     pub model_version: i64,
 }
+/// One stored event, as a contact's timeline shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEventRow {
+    /// The event id.
+    pub id: String,
+    /// The event type.
+    pub event_type: String,
+    /// When it happened.
+    pub at: Timestamp,
+    /// Its properties.
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
 impl TransitionRow {
     /// Reads the columns `at, kind, from_value, to_value, cause, detail,
     /// model_version` of `transitions`, starting at column `first`.
@@ -63,6 +76,82 @@ impl Store {
             &ScoreFilter::default(),
         )?
         .ok_or_else(|| StoreError::UnknownContact(id.into()))
+    }
+
+    /// One contact's score card at each of `times`: its history as the
+    /// model scores it now (decay, windows, events coming due), for a
+    /// chart. The same `evaluate` as [`Store::contact_score`].
+    pub fn score_series(&self, id: &str, times: &[Timestamp]) -> Result<Vec<ScoreCard>> {
+        let (attrs, packed): (String, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT attributes, hits FROM contacts WHERE ext_id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let values = model_values_json(&self.model.vocabulary, &attrs)?;
+        let hits = self.slots.unpack(&packed)?;
+        let mut work = hits.clone();
+        Ok(times
+            .iter()
+            .map(|&t| {
+                work.clone_from(&hits);
+                evaluate(&self.model, values.as_slice(), &mut work, t, None)
+            })
+            .collect())
+    }
+
+    /// A contact's stored events, newest first, at most `limit`.
+    pub fn contact_events(&self, id: &str, limit: usize) -> Result<Vec<StoredEventRow>> {
+        let rowid: i64 = self
+            .conn
+            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let (lo, hi) = event_range(rowid);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2
+             ORDER BY ts DESC, id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            rusqlite::params![lo, hi, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, event_type, ts, props): (String, String, i64, String) = row?;
+            out.push(StoredEventRow {
+                id,
+                event_type,
+                at: Timestamp(ts),
+                properties: parse_map(&props)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Band and stage transitions per day (UTC) from `since` to `until`:
+    /// (day's first instant, band changes, stage changes), oldest first;
+    /// days without any are left out.
+    pub fn transitions_per_day(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64, u64)>> {
+        const DAY: i64 = 86_400_000_000_000;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at / ?3 AS day, sum(kind = 'band'), sum(kind = 'stage') FROM transitions
+             WHERE at > ?1 AND at <= ?2 GROUP BY day ORDER BY day",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![since.0, until.0, DAY], |r| {
+            Ok((
+                Timestamp(r.get::<_, i64>(0)? * DAY),
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// A contact's attributes, if the contact exists.

@@ -119,6 +119,15 @@ impl Store {
         Ok(true)
     }
 
+    /// The feed position of the newest band or stage change (0: none yet).
+    pub fn last_transition_seq(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM transitions", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     /// Band and stage changes after feed position `after` (0: from the
     /// start), oldest first, at most `limit`.
     pub fn transitions_after(&self, after: i64, limit: usize) -> Result<Vec<FeedEntry>> {

@@ -67,7 +67,7 @@ mod webhooks;
 pub use checkpoint::{
     CheckpointPass, Checkpointer, LOG_LIMIT_BYTES, RESTART_BYTES, WRITER_BACKSTOP_BYTES,
 };
-pub use contact::TransitionRow;
+pub use contact::{StoredEventRow, TransitionRow};
 pub use error::{Result, StoreError};
 pub use history::{ContactHistory, HistoryEvent};
 pub use identity::FeedEntry;

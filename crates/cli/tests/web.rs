@@ -1,0 +1,688 @@
+//! The web app in a real browser: Debian's chromium, driven through
+//! chromedriver (WebDriver), against `leadscore serve` on generated data.
+//! Signs in, filters and sorts leads, opens a lead and reads its chart and
+//! breakdown, saves a segment, sees a new hot lead appear after events are
+//! posted to the API, checks that a contact's data stays text, that a read
+//! key's session cannot change anything, and that axe-core finds no
+//! serious or critical accessibility violation on any page. A screenshot
+//! of each page goes to `target/screenshots/` (or `$LEADSCORE_SCREENSHOTS`;
+//! `docs/screenshots/` holds the current ones).
+//!
+//! chromium and chromedriver must be installed (`./test.sh` installs
+//! them): without them this test fails, naming what is missing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{leadscore, stderr};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+const NOW: &str = "2026-06-30T00:00:00Z";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(args: &[&str], db: &Path) -> String {
+    let mut all = vec!["--db", db.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(&all)
+        .env("LEADSCORE_NOW", NOW)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A database of 300 generated leads, one whose company is a script tag,
+/// and an admin, a write and a read key.
+fn database(dir: &Path) -> (PathBuf, [String; 3]) {
+    let out = leadscore([
+        "generate",
+        "--contacts",
+        "300",
+        "--events",
+        "6000",
+        "--seed",
+        "5",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = dir.join("web.db");
+    let xss = dir.join("xss.csv");
+    std::fs::write(
+        &xss,
+        "id,company,job_title\nxss-lead,<script>alert(1)</script>,\"<img src=x onerror=alert(2)>\"\n",
+    )
+    .unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter-model.toml");
+    run(&["init", "--model", model.to_str().unwrap()], &db);
+    run(
+        &[
+            "import",
+            "contacts",
+            dir.join("contacts.csv").to_str().unwrap(),
+        ],
+        &db,
+    );
+    run(&["import", "contacts", xss.to_str().unwrap()], &db);
+    run(
+        &["import", "events", dir.join("events.csv").to_str().unwrap()],
+        &db,
+    );
+    let key = |scope: &str| {
+        run(&["keys", "create", "--scope", scope, "--name", scope], &db)
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let keys = [key("admin"), key("write"), key("read")];
+    (db, keys)
+}
+
+fn serve(db: &Path) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .env("LEADSCORE_NOW", NOW)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (Killed(child), base)
+}
+
+/// chromedriver on a free port, and a headless chromium session.
+async fn browser(profile: &Path) -> (Killed, Client) {
+    for program in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            Path::new(program).exists(),
+            "{program} is missing: install Debian's chromium and chromium-driver (./test.sh does)"
+        );
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Killed(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let started = Instant::now();
+    let client = loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if started.elapsed() < Duration::from_secs(20) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver did not start a chromium session: {e}"),
+        }
+    };
+    (driver, client)
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("LEADSCORE_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs axe-core in the page: no serious or critical violation.
+async fn accessible(c: &Client, page: &str) {
+    let axe = include_str!("fixtures/axe-core/axe.min.js");
+    c.execute(axe, vec![]).await.unwrap();
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+                .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }))))
+                .catch(e => done([{ id: 'axe-error', impact: 'critical', help: String(e) }]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let bad: Vec<&Value> = result
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(bad.is_empty(), "{page}: axe-core: {bad:?}");
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn texts(c: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
+async fn sign_in(c: &Client, base: &str, key: &str) {
+    c.goto(&format!("{base}/leads")).await.unwrap();
+    assert!(c.current_url().await.unwrap().path() == "/login");
+    c.find(Locator::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(key)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.signin button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(c, "/leads").await;
+}
+
+/// Waits (up to 10 s) for the browser to be at `path` after a click.
+async fn wait_for_path(c: &Client, path: &str) {
+    wait_for_url(c, path, |p, _| p == path).await;
+}
+
+/// Waits (up to 10 s) for the browser's query to contain `part`.
+async fn wait_for_query(c: &Client, part: &str) {
+    wait_for_url(c, part, |_, q| q.is_some_and(|q| q.contains(part))).await;
+}
+
+async fn wait_for_url(c: &Client, path: &str, arrived: impl Fn(&str, Option<&str>) -> bool) {
+    let started = Instant::now();
+    loop {
+        let url = c.current_url().await.unwrap();
+        if arrived(url.path(), url.query()) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let body = text(c, "body").await;
+            panic!(
+                "not at {path} but {}: {body}",
+                c.current_url().await.unwrap()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A request from the page's own context (same origin, its cookie), with
+/// an optional API key; returns the status.
+async fn fetch(c: &Client, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> u64 {
+    let r = c
+        .execute_async(
+            "const [method, path, key, body, done] = arguments;
+             const headers = {};
+             if (key) headers['Authorization'] = 'Bearer ' + key;
+             if (body && body.startsWith('csrf=')) headers['Content-Type'] = 'application/x-www-form-urlencoded';
+             else if (body) headers['Content-Type'] = 'application/json';
+             fetch(path, { method, headers, body: body || undefined, redirect: 'manual' })
+               .then(r => done(r.status)).catch(e => done(-1));",
+            vec![json!(method), json!(path), json!(key), json!(body)],
+        )
+        .await
+        .unwrap();
+    r.as_u64().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [admin, write, read]) = database(dir.path());
+    let (_server, base) = serve(&db);
+    let (_driver, c) = browser(&dir.path().join("profile")).await;
+
+    // Signing in: a page asks for the key, then shows the ranked leads.
+    c.goto(&format!("{base}/login")).await.unwrap();
+    shot(&c, "sign-in").await;
+    accessible(&c, "sign-in").await;
+    sign_in(&c, &base, &admin).await;
+    let scores: Vec<f64> = texts(&c, "table.leads tbody td.num")
+        .await
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(scores.len(), 50, "a page of 50 leads");
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert_eq!(
+        c.find_all(Locator::Css("table.leads svg.spark"))
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+    shot(&c, "leads").await;
+    accessible(&c, "leads").await;
+
+    // Filter by band, sort by id.
+    c.find(Locator::Css("#band option[value=hot]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#sort option[value=id]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_query(&c, "band=hot").await;
+    let bands = texts(&c, "table.leads tbody .band").await;
+    assert!(
+        !bands.is_empty() && bands.iter().all(|b| b == "hot"),
+        "{bands:?}"
+    );
+    let ids = texts(&c, "table.leads tbody th a").await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    let count = text(&c, "#count").await;
+    assert!(
+        count.starts_with(&format!("{} leads", ids.len())),
+        "{count}"
+    );
+
+    // Save the list as a segment; the list is then that segment.
+    c.find(Locator::Id("segment-name"))
+        .await
+        .unwrap()
+        .send_keys("hot-leads")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.save-segment button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_query(&c, "segment=hot-leads").await;
+    assert_eq!(
+        c.current_url().await.unwrap().query(),
+        Some("segment=hot-leads")
+    );
+    assert_eq!(
+        texts(&c, "table.leads tbody th a").await.len(),
+        ids.len().min(50)
+    );
+
+    // A lead: its chart (line, band thresholds, event marks), why it has
+    // its score, its events and history.
+    let first = ids[0].clone();
+    c.find(Locator::LinkText(&first))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, &format!("/leads/{first}")).await;
+    assert_eq!(text(&c, "h1").await, format!("Lead {first}"));
+    assert_eq!(
+        c.find_all(Locator::Css("figure.chart polyline.score-line"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("figure.chart line.threshold"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(
+        !c.find_all(Locator::Css("figure.chart circle.event-mark"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let caption = text(&c, "figure.chart figcaption").await;
+    assert!(caption.contains("hot at 65"), "{caption}");
+    let dims = texts(&c, "table.dimensions tbody th").await;
+    assert_eq!(dims, ["fit", "engagement"]);
+    assert!(
+        !c.find_all(Locator::Css("details.rule"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !c.find_all(Locator::Css("ol.timeline li"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(&c, "lead").await;
+    accessible(&c, "lead").await;
+
+    // A contact's data is text, never markup.
+    c.goto(&format!("{base}/leads/xss-lead")).await.unwrap();
+    let cells = texts(&c, "table.attributes td").await;
+    assert!(
+        cells.contains(&"<script>alert(1)</script>".to_string()),
+        "{cells:?}"
+    );
+    assert!(
+        cells.contains(&"<img src=x onerror=alert(2)>".to_string()),
+        "{cells:?}"
+    );
+    assert!(c.get_alert_text().await.is_err(), "no alert may open");
+    assert!(
+        c.find_all(Locator::Css("main img"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The overview.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(text(&c, "h1").await, "Overview");
+    assert!(c.find(Locator::Css("#hist-h + figure svg")).await.is_ok());
+    // The funnel narrows: all leads, then MQL (or beyond), then SQL.
+    let funnel = texts(&c, "#funnel-h + table th").await;
+    assert_eq!(funnel, ["all leads", "mql", "sql"]);
+    let counts: Vec<u64> = texts(&c, "#funnel-h + table td.num")
+        .await
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]) && counts[0] == 301,
+        "{counts:?}"
+    );
+    shot(&c, "overview").await;
+    accessible(&c, "overview").await;
+
+    // The model: its rules by dimension; a change with a problem is shown
+    // at its line and changes nothing; a good one is previewed, applied,
+    // and its difference from the version before is listed.
+    c.goto(&format!("{base}/model")).await.unwrap();
+    let captions = texts(&c, "table.rules caption").await;
+    assert!(
+        captions[0].starts_with("fit: 0 to 100 points"),
+        "{captions:?}"
+    );
+    shot(&c, "model").await;
+    accessible(&c, "model").await;
+    let original = c
+        .find(Locator::Id("model-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let set_text = |text: String| {
+        let c = c.clone();
+        async move {
+            c.execute(
+                "document.getElementById('model-text').value = arguments[0];",
+                vec![json!(text)],
+            )
+            .await
+            .unwrap();
+            c.find(Locator::Css("form[action='/model/preview'] button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            wait_for_path(&c, "/model/preview").await;
+        }
+    };
+    let broken = original.replacen("dimension = \"engagement\"", "dimension = \"engagment\"", 1);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("engagment"))
+        .unwrap();
+    set_text(broken.clone()).await;
+    let problems = text(&c, "#problems").await;
+    assert!(problems.contains("engagment"), "{problems}");
+    assert!(
+        problems.starts_with("Line "),
+        "{problems} (the rule is above line {line})"
+    );
+    shot(&c, "model-problems").await;
+    set_text(original.replace("min_score = 65", "min_score = 60")).await;
+    let moved = text(&c, "#moved").await;
+    assert!(
+        moved.ends_with("leads would change band or stage."),
+        "{moved}"
+    );
+    shot(&c, "model-preview").await;
+    accessible(&c, "model-preview").await;
+    c.find(Locator::Css("form[action='/model/apply'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, "/model").await;
+    assert!(text(&c, "main > p").await.starts_with("Version 2:"));
+    c.find(Locator::LinkText("What changed"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_query(&c, "diff=2").await;
+    let changes = texts(&c, "table.diff tbody td code").await;
+    let mut changes = changes;
+    changes.sort();
+    assert_eq!(changes, ["min_score = 60", "min_score = 65"]);
+
+    // A new hot lead appears on the open list without a reload.
+    c.goto(&format!("{base}/leads")).await.unwrap();
+    let contact = r#"{"id": "new-hot-lead", "attributes": {"job_title": "CEO", "company_size": "5000", "industry": "software", "country": "US", "phone": "1"}}"#;
+    assert_eq!(
+        fetch(&c, "POST", "/v1/contacts", Some(&write), Some(contact)).await,
+        200
+    );
+    let events = json!([
+        {"id": "nh-1", "contact_id": "new-hot-lead", "type": "demo_request", "timestamp": "2026-06-29T10:00:00Z"},
+        {"id": "nh-2", "contact_id": "new-hot-lead", "type": "page_view", "timestamp": "2026-06-29T11:00:00Z", "properties": {"url": "/pricing"}},
+        {"id": "nh-3", "contact_id": "new-hot-lead", "type": "page_view", "timestamp": "2026-06-29T12:00:00Z", "properties": {"url": "/pricing/enterprise"}},
+    ])
+    .to_string();
+    assert_eq!(
+        fetch(&c, "POST", "/v1/events", Some(&write), Some(&events)).await,
+        200
+    );
+    let started = Instant::now();
+    loop {
+        let note = text(&c, "#new-hot").await;
+        if note.contains("new-hot-lead") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no new hot lead shown: {note:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    shot(&c, "leads-new-hot").await;
+
+    // At a phone's width the page still reads.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/leads")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 1,
+        "the page scrolls sideways: {overflow}"
+    );
+    shot(&c, "leads-phone").await;
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // A read key's session sees, and cannot change anything: no forms to
+    // do so, and each form's request, sent anyway with the session's
+    // token, is refused.
+    c.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, "/login").await;
+    sign_in(&c, &base, &read).await;
+    assert!(
+        c.find_all(Locator::Css("form.save-segment"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    c.goto(&format!("{base}/leads/{first}")).await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("a.danger"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let csrf = c
+        .find(Locator::Css("form.signout input[name=csrf]"))
+        .await
+        .unwrap()
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    for (path, body) in [
+        (format!("/leads/{first}/delete"), format!("csrf={csrf}")),
+        (
+            "/model/preview".to_string(),
+            format!("csrf={csrf}&text=name%20%3D%20%22x%22"),
+        ),
+        (
+            "/model/apply".to_string(),
+            format!("csrf={csrf}&text=name%20%3D%20%22x%22"),
+        ),
+        (
+            "/leads/segment".to_string(),
+            format!("csrf={csrf}&name=mine&band=hot"),
+        ),
+    ] {
+        assert_eq!(
+            fetch(&c, "POST", &path, None, Some(&body)).await,
+            403,
+            "{path}"
+        );
+    }
+    c.goto(&format!("{base}/model")).await.unwrap();
+    assert!(
+        c.find_all(Locator::Css("textarea"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    c.goto(&format!("{base}/leads/{first}/delete"))
+        .await
+        .unwrap();
+    assert!(text(&c, "h1").await.starts_with("403"));
+    c.goto(&format!("{base}/leads/{first}")).await.unwrap();
+    assert_eq!(text(&c, "h1").await, format!("Lead {first}"), "still there");
+
+    // A form without the session's token is refused even for an admin.
+    c.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, "/login").await;
+    sign_in(&c, &base, &admin).await;
+    let forged = format!("csrf={}", "0".repeat(64));
+    assert_eq!(
+        fetch(
+            &c,
+            "POST",
+            &format!("/leads/{first}/delete"),
+            None,
+            Some(&forged)
+        )
+        .await,
+        403
+    );
+    c.close().await.unwrap();
+}

@@ -1,0 +1,129 @@
+//! The overview: how many leads are in each band and stage, how scores
+//! spread, the funnel through the stages, and the band and stage changes
+//! of the last 30 days.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use leadscore_core::Timestamp;
+use leadscore_store::ScoreFilter;
+use maud::html;
+
+use crate::app::chart::{day, histogram};
+use crate::app::error::PageError;
+use crate::app::layout;
+use crate::app::leads::shown_score;
+use crate::app::session::visitor;
+use crate::state::AppState;
+
+/// The figures the page shows.
+struct Figures {
+    total: u64,
+    bands: Vec<(String, u64)>,
+    stages: Vec<(String, u64)>,
+    histogram: [u64; 10],
+    per_day: Vec<(Timestamp, u64, u64)>,
+}
+
+/// `GET /`.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let visitor = visitor(&state, &headers).await?;
+    let now = state.now();
+    let f = state
+        .read(move |s| {
+            let model = s.model();
+            let mut bands: BTreeMap<String, u64> = BTreeMap::new();
+            let mut stages: BTreeMap<String, u64> = BTreeMap::new();
+            let mut hist = [0u64; 10];
+            let mut total = 0;
+            for c in s.scores(now, &ScoreFilter::default())? {
+                total += 1;
+                *bands
+                    .entry(c.card.band_name(model).unwrap_or("none").to_string())
+                    .or_default() += 1;
+                *stages
+                    .entry(c.card.stage_name(model).unwrap_or("none").to_string())
+                    .or_default() += 1;
+                let bucket = (shown_score(&c.card) / 10.0).floor().clamp(0.0, 9.0) as usize;
+                hist[bucket] += 1;
+            }
+            // Model order: bands, then disqualified and none; stages likewise.
+            let ordered = |ids: Vec<String>, counts: &BTreeMap<String, u64>| {
+                ids.into_iter()
+                    .map(|id| {
+                        let n = counts.get(&id).copied().unwrap_or(0);
+                        (id, n)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let mut band_ids: Vec<String> = model.bands.iter().map(|b| b.id.clone()).collect();
+            band_ids.extend(["disqualified".to_string(), "none".to_string()]);
+            let mut stage_ids: Vec<String> = model.stages.iter().map(|s| s.id.clone()).collect();
+            stage_ids.push("none".to_string());
+            let day_ns = 86_400_000_000_000_i64;
+            Ok(Figures {
+                total,
+                bands: ordered(band_ids, &bands),
+                stages: ordered(stage_ids, &stages),
+                histogram: hist,
+                per_day: s.transitions_per_day(Timestamp(now.0 - 30 * day_ns), now)?,
+            })
+        })
+        .await?;
+    // The funnel: every lead, then those at each stage or a more advanced
+    // one. The model lists stages from the most advanced (the first whose
+    // condition holds wins), so the funnel reads them backwards.
+    let mut funnel = vec![("all leads".to_string(), f.total)];
+    let staged: Vec<&(String, u64)> = f.stages.iter().filter(|(id, _)| id != "none").collect();
+    for i in (0..staged.len()).rev() {
+        let at_or_beyond: u64 = staged[..=i].iter().map(|(_, n)| n).sum();
+        funnel.push((staged[i].0.clone(), at_or_beyond));
+    }
+    let content = html! {
+        h1 { "Overview" }
+        p { (f.total) " leads, scored now (" (now) ")." }
+        div class="cards" {
+            section aria-labelledby="bands-h" {
+                h2 id="bands-h" { "Bands" }
+                table { tbody { @for (b, n) in &f.bands {
+                    tr { th scope="row" { a href=(format!("/leads?band={b}")) { (b) } } td class="num" { (n) } }
+                } } }
+            }
+            section aria-labelledby="stages-h" {
+                h2 id="stages-h" { "Stages" }
+                table { tbody { @for (s, n) in &f.stages {
+                    tr { th scope="row" { (s) } td class="num" { (n) } }
+                } } }
+            }
+            section aria-labelledby="funnel-h" {
+                h2 id="funnel-h" { "Funnel" }
+                table { tbody { @for (s, n) in &funnel {
+                    tr {
+                        th scope="row" { (s) }
+                        td class="num" { (n) }
+                        td { meter min="0" max=(f.total.max(1)) value=(n) aria-label=(format!("{s}: {n} of {}", f.total)) {} }
+                    }
+                } } }
+            }
+        }
+        section aria-labelledby="hist-h" {
+            h2 id="hist-h" { "Scores" }
+            (histogram(&f.histogram))
+        }
+        section aria-labelledby="days-h" {
+            h2 id="days-h" { "Band and stage changes, last 30 days" }
+            @if f.per_day.is_empty() { p { "None." } } @else {
+                table {
+                    thead { tr { th scope="col" { "Day" } th scope="col" { "Band changes" } th scope="col" { "Stage changes" } } }
+                    tbody { @for (d, b, s) in &f.per_day { tr { td { (day(*d)) } td class="num" { (b) } td class="num" { (s) } } } }
+                }
+            }
+        }
+    };
+    Ok(layout::page("Overview", &visitor, "/", content).into_response())
+}
