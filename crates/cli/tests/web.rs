@@ -548,6 +548,59 @@ async fn the_web_app_in_a_real_browser() {
     changes.sort();
     assert_eq!(changes, ["min_score = 60", "min_score = 65"]);
 
+    // Segments, webhooks and keys, as an admin manages them.
+    c.goto(&format!("{base}/segments")).await.unwrap();
+    let segments = texts(&c, "main table tbody th").await;
+    assert_eq!(segments, ["hot-leads"]);
+    shot(&c, "segments").await;
+    accessible(&c, "segments").await;
+    c.goto(&format!("{base}/webhooks")).await.unwrap();
+    c.find(Locator::Id("url"))
+        .await
+        .unwrap()
+        .send_keys("http://127.0.0.1:9/hook")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/webhooks'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, "/webhooks").await;
+    assert!(text(&c, "#secret").await.starts_with("whsec_"));
+    c.goto(&format!("{base}/webhooks")).await.unwrap();
+    assert!(
+        text(&c, "main h2")
+            .await
+            .starts_with("Webhook 1: http://127.0.0.1:9/hook")
+    );
+    shot(&c, "webhooks").await;
+    accessible(&c, "webhooks").await;
+    c.goto(&format!("{base}/keys")).await.unwrap();
+    c.find(Locator::Id("key-name"))
+        .await
+        .unwrap()
+        .send_keys("from-the-page")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/keys'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&c, "/keys").await;
+    let new_key = text(&c, "#new-key").await;
+    assert!(new_key.starts_with("lsk_"), "{new_key}");
+    c.goto(&format!("{base}/keys")).await.unwrap();
+    assert_eq!(
+        texts(&c, "main table tbody th").await,
+        ["admin", "write", "read", "from-the-page"]
+    );
+    shot(&c, "keys").await;
+    accessible(&c, "keys").await;
+
     // A new hot lead appears on the open list without a reload.
     c.goto(&format!("{base}/leads")).await.unwrap();
     let contact = r#"{"id": "new-hot-lead", "attributes": {"job_title": "CEO", "company_size": "5000", "industry": "software", "country": "US", "phone": "1"}}"#;
@@ -631,6 +684,21 @@ async fn the_web_app_in_a_real_browser() {
     for (path, body) in [
         (format!("/leads/{first}/delete"), format!("csrf={csrf}")),
         (
+            "/keys".to_string(),
+            format!("csrf={csrf}&name=x&scope=admin"),
+        ),
+        ("/keys/1/revoke".to_string(), format!("csrf={csrf}")),
+        (
+            "/webhooks".to_string(),
+            format!("csrf={csrf}&url=http%3A%2F%2Fx&band=on"),
+        ),
+        ("/webhooks/1/delete".to_string(), format!("csrf={csrf}")),
+        ("/segments".to_string(), format!("csrf={csrf}&name=x")),
+        (
+            "/segments/hot-leads/delete".to_string(),
+            format!("csrf={csrf}"),
+        ),
+        (
             "/model/preview".to_string(),
             format!("csrf={csrf}&text=name%20%3D%20%22x%22"),
         ),
@@ -656,6 +724,12 @@ async fn the_web_app_in_a_real_browser() {
             .unwrap()
             .is_empty()
     );
+    let nav = texts(&c, "nav[aria-label=Main] a").await;
+    assert_eq!(nav, ["Overview", "Leads", "Model", "Segments"]);
+    for page in ["/keys", "/webhooks"] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        assert!(text(&c, "h1").await.starts_with("403"), "{page}");
+    }
     c.goto(&format!("{base}/leads/{first}/delete"))
         .await
         .unwrap();

@@ -195,6 +195,39 @@ pub struct NewWebhook {
     segment: Option<String>,
 }
 
+/// A new subscription's URL (trimmed) and event kinds (all when `None`),
+/// or what is wrong with them: the rules of `POST /v1/webhooks` and of the
+/// web app's form.
+pub(crate) fn check_subscription(
+    url: &str,
+    events: Option<Vec<String>>,
+) -> Result<(String, Vec<String>), ApiError> {
+    let url = url.trim().to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
+        return Err(ApiError::bad(
+            "invalid_url",
+            "an http:// or https:// URL of at most 2000 bytes",
+            Some("body.url"),
+        ));
+    }
+    let kinds = events.unwrap_or_else(|| KINDS.iter().map(|k| k.to_string()).collect());
+    if kinds.is_empty() {
+        return Err(ApiError::bad(
+            "invalid_events",
+            "name at least one of band, stage, disqualified",
+            Some("body.events"),
+        ));
+    }
+    if let Some(bad) = kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+        return Err(ApiError::bad(
+            "invalid_events",
+            format!("{bad:?} is not band, stage or disqualified"),
+            Some("body.events"),
+        ));
+    }
+    Ok((url, kinds))
+}
+
 /// `POST /v1/webhooks`: subscribes a URL; the answer holds the signing
 /// secret, shown once.
 pub async fn create(
@@ -210,31 +243,7 @@ pub async fn create(
             Some("body"),
         )
     })?;
-    let url = w.url.trim().to_owned();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
-        return Err(ApiError::bad(
-            "invalid_url",
-            "an http:// or https:// URL of at most 2000 bytes",
-            Some("body.url"),
-        ));
-    }
-    let kinds = w
-        .events
-        .unwrap_or_else(|| KINDS.iter().map(|k| k.to_string()).collect());
-    if kinds.is_empty() {
-        return Err(ApiError::bad(
-            "invalid_events",
-            "name at least one of band, stage, disqualified",
-            Some("body.events"),
-        ));
-    }
-    if let Some(bad) = kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
-        return Err(ApiError::bad(
-            "invalid_events",
-            format!("{bad:?} is not band, stage or disqualified"),
-            Some("body.events"),
-        ));
-    }
+    let (url, kinds) = check_subscription(&w.url, w.events)?;
     let now = state.now();
     let segment = w.segment;
     let (hook, secret) = state

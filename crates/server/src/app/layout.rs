@@ -6,10 +6,19 @@
 use axum::response::Html;
 use maud::{DOCTYPE, Markup, html};
 
+use leadscore_store::Scope;
+
 use crate::app::session::Visitor;
 
-/// The pages in the navigation: path and label.
-const NAV: [(&str, &str); 3] = [("/", "Overview"), ("/leads", "Leads"), ("/model", "Model")];
+/// The pages in the navigation: path, label, and the scope that may open it.
+const NAV: [(&str, &str, Scope); 6] = [
+    ("/", "Overview", Scope::Read),
+    ("/leads", "Leads", Scope::Read),
+    ("/model", "Model", Scope::Read),
+    ("/segments", "Segments", Scope::Read),
+    ("/webhooks", "Webhooks", Scope::Admin),
+    ("/keys", "API keys", Scope::Admin),
+];
 
 fn head(title: &str) -> Markup {
     html! {
@@ -37,14 +46,14 @@ pub fn page(title: &str, visitor: &Visitor, active: &str, content: Markup) -> Ht
                         span class="brand" { "leadscore" }
                         nav aria-label="Main" {
                             ul {
-                                @for (path, label) in NAV {
-                                    li {
+                                @for (path, label, needed) in NAV {
+                                    @if visitor.may(needed) { li {
                                         @if path == active {
                                             a href=(path) aria-current="page" { (label) }
                                         } @else {
                                             a href=(path) { (label) }
                                         }
-                                    }
+                                    } }
                                 }
                             }
                         }

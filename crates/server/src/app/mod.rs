@@ -7,7 +7,8 @@
 //! - [`session`]: signing in with an API key, the session cookie, the
 //!   checks every form passes (token, origin, scope);
 //! - [`layout`]: the frame of every page; [`error`]: error pages;
-//! - [`overview`], [`leads`], [`lead`], [`model`]: the pages; [`login`];
+//! - [`overview`], [`leads`], [`lead`], [`model`], [`settings`]
+//!   (segments, webhooks, API keys): the pages; [`login`];
 //! - [`chart`]: SVG charts with their text equivalents.
 
 pub mod chart;
@@ -19,6 +20,7 @@ pub mod login;
 pub mod model;
 pub mod overview;
 pub mod session;
+pub mod settings;
 
 use axum::Router;
 use axum::extract::Request;
@@ -81,6 +83,19 @@ pub fn router() -> Router<AppState> {
         .route("/model", get(model::page))
         .route("/model/preview", post(model::preview))
         .route("/model/apply", post(model::apply))
+        .route(
+            "/segments",
+            get(settings::segments).post(settings::save_segment),
+        )
+        .route("/segments/{name}", get(settings::export_segment))
+        .route("/segments/{name}/delete", post(settings::delete_segment))
+        .route(
+            "/webhooks",
+            get(settings::webhooks).post(settings::add_webhook),
+        )
+        .route("/webhooks/{id}/delete", post(settings::remove_webhook))
+        .route("/keys", get(settings::keys).post(settings::create_key))
+        .route("/keys/{id}/revoke", post(settings::revoke_key))
         .route("/app/hot", get(leads::hot))
         .route("/app/app.css", get(css))
         .route("/app/app.js", get(js))
