@@ -253,6 +253,16 @@ async fn wait_for_path(c: &Client, path: &str) {
     wait_for_url(c, path, |p, _| p == path).await;
 }
 
+/// Waits (up to 10 s) for an element to be on the page (after a form
+/// whose answer keeps the path).
+async fn wait_for_element(c: &Client, css: &str) {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never appeared: {e}"));
+}
+
 /// Waits (up to 10 s) for the browser's query to contain `part`.
 async fn wait_for_query(c: &Client, part: &str) {
     wait_for_url(c, part, |_, q| q.is_some_and(|q| q.contains(part))).await;
@@ -489,7 +499,7 @@ async fn the_web_app_in_a_real_browser() {
         .await
         .unwrap()
         .unwrap();
-    let set_text = |text: String| {
+    let set_text = |text: String, shows: &'static str| {
         let c = c.clone();
         async move {
             c.execute(
@@ -504,7 +514,7 @@ async fn the_web_app_in_a_real_browser() {
                 .click()
                 .await
                 .unwrap();
-            wait_for_path(&c, "/model/preview").await;
+            wait_for_element(&c, shows).await;
         }
     };
     let broken = original.replacen("dimension = \"engagement\"", "dimension = \"engagment\"", 1);
@@ -512,7 +522,7 @@ async fn the_web_app_in_a_real_browser() {
         .lines()
         .position(|l| l.contains("engagment"))
         .unwrap();
-    set_text(broken.clone()).await;
+    set_text(broken.clone(), "#problems").await;
     let problems = text(&c, "#problems").await;
     assert!(problems.contains("engagment"), "{problems}");
     assert!(
@@ -520,7 +530,11 @@ async fn the_web_app_in_a_real_browser() {
         "{problems} (the rule is above line {line})"
     );
     shot(&c, "model-problems").await;
-    set_text(original.replace("min_score = 65", "min_score = 60")).await;
+    set_text(
+        original.replace("min_score = 65", "min_score = 60"),
+        "#moved",
+    )
+    .await;
     let moved = text(&c, "#moved").await;
     assert!(
         moved.ends_with("leads would change band or stage."),
@@ -567,7 +581,7 @@ async fn the_web_app_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&c, "/webhooks").await;
+    wait_for_element(&c, "#secret").await;
     assert!(text(&c, "#secret").await.starts_with("whsec_"));
     c.goto(&format!("{base}/webhooks")).await.unwrap();
     assert!(
@@ -590,7 +604,7 @@ async fn the_web_app_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for_path(&c, "/keys").await;
+    wait_for_element(&c, "#new-key").await;
     let new_key = text(&c, "#new-key").await;
     assert!(new_key.starts_with("lsk_"), "{new_key}");
     c.goto(&format!("{base}/keys")).await.unwrap();
