@@ -242,6 +242,7 @@ pub fn scores(
         condition: condition
             .map(|c| Filter::parse(&c, store.model()))
             .transpose()?,
+        text: None,
     };
     // Highest score first, ties in storage order (as `leadscore score
     // --sort` keeps input order); with `--top`, only those are kept.

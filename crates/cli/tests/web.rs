@@ -461,6 +461,23 @@ async fn the_web_app_in_a_real_browser() {
             .is_empty()
     );
 
+    // The search box finds leads by id or attribute value.
+    c.goto(&format!("{base}/leads")).await.unwrap();
+    c.find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("XSS-L")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_query(&c, "q=XSS-L").await;
+    assert_eq!(texts(&c, "table.leads tbody th a").await, ["xss-lead"]);
+
     // The overview.
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(text(&c, "h1").await, "Overview");

@@ -9,7 +9,7 @@ use axum::extract::State;
 use crate::extract::Q;
 use axum::http::HeaderMap;
 use leadscore_core::Timestamp;
-use leadscore_store::{ContactScore, Ranked, Scope, ScoreFilter, Store};
+use leadscore_store::{ContactScore, Ranked, Scope, ScoreFilter, Store, TextSearch};
 use serde::Deserialize;
 
 use crate::auth::require;
@@ -59,6 +59,7 @@ pub async fn list(
                 stage: q.stage,
                 condition: q.condition,
                 segment: q.segment,
+                text: None,
             };
             let ranked = ranked_leads(s, &filter, now, page.needed(), order_by(&sort))?;
             Ok(Json(page.answer(&ranked.items, ranked.total, |c| {
@@ -77,6 +78,9 @@ pub(crate) struct LeadFilter {
     pub condition: Option<String>,
     /// A saved segment's name.
     pub segment: Option<String>,
+    /// Text searched for in ids and attribute values (the web app's
+    /// search box).
+    pub text: Option<String>,
 }
 
 /// The first `keep` leads of the list `filter` gives, in `order`, and how
@@ -89,6 +93,7 @@ pub(crate) fn ranked_leads(
     keep: usize,
     order: impl Fn(&ContactScore, &ContactScore) -> Ordering + Sync,
 ) -> Result<Ranked, ApiError> {
+    let text = || filter.text.as_deref().and_then(TextSearch::new);
     let Some(name) = &filter.segment else {
         // Only the page's worth is kept and sorted, not every contact.
         let f = ScoreFilter {
@@ -99,6 +104,7 @@ pub(crate) fn ranked_leads(
                 .as_deref()
                 .map(|w| leadscore_store::Filter::parse(w, s.model()))
                 .transpose()?,
+            text: text(),
         };
         return Ok(s.ranked(now, &f, keep, |a, b| order(&a.score, &b.score))?);
     };
@@ -126,7 +132,7 @@ pub(crate) fn ranked_leads(
             None => w.clone(),
         });
     }
-    s.ranked_members(&def, now, keep, |a, b| order(&a.score, &b.score))
+    s.ranked_members((&def, text()), now, keep, |a, b| order(&a.score, &b.score))
         .map_err(|e| match e {
             leadscore_store::StoreError::Segment(m) => {
                 ApiError::bad("invalid_filter", m, Some("query.where"))

@@ -157,8 +157,9 @@ pub async fn members(
         .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
             let order = crate::leads::order_by("-score");
-            let ranked =
-                s.ranked_members(&def, now, page.needed(), |a, b| order(&a.score, &b.score))?;
+            let ranked = s.ranked_members((&def, None), now, page.needed(), |a, b| {
+                order(&a.score, &b.score)
+            })?;
             Ok(Json(page.answer(&ranked.items, ranked.total, |c| {
                 score_object(s.model(), &c.id, &c.card)
             })))

@@ -68,6 +68,44 @@ pub struct ScoreFilter {
     pub stage: Option<String>,
     /// Only contacts for which this condition holds.
     pub condition: Option<Filter>,
+    /// Only contacts whose id or an attribute's value contains this text
+    /// (ignoring case).
+    pub text: Option<TextSearch>,
+}
+
+/// A text searched for in contact ids and attribute values, ignoring case.
+pub struct TextSearch {
+    /// The text, in lower case.
+    needle: String,
+}
+
+impl TextSearch {
+    /// A search for `text` (trimmed); `None` for empty text.
+    pub fn new(text: &str) -> Option<TextSearch> {
+        let needle = text.trim().to_lowercase();
+        (!needle.is_empty()).then_some(TextSearch { needle })
+    }
+
+    /// Whether the contact `id`, with its stored attributes (a JSON
+    /// object of text values), holds the text.
+    fn holds(&self, id: &str, attributes: &str) -> Result<bool> {
+        if id.to_lowercase().contains(&self.needle) {
+            return Ok(true);
+        }
+        // Attribute values are JSON strings: text the needle could be
+        // written as without escapes is found in the raw JSON first, and
+        // only those contacts are decoded.
+        let plain = !self
+            .needle
+            .chars()
+            .any(|c| c == '"' || c == '\\' || c.is_control());
+        if plain && !attributes.to_lowercase().contains(&self.needle) {
+            return Ok(false);
+        }
+        Ok(crate::values::parse_map(attributes)?
+            .values()
+            .any(|v| v.to_lowercase().contains(&self.needle)))
+    }
 }
 
 /// A compiled `--where` condition.
@@ -125,6 +163,11 @@ pub(crate) fn score_one(
     as_of: Timestamp,
     filter: &ScoreFilter,
 ) -> Result<Option<ContactScore>> {
+    if let Some(t) = &filter.text
+        && !t.holds(&id, attrs)?
+    {
+        return Ok(None);
+    }
     let values = model_values_json(&model.vocabulary, attrs)?;
     let mut hits = slots.unpack(hits)?;
     let card = evaluate(model, values.as_slice(), &mut hits, as_of, None);

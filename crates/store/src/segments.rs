@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::listing::{ContactScore, Filter, Placed, Ranked, Recent, ScoreFilter};
+use crate::listing::{ContactScore, Filter, Placed, Ranked, Recent, ScoreFilter, TextSearch};
 use crate::store::Store;
 use crate::stored_contact::event_range;
 use leadscore_core::Timestamp;
@@ -76,6 +76,7 @@ impl Store {
             band: d.band.clone(),
             stage: d.stage.clone(),
             condition,
+            text: None,
         })
     }
 
@@ -214,19 +215,20 @@ impl Store {
     /// reading, before a contact is scored).
     pub fn ranked_members(
         &self,
-        def: &SegmentDefinition,
+        (def, text): (&SegmentDefinition, Option<TextSearch>),
         as_of: Timestamp,
         keep: usize,
         before: impl Fn(&Placed, &Placed) -> std::cmp::Ordering + Sync,
     ) -> Result<Ranked> {
-        let filter = self.segment_filter(def)?;
+        let mut filter = self.segment_filter(def)?;
+        filter.text = text;
         self.ranked_with(as_of, &filter, recent(def, as_of).as_ref(), keep, before)
     }
 
     /// How many contacts a definition holds at `as_of` (no member is kept).
     pub fn member_count(&self, def: &SegmentDefinition, as_of: Timestamp) -> Result<usize> {
         Ok(self
-            .ranked_members(def, as_of, 0, |_, _| std::cmp::Ordering::Equal)?
+            .ranked_members((def, None), as_of, 0, |_, _| std::cmp::Ordering::Equal)?
             .total)
     }
 }

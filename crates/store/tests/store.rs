@@ -1540,3 +1540,40 @@ fn a_schema_7_database_with_unknown_keys_is_rematched() {
     drop(conn);
     assert_migrated_case_101(&db, &case);
 }
+
+/// A text search finds contacts by id or by any attribute's value,
+/// ignoring case, and counts only them; attribute names do not match.
+#[test]
+fn a_text_search_matches_ids_and_attribute_values() {
+    use leadscore_store::TextSearch;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = fresh(dir.path());
+    for (id, job) in [
+        ("acme-1", "Engineer"),
+        ("c2", "VP Sales"),
+        ("c3", "Head of \"Quoted\" Things"),
+        ("c4", "Étudiant"),
+    ] {
+        store.upsert_contacts(title(id, job), false, t(0)).unwrap();
+    }
+    let found = |text: &str| {
+        let filter = ScoreFilter {
+            text: TextSearch::new(text),
+            ..ScoreFilter::default()
+        };
+        let ranked = store
+            .ranked(t(1), &filter, 10, |a, b| a.score.id.cmp(&b.score.id))
+            .unwrap();
+        assert_eq!(ranked.total, ranked.items.len());
+        ranked.items.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    assert_eq!(found("ACME"), ["acme-1"]);
+    assert_eq!(found("vp sa"), ["c2"]);
+    assert_eq!(found("\"quoted\""), ["c3"]);
+    assert_eq!(found("étud"), ["c4"]);
+    assert!(
+        found("title").is_empty(),
+        "attribute names are not searched"
+    );
+    assert_eq!(found("  ").len(), 4, "empty text: no search");
+}

@@ -43,6 +43,9 @@ pub struct ListQuery {
     condition: String,
     #[serde(default)]
     sort: String,
+    /// Text searched for in ids and attribute values.
+    #[serde(default)]
+    q: String,
     #[serde(default)]
     page: Option<usize>,
 }
@@ -59,6 +62,7 @@ impl ListQuery {
             stage: some(&self.stage),
             condition: some(&self.condition),
             segment: some(&self.segment),
+            text: some(&self.q),
         }
     }
 
@@ -78,6 +82,7 @@ impl ListQuery {
             ("stage", &self.stage),
             ("segment", &self.segment),
             ("where", &self.condition),
+            ("q", &self.q),
             ("sort", &self.sort),
         ] {
             if !v.trim().is_empty() {
@@ -226,6 +231,10 @@ fn filters(q: &ListQuery, model: &Model, segments: &[String]) -> Markup {
     let stages: Vec<String> = model.stages.iter().map(|s| s.id.clone()).collect();
     html! {
         form method="get" action="/leads" class="filters" role="search" aria-label="Filter leads" {
+            div {
+                label for="q" { "Search" }
+                input id="q" name="q" type="search" value=(q.q) placeholder="id, name, company…";
+            }
             div { (select("band", "Band", bands, &q.band)) }
             div { (select("stage", "Stage", stages, &q.stage)) }
             div { (select("segment", "Segment", segments.to_vec(), &q.segment)) }
@@ -320,7 +329,10 @@ fn save_segment(q: &ListQuery, csrf: &str) -> Markup {
             label for="segment-name" { "Segment name" }
             input id="segment-name" name="name" type="text" required pattern="[A-Za-z0-9_-]{1,64}"
                 aria-describedby="segment-help";
-            span id="segment-help" class="help" { "Letters, digits, - or _." }
+            span id="segment-help" class="help" {
+                "Letters, digits, - or _."
+                @if !q.q.trim().is_empty() { " The search text is not kept in a segment." }
+            }
             button type="submit" { "Save segment" }
         }
     }
