@@ -97,6 +97,20 @@ pub fn csv_row(out: &mut Vec<u8>, model: &Model, id: &str, card: &ScoreCard) {
     });
 }
 
+/// A whole CSV file (header and one row per contact) of `(id, card)`s, in
+/// the order given: what `leadscore score --format csv` prints.
+pub fn csv_file<'a>(
+    model: &Model,
+    rows: impl IntoIterator<Item = (&'a str, &'a ScoreCard)>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    csv_header(&mut out, model);
+    for (id, card) in rows {
+        csv_row(&mut out, model, id, card);
+    }
+    out
+}
+
 /// Writes the cards of `order` (indices into `ids`/`cards`) in that order,
 /// formatting blocks in parallel.
 pub fn write_scores<'a, W: Write + ?Sized>(

@@ -22,6 +22,31 @@ where
         .expect("the leadscore binary runs")
 }
 
+/// Starts `leadscore serve` on a free loopback port over `db`, its clock
+/// at `now`; returns the child and its address (`127.0.0.1:PORT`). Its
+/// standard error is piped (read it, or it is lost with the child).
+pub fn spawn_serve(db: &Path, now: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("LEADSCORE_DB", db)
+        .env("LEADSCORE_NOW", now)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (child, addr)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -13,7 +13,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,29 +98,11 @@ fn database(dir: &Path) -> (PathBuf, [String; 3]) {
 }
 
 fn serve(db: &Path) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .env("LEADSCORE_NOW", NOW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
-    (Killed(child), base)
+    let (mut child, addr) = common::spawn_serve(db, NOW);
+    // Its log, drained so that it never blocks on a full pipe.
+    let mut log = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    (Killed(child), format!("http://{addr}"))
 }
 
 /// chromedriver on a free port, and a headless chromium session.
@@ -213,6 +194,36 @@ async fn accessible(c: &Client, page: &str) {
     assert!(bad.is_empty(), "{page}: axe-core: {bad:?}");
 }
 
+/// Clicks the element `css` finds.
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks the link with this text.
+async fn click_link(c: &Client, text: &str) {
+    c.find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("link {text:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types into the field with this id.
+async fn type_into(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -233,18 +244,8 @@ async fn texts(c: &Client, css: &str) -> Vec<String> {
 async fn sign_in(c: &Client, base: &str, key: &str) {
     c.goto(&format!("{base}/leads")).await.unwrap();
     assert!(c.current_url().await.unwrap().path() == "/login");
-    c.find(Locator::Id("key"))
-        .await
-        .unwrap()
-        .send_keys(key)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.signin button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "key", key).await;
+    click(c, "form.signin button").await;
     wait_for_path(c, "/leads").await;
 }
 
@@ -335,24 +336,9 @@ async fn the_web_app_in_a_real_browser() {
     accessible(&c, "leads").await;
 
     // Filter by band, sort by id.
-    c.find(Locator::Css("#band option[value=hot]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("#sort option[value=id]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#band option[value=hot]").await;
+    click(&c, "#sort option[value=id]").await;
+    click(&c, "form.filters button").await;
     wait_for_query(&c, "band=hot").await;
     let bands = texts(&c, "table.leads tbody .band").await;
     assert!(
@@ -370,18 +356,8 @@ async fn the_web_app_in_a_real_browser() {
     );
 
     // Save the list as a segment; the list is then that segment.
-    c.find(Locator::Id("segment-name"))
-        .await
-        .unwrap()
-        .send_keys("hot-leads")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.save-segment button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "segment-name", "hot-leads").await;
+    click(&c, "form.save-segment button").await;
     wait_for_query(&c, "segment=hot-leads").await;
     assert_eq!(
         c.current_url().await.unwrap().query(),
@@ -395,12 +371,7 @@ async fn the_web_app_in_a_real_browser() {
     // A lead: its chart (line, band thresholds, event marks), why it has
     // its score, its events and history.
     let first = ids[0].clone();
-    c.find(Locator::LinkText(&first))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&c, &first).await;
     wait_for_path(&c, &format!("/leads/{first}")).await;
     assert_eq!(text(&c, "h1").await, format!("Lead {first}"));
     assert_eq!(
@@ -463,18 +434,8 @@ async fn the_web_app_in_a_real_browser() {
 
     // The search box finds leads by id or attribute value.
     c.goto(&format!("{base}/leads")).await.unwrap();
-    c.find(Locator::Id("q"))
-        .await
-        .unwrap()
-        .send_keys("XSS-L")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "q", "XSS-L").await;
+    click(&c, "form.filters button").await;
     wait_for_query(&c, "q=XSS-L").await;
     assert_eq!(texts(&c, "table.leads tbody th a").await, ["xss-lead"]);
 
@@ -525,12 +486,7 @@ async fn the_web_app_in_a_real_browser() {
             )
             .await
             .unwrap();
-            c.find(Locator::Css("form[action='/model/preview'] button"))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            click(&c, "form[action='/model/preview'] button").await;
             wait_for_element(&c, shows).await;
         }
     };
@@ -559,20 +515,10 @@ async fn the_web_app_in_a_real_browser() {
     );
     shot(&c, "model-preview").await;
     accessible(&c, "model-preview").await;
-    c.find(Locator::Css("form[action='/model/apply'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form[action='/model/apply'] button").await;
     wait_for_path(&c, "/model").await;
     assert!(text(&c, "main > p").await.starts_with("Version 2:"));
-    c.find(Locator::LinkText("What changed"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&c, "What changed").await;
     wait_for_query(&c, "diff=2").await;
     let changes = texts(&c, "table.diff tbody td code").await;
     let mut changes = changes;
@@ -586,18 +532,8 @@ async fn the_web_app_in_a_real_browser() {
     shot(&c, "segments").await;
     accessible(&c, "segments").await;
     c.goto(&format!("{base}/webhooks")).await.unwrap();
-    c.find(Locator::Id("url"))
-        .await
-        .unwrap()
-        .send_keys("http://127.0.0.1:9/hook")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/webhooks'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "url", "http://127.0.0.1:9/hook").await;
+    click(&c, "form[action='/webhooks'] button").await;
     wait_for_element(&c, "#secret").await;
     assert!(text(&c, "#secret").await.starts_with("whsec_"));
     c.goto(&format!("{base}/webhooks")).await.unwrap();
@@ -609,18 +545,8 @@ async fn the_web_app_in_a_real_browser() {
     shot(&c, "webhooks").await;
     accessible(&c, "webhooks").await;
     c.goto(&format!("{base}/keys")).await.unwrap();
-    c.find(Locator::Id("key-name"))
-        .await
-        .unwrap()
-        .send_keys("from-the-page")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/keys'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&c, "key-name", "from-the-page").await;
+    click(&c, "form[action='/keys'] button").await;
     wait_for_element(&c, "#new-key").await;
     let new_key = text(&c, "#new-key").await;
     assert!(new_key.starts_with("lsk_"), "{new_key}");
@@ -683,12 +609,7 @@ async fn the_web_app_in_a_real_browser() {
     // A read key's session sees, and cannot change anything: no forms to
     // do so, and each form's request, sent anyway with the session's
     // token, is refused.
-    c.find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form.signout button").await;
     wait_for_path(&c, "/login").await;
     sign_in(&c, &base, &read).await;
     assert!(
@@ -769,12 +690,7 @@ async fn the_web_app_in_a_real_browser() {
     assert_eq!(text(&c, "h1").await, format!("Lead {first}"), "still there");
 
     // A form without the session's token is refused even for an admin.
-    c.find(Locator::Css("form.signout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "form.signout button").await;
     wait_for_path(&c, "/login").await;
     sign_in(&c, &base, &admin).await;
     let forged = format!("csrf={}", "0".repeat(64));

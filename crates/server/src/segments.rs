@@ -180,12 +180,10 @@ pub async fn export(
         .read(move |s| {
             let def = s.segment(&name)?.ok_or_else(|| unknown(&name))?;
             let all = s.members(&def, now)?;
-            let mut out = Vec::new();
-            leadscore_batch::output::csv_header(&mut out, s.model());
-            for c in &all {
-                leadscore_batch::output::csv_row(&mut out, s.model(), &c.id, &c.card);
-            }
-            Ok(out)
+            Ok(leadscore_batch::output::csv_file(
+                s.model(),
+                all.iter().map(|c| (c.id.as_str(), &c.card)),
+            ))
         })
         .await?;
     Ok(([("content-type", "text/csv; charset=utf-8")], csv))

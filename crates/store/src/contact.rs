@@ -42,6 +42,14 @@ pub struct StoredEventRow {
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
+/// The row id of contact `id`, or [`StoreError::UnknownContact`].
+fn rowid_of(conn: &rusqlite::Connection, id: &str) -> Result<i64> {
+    conn.prepare_cached("SELECT id FROM contacts WHERE ext_id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownContact(id.into()))
+}
+
 impl TransitionRow {
     /// Reads the columns `at, kind, from_value, to_value, cause, detail,
     /// model_version` of `transitions`, starting at column `first`.
@@ -102,13 +110,7 @@ impl Store {
 
     /// A contact's stored events, newest first, at most `limit`.
     pub fn contact_events(&self, id: &str, limit: usize) -> Result<Vec<StoredEventRow>> {
-        let rowid: i64 = self
-            .conn
-            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let rowid = rowid_of(&self.conn, id)?;
         let (lo, hi) = event_range(rowid);
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, type, ts, properties FROM events WHERE seq BETWEEN ?1 AND ?2
@@ -189,13 +191,7 @@ impl Store {
 
     /// Every band and stage transition of a contact, oldest first.
     pub fn history(&self, id: &str) -> Result<Vec<TransitionRow>> {
-        let rowid: i64 = self
-            .conn
-            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let rowid = rowid_of(&self.conn, id)?;
         let mut stmt = self.conn.prepare(
             "SELECT at, kind, from_value, to_value, cause, detail, model_version
              FROM transitions WHERE contact = ?1 ORDER BY at, seq",
@@ -209,12 +205,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rowid: i64 = tx
-            .query_row("SELECT id FROM contacts WHERE ext_id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownContact(id.into()))?;
+        let rowid = rowid_of(&tx, id)?;
         let (lo, hi) = event_range(rowid);
         tx.execute("DELETE FROM events WHERE seq BETWEEN ?1 AND ?2", [lo, hi])?;
         tx.execute("DELETE FROM transitions WHERE contact = ?1", [rowid])?;

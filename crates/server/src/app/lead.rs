@@ -7,7 +7,7 @@
 use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use leadscore_core::{Explanation, Timestamp};
 use leadscore_store::{Scope, StoredEventRow, TransitionRow};
 use maud::{Markup, html};
@@ -17,7 +17,7 @@ use crate::app::chart::{Threshold, score_chart, score_text};
 use crate::app::error::PageError;
 use crate::app::layout;
 use crate::app::leads::shown_score;
-use crate::app::session::{form_visitor, visitor};
+use crate::app::session::visitor;
 use crate::extract::P;
 use crate::state::AppState;
 
@@ -302,9 +302,12 @@ pub async fn delete(
     P(id): P<String>,
     Form(f): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    form_visitor(&state, &headers, &f.csrf, Scope::Write).await?;
-    state
-        .with_store(move |s| Ok(s.delete_contact(&id)?))
-        .await?;
-    Ok(Redirect::to("/leads").into_response())
+    crate::app::settings::act(
+        &state,
+        &headers,
+        (&f.csrf, Scope::Write),
+        "/leads",
+        move |s| s.delete_contact(&id),
+    )
+    .await
 }

@@ -12,6 +12,8 @@ use leadscore_store::{ContactScore, Scope, SegmentDefinition, Store};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use leadscore_batch::output::csv_file;
+
 use crate::app::chart::{score_text, sparkline};
 use crate::app::error::PageError;
 use crate::app::layout;
@@ -389,22 +391,28 @@ pub async fn export(
         .read(move |s| {
             let sort = q.sort().map_err(to_api)?;
             let ranked = ranked_leads(s, &q.filter(), now, MAX_EXPORT, order_by(sort))?;
-            let mut out = Vec::new();
-            leadscore_batch::output::csv_header(&mut out, s.model());
-            for c in &ranked.items {
-                leadscore_batch::output::csv_row(&mut out, s.model(), &c.id, &c.card);
-            }
-            Ok(out)
+            Ok(csv_file(
+                s.model(),
+                ranked.items.iter().map(|c| (c.id.as_str(), &c.card)),
+            ))
         })
         .await?;
-    Ok((
+    Ok(csv_download("leads.csv", csv))
+}
+
+/// A CSV file to download.
+pub fn csv_download(name: &str, csv: Vec<u8>) -> Response {
+    (
         [
-            ("content-type", "text/csv; charset=utf-8"),
-            ("content-disposition", "attachment; filename=\"leads.csv\""),
+            ("content-type", "text/csv; charset=utf-8".to_string()),
+            (
+                "content-disposition",
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         csv,
     )
-        .into_response())
+        .into_response()
 }
 
 /// `/app/hot`'s query: the feed position to look after.

@@ -30,6 +30,42 @@ fn hidden_token(v: &Visitor) -> Markup {
     html! { input type="hidden" name="csrf" value=(v.csrf); }
 }
 
+/// Runs a form's change `f` on the writing handle once the form passes
+/// [`form_visitor`] for `needed`, then sends the browser to `back`.
+pub async fn act<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    (csrf, needed): (&str, Scope),
+    back: &str,
+    f: impl FnOnce(&mut leadscore_store::Store) -> Result<T, leadscore_store::StoreError>
+    + Send
+    + 'static,
+) -> Result<Response, PageError> {
+    form_visitor(state, headers, csrf, needed).await?;
+    state
+        .with_store(move |s| Ok(f(s)?))
+        .await
+        .map_err(form_error)?;
+    Ok(Redirect::to(back).into_response())
+}
+
+/// A page that shows a secret once (a new key, a webhook's signing
+/// secret), with the way back.
+fn shown_once(
+    v: &Visitor,
+    (title, nav): (&str, &str),
+    intro: Markup,
+    (id, value): (&str, &str),
+) -> Response {
+    let content = html! {
+        h1 { (title) }
+        p { (intro) }
+        p { code id=(id) { (value) } }
+        p { a href=(nav) { "Back" } }
+    };
+    layout::page(title, v, nav, content).into_response()
+}
+
 /// A store error met by a form: the reason, as a 400 page.
 fn form_error(e: crate::error::ApiError) -> PageError {
     match PageError::from(e) {
@@ -150,26 +186,15 @@ pub async fn export_segment(
             let def = s.segment(&name)?.ok_or_else(|| {
                 leadscore_store::StoreError::Segment(format!("no segment {name:?}"))
             })?;
-            let mut out = Vec::new();
-            leadscore_batch::output::csv_header(&mut out, s.model());
-            for c in s.members(&def, now)? {
-                leadscore_batch::output::csv_row(&mut out, s.model(), &c.id, &c.card);
-            }
-            Ok(out)
+            let members = s.members(&def, now)?;
+            Ok(leadscore_batch::output::csv_file(
+                s.model(),
+                members.iter().map(|c| (c.id.as_str(), &c.card)),
+            ))
         })
         .await
         .map_err(form_error)?;
-    Ok((
-        [
-            ("content-type", "text/csv; charset=utf-8"),
-            (
-                "content-disposition",
-                "attachment; filename=\"segment.csv\"",
-            ),
-        ],
-        csv,
-    )
-        .into_response())
+    Ok(crate::app::leads::csv_download("segment.csv", csv))
 }
 
 /// The segment form's fields.
@@ -240,11 +265,14 @@ pub async fn delete_segment(
     P(name): P<String>,
     Form(f): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    form_visitor(&state, &headers, &f.csrf, Scope::Write).await?;
-    state
-        .with_store(move |s| Ok(s.delete_segment(&name)?))
-        .await?;
-    Ok(Redirect::to("/segments").into_response())
+    act(
+        &state,
+        &headers,
+        (&f.csrf, Scope::Write),
+        "/segments",
+        move |s| s.delete_segment(&name),
+    )
+    .await
 }
 
 /// `GET /webhooks` (admin): subscriptions and each one's recent deliveries.
@@ -361,13 +389,12 @@ pub async fn add_webhook(
         .with_store(move |s| Ok(s.add_webhook(&url, &kinds, segment.as_deref(), now)?))
         .await
         .map_err(form_error)?;
-    let content = html! {
-        h1 { "Webhook " (hook.id) " added" }
-        p { "Its signing secret, shown this once (each delivery's " code { "Leadscore-Signature" } " is an HMAC-SHA256 with it):" }
-        p { code id="secret" { (secret) } }
-        p { a href="/webhooks" { "Back to the webhooks" } }
-    };
-    Ok(layout::page("Webhook added", &v, "/webhooks", content).into_response())
+    Ok(shown_once(
+        &v,
+        (&format!("Webhook {} added", hook.id), "/webhooks"),
+        html! { "Its signing secret, shown this once (each delivery's " code { "Leadscore-Signature" } " is an HMAC-SHA256 with it):" },
+        ("secret", &secret),
+    ))
 }
 
 /// `POST /webhooks/{id}/delete` (admin).
@@ -377,12 +404,15 @@ pub async fn remove_webhook(
     P(id): P<i64>,
     Form(f): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    form_visitor(&state, &headers, &f.csrf, Scope::Admin).await?;
     let now = state.now();
-    state
-        .with_store(move |s| Ok(s.remove_webhook(id, now)?))
-        .await?;
-    Ok(Redirect::to("/webhooks").into_response())
+    act(
+        &state,
+        &headers,
+        (&f.csrf, Scope::Admin),
+        "/webhooks",
+        move |s| s.remove_webhook(id, now),
+    )
+    .await
 }
 
 /// `GET /keys` (admin): every key, by name, scope and prefix.
@@ -470,13 +500,12 @@ pub async fn create_key(
         .with_store(move |s| Ok(s.create_key(&name, scope, now)?))
         .await
         .map_err(form_error)?;
-    let content = html! {
-        h1 { "Key " (key.name) " created" }
-        p { "The key, shown this once: copy it now." }
-        p { code id="new-key" { (text) } }
-        p { a href="/keys" { "Back to the keys" } }
-    };
-    Ok(layout::page("Key created", &v, "/keys", content).into_response())
+    Ok(shown_once(
+        &v,
+        (&format!("Key {} created", key.name), "/keys"),
+        html! { "The key, shown this once: copy it now." },
+        ("new-key", &text),
+    ))
 }
 
 /// `POST /keys/{id}/revoke` (admin).
@@ -486,10 +515,13 @@ pub async fn revoke_key(
     P(id): P<i64>,
     Form(f): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    form_visitor(&state, &headers, &f.csrf, Scope::Admin).await?;
     let now = state.now();
-    state
-        .with_store(move |s| Ok(s.revoke_key(&id.to_string(), now)?))
-        .await?;
-    Ok(Redirect::to("/keys").into_response())
+    act(
+        &state,
+        &headers,
+        (&f.csrf, Scope::Admin),
+        "/keys",
+        move |s| s.revoke_key(&id.to_string(), now),
+    )
+    .await
 }
