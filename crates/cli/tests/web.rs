@@ -59,6 +59,7 @@ fn database(dir: &Path) -> (PathBuf, [String; 3]) {
         "6000",
         "--seed",
         "5",
+        "--outcomes",
         "--out",
         dir.to_str().unwrap(),
     ]);
@@ -524,6 +525,22 @@ async fn the_web_app_in_a_real_browser() {
     let mut changes = changes;
     changes.sort();
     assert_eq!(changes, ["min_score = 60", "min_score = 65"]);
+
+    // A backtest on stored outcomes: conversion and lift per band.
+    c.goto(&format!(
+        "{base}/model/backtest?outcome=deal_won&horizon_days=90"
+    ))
+    .await
+    .unwrap();
+    let summary = text(&c, "#backtest-summary").await;
+    assert!(
+        summary.contains("converted within 90 days; ROC AUC"),
+        "{summary}"
+    );
+    let bands = texts(&c, "table.backtest:first-of-type tbody th").await;
+    assert_eq!(bands[..3], ["hot", "lukewarm", "cold"], "{bands:?}");
+    shot(&c, "backtest").await;
+    accessible(&c, "backtest").await;
 
     // Segments, webhooks and keys, as an admin manages them.
     c.goto(&format!("{base}/segments")).await.unwrap();

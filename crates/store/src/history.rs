@@ -100,7 +100,17 @@ impl Store {
 }
 
 impl Store {
-    /// Every event type in the database, sorted.
+    /// Every event of type `event_type`: its contact's id and its time (ns),
+    /// in no order (outcomes, for backtests).
+    pub fn event_times(&self, event_type: &str) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.ext_id, e.ts FROM events e JOIN contacts c ON c.id = e.contact WHERE e.type = ?1",
+        )?;
+        let rows = stmt.query_map([event_type], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every event type stored, sorted.
     pub fn event_types(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .conn

@@ -82,6 +82,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/model", get(model::page))
         .route("/model/preview", post(model::preview))
+        .route("/model/backtest", get(model::backtest))
         .route("/model/apply", post(model::apply))
         .route(
             "/segments",

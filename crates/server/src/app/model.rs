@@ -58,6 +58,7 @@ pub async fn page(
     let content = html! {
         h1 { "Model" }
         p { "Version " (version) ": " strong { (model.name) } " (the file's version " (model.version) ")." }
+        p { a href="/model/backtest" { "Backtest the model on past outcomes" } }
         (rules(&model))
         (versions(&log, version))
         @if let Some((n, before, after)) = &diff {
@@ -71,6 +72,120 @@ pub async fn page(
         }
     };
     Ok(layout::page("Model", &visitor, "/model", content).into_response())
+}
+
+/// `/model/backtest`'s query: the outcome event type and the horizon.
+#[derive(Deserialize)]
+pub struct BacktestQuery {
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    horizon_days: Option<f64>,
+}
+
+/// Days after the backtest's as-of time in which an outcome counts, by
+/// default.
+const HORIZON_DAYS: f64 = 90.0;
+
+/// `GET /model/backtest?outcome=TYPE&horizon_days=N`: how the current
+/// model would have ranked the leads `N` days ago against who then had an
+/// outcome event within the `N` days: conversion and lift per band and
+/// stage, ROC AUC. Leads that had converted before are left out.
+pub async fn backtest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Q(q): Q<BacktestQuery>,
+) -> Result<Response, PageError> {
+    let visitor = visitor(&state, &headers).await?;
+    let horizon = q.horizon_days.unwrap_or(HORIZON_DAYS);
+    if !(horizon.is_finite() && horizon > 0.0 && horizon <= 3650.0) {
+        return Err(PageError::bad(
+            "horizon: a number of days above 0, at most 3650",
+        ));
+    }
+    let now = state.now();
+    let outcome = q.outcome.trim().to_string();
+    let (types, result) = state
+        .read(move |s| {
+            let types = s.event_types()?;
+            if outcome.is_empty() {
+                return Ok((types, None));
+            }
+            if !types.contains(&outcome) {
+                return Ok((types, Some(Err(format!("no {outcome:?} event is stored")))));
+            }
+            let as_of = leadscore_core::Timestamp(now.0 - (horizon * 86_400e9) as i64);
+            let scored = s.scores(as_of, &leadscore_store::ScoreFilter::default())?;
+            let ids: Vec<&str> = scored.iter().map(|c| c.id.as_str()).collect();
+            let outcomes = leadscore_learn::outcomes::from_events(
+                &ids,
+                s.event_times(&outcome)?,
+                as_of.0,
+                horizon,
+            );
+            Ok((
+                types,
+                Some(outcomes.map_err(|e| e.to_string()).map(|o| {
+                    let cards: Vec<_> = o.keep.iter().map(|&i| scored[i].card.clone()).collect();
+                    (
+                        as_of,
+                        o.left_out,
+                        leadscore_learn::backtest::backtest(s.model(), &cards, &o.labels),
+                    )
+                })),
+            ))
+        })
+        .await?;
+    let content = html! {
+        h1 { "Backtest" }
+        form method="get" action="/model/backtest" class="filters" {
+            div {
+                label for="outcome" { "Outcome event" }
+                select id="outcome" name="outcome" {
+                    @for t in &types {
+                        @if *t == q.outcome { option value=(t) selected { (t) } } @else { option value=(t) { (t) } }
+                    }
+                }
+            }
+            div {
+                label for="horizon" { "Within days" }
+                input id="horizon" name="horizon_days" inputmode="decimal" value=(horizon);
+            }
+            div { button type="submit" { "Run the backtest" } }
+        }
+        @match &result {
+            None => { p { "Choose the event that means a lead converted (a won deal, a signed contract)." } }
+            Some(Err(m)) => { p role="alert" { (m) } }
+            Some(Ok((as_of, left_out, b))) => {
+                p id="backtest-summary" {
+                    "Scored as of " (as_of) ", " (horizon) " days ago: " (b.leads) " leads, "
+                    (b.conversions) " converted within " (horizon) " days; ROC AUC "
+                    (format!("{:.3}", b.roc_auc)) "; " (left_out) " left out (converted before)."
+                }
+                @for (title, groups) in [("By band", &b.bands), ("By stage", &b.stages)] {
+                    table class="backtest" {
+                        caption { (title) }
+                        thead { tr {
+                            th scope="col" { "" } th scope="col" { "Leads" } th scope="col" { "Converted" }
+                            th scope="col" { "Rate" } th scope="col" { "Lift" } th scope="col" { "Share of conversions" }
+                        } }
+                        tbody {
+                            @for g in groups.iter() {
+                                tr {
+                                    th scope="row" { (g.name) }
+                                    td class="num" { (g.leads) } td class="num" { (g.conversions) }
+                                    td class="num" { (format!("{:.1} %", 100.0 * g.conversion_rate)) }
+                                    td class="num" { (format!("{:.2}", g.lift)) }
+                                    td class="num" { (format!("{:.1} %", 100.0 * g.share_of_conversions)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page("Backtest", &visitor, "/model", content).into_response())
 }
 
 /// The rules, by dimension, with the dimensions' settings.
