@@ -456,6 +456,16 @@ async fn the_web_app_in_a_real_browser() {
         counts.windows(2).all(|w| w[0] >= w[1]) && counts[0] == 301,
         "{counts:?}"
     );
+    // Top movers, largest change first.
+    let changes: Vec<f64> = texts(&c, "#movers-h + table tbody td:last-child")
+        .await
+        .iter()
+        .map(|n| n.parse::<f64>().unwrap().abs())
+        .collect();
+    assert!(
+        !changes.is_empty() && changes.windows(2).all(|w| w[0] >= w[1]),
+        "{changes:?}"
+    );
     shot(&c, "overview").await;
     accessible(&c, "overview").await;
 

@@ -1,6 +1,6 @@
 //! The overview: how many leads are in each band and stage, how scores
-//! spread, the funnel through the stages, and the band and stage changes
-//! of the last 30 days.
+//! spread, the funnel through the stages, the leads whose score moved most
+//! in the last 7 days, and the band and stage changes of the last 30 days.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use leadscore_core::Timestamp;
 use leadscore_store::ScoreFilter;
 use maud::html;
 
-use crate::app::chart::{day, histogram};
+use crate::app::chart::{day, histogram, score_text};
 use crate::app::error::PageError;
 use crate::app::layout;
 use crate::app::leads::shown_score;
@@ -25,7 +25,14 @@ struct Figures {
     stages: Vec<(String, u64)>,
     histogram: [u64; 10],
     per_day: Vec<(Timestamp, u64, u64)>,
+    /// The largest score changes over [`MOVERS_DAYS`]: (lead, before, now).
+    movers: Vec<(String, f64, f64)>,
 }
+
+/// Days the top movers' change is measured over.
+const MOVERS_DAYS: i64 = 7;
+/// Top movers listed.
+const MOVERS: usize = 10;
 
 /// `GET /`.
 pub async fn page(
@@ -41,8 +48,23 @@ pub async fn page(
             let mut stages: BTreeMap<String, u64> = BTreeMap::new();
             let mut hist = [0u64; 10];
             let mut total = 0;
+            let day_ns = 86_400_000_000_000_i64;
+            let before: std::collections::HashMap<String, f64> = s
+                .scores(
+                    Timestamp(now.0 - MOVERS_DAYS * day_ns),
+                    &ScoreFilter::default(),
+                )?
+                .into_iter()
+                .map(|c| (c.id, shown_score(&c.card)))
+                .collect();
+            let mut movers: Vec<(String, f64, f64)> = Vec::new();
             for c in s.scores(now, &ScoreFilter::default())? {
                 total += 1;
+                let then = before.get(&c.id).copied().unwrap_or(0.0);
+                let score = shown_score(&c.card);
+                if score != then {
+                    movers.push((c.id.clone(), then, score));
+                }
                 *bands
                     .entry(c.card.band_name(model).unwrap_or("none").to_string())
                     .or_default() += 1;
@@ -65,13 +87,20 @@ pub async fn page(
             band_ids.extend(["disqualified".to_string(), "none".to_string()]);
             let mut stage_ids: Vec<String> = model.stages.iter().map(|s| s.id.clone()).collect();
             stage_ids.push("none".to_string());
-            let day_ns = 86_400_000_000_000_i64;
+            movers.sort_by(|a, b| {
+                (b.2 - b.1)
+                    .abs()
+                    .total_cmp(&(a.2 - a.1).abs())
+                    .then_with(|| a.0.cmp(&b.0))
+            });
+            movers.truncate(MOVERS);
             Ok(Figures {
                 total,
                 bands: ordered(band_ids, &bands),
                 stages: ordered(stage_ids, &stages),
                 histogram: hist,
                 per_day: s.transitions_per_day(Timestamp(now.0 - 30 * day_ns), now)?,
+                movers,
             })
         })
         .await?;
@@ -114,6 +143,23 @@ pub async fn page(
         section aria-labelledby="hist-h" {
             h2 id="hist-h" { "Scores" }
             (histogram(&f.histogram))
+        }
+        section aria-labelledby="movers-h" {
+            h2 id="movers-h" { "Top movers, last " (MOVERS_DAYS) " days" }
+            @if f.movers.is_empty() { p { "No score moved." } } @else {
+                table {
+                    thead { tr { th scope="col" { "Lead" } th scope="col" { "Score then" } th scope="col" { "Now" } th scope="col" { "Change" } } }
+                    tbody {
+                        @for (id, a, b) in &f.movers {
+                            tr {
+                                th scope="row" { a href=(format!("/leads/{id}")) { (id) } }
+                                td class="num" { (score_text(*a)) } td class="num" { (score_text(*b)) }
+                                td class="num" { (format!("{:+.1}", b - a)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
         section aria-labelledby="days-h" {
             h2 id="days-h" { "Band and stage changes, last 30 days" }
