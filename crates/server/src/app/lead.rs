@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::app::chart::{Threshold, score_chart, score_text};
 use crate::app::error::PageError;
+use crate::app::fields::encode;
 use crate::app::layout;
 use crate::app::leads::shown_score;
 use crate::app::session::visitor;
@@ -118,23 +119,11 @@ pub async fn page(
             section aria-labelledby="delete-h" {
                 h2 id="delete-h" { "Erase this lead" }
                 p { "Erases its attributes, events, scores and history (the right to be forgotten)." }
-                a class="danger" href=(format!("/leads/{}/delete", urlencode(&id))) { "Erase this lead…" }
+                a class="danger" href=(format!("/leads/{}/delete", encode(&id))) { "Erase this lead…" }
             }
         }
     };
     Ok(layout::page(&format!("Lead {id}"), &visitor, "/leads", content).into_response())
-}
-
-fn urlencode(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The explanation, readable: each dimension's arithmetic, then each rule
@@ -280,10 +269,10 @@ pub async fn confirm_delete(
     let content = html! {
         h1 { "Erase lead " (id) "?" }
         p { "Its attributes, events, scores and history are erased. This cannot be undone." }
-        form method="post" action=(format!("/leads/{}/delete", urlencode(&id))) {
+        form method="post" action=(format!("/leads/{}/delete", encode(&id))) {
             input type="hidden" name="csrf" value=(visitor.csrf);
             button type="submit" class="danger" { "Erase " (id) }
-            " " a href=(format!("/leads/{}", urlencode(&id))) { "Cancel" }
+            " " a href=(format!("/leads/{}", encode(&id))) { "Cancel" }
         }
     };
     Ok(layout::page("Erase a lead", &visitor, "/leads", content).into_response())

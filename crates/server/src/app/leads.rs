@@ -16,6 +16,7 @@ use leadscore_batch::output::csv_file;
 
 use crate::app::chart::{score_text, sparkline};
 use crate::app::error::PageError;
+use crate::app::fields::{encode, some};
 use crate::app::layout;
 use crate::app::session::{form_visitor, visitor};
 use crate::extract::Q;
@@ -50,11 +51,6 @@ pub struct ListQuery {
     q: String,
     #[serde(default)]
     page: Option<usize>,
-}
-
-fn some(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_string())
 }
 
 impl ListQuery {
@@ -100,19 +96,6 @@ impl ListQuery {
             format!("?{}", parts.join("&"))
         }
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// One row of the list.

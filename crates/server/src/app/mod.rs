@@ -7,12 +7,14 @@
 //! - [`session`]: signing in with an API key, the session cookie, the
 //!   checks every form passes (token, origin, scope);
 //! - [`layout`]: the frame of every page; [`error`]: error pages;
+//!   [`fields`]: form fields and links;
 //! - [`overview`], [`leads`], [`lead`], [`model`], [`settings`]
 //!   (segments, webhooks, API keys): the pages; [`login`];
 //! - [`chart`]: SVG charts with their text equivalents.
 
 pub mod chart;
 pub mod error;
+pub mod fields;
 pub mod layout;
 pub mod lead;
 pub mod leads;

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::app::chart::score_text;
 use crate::app::error::PageError;
+use crate::app::fields::encode;
 use crate::app::layout;
 use crate::app::session::{Visitor, form_visitor, visitor};
 use crate::extract::Q;
@@ -468,7 +469,7 @@ fn moves(change: &ModelChange) -> Markup {
                 thead { tr { th scope="col" { "Lead" } th scope="col" { "Score before" } th scope="col" { "After" } } }
                 tbody {
                     @for (id, a, b) in &change.movers {
-                        tr { th scope="row" { a href=(format!("/leads/{id}")) { (id) } } td class="num" { (score_text(*a)) } td class="num" { (score_text(*b)) } }
+                        tr { th scope="row" { a href=(format!("/leads/{}", encode(id))) { (id) } } td class="num" { (score_text(*a)) } td class="num" { (score_text(*b)) } }
                     }
                 }
             }

@@ -13,6 +13,7 @@ use maud::html;
 
 use crate::app::chart::{day, histogram, score_text};
 use crate::app::error::PageError;
+use crate::app::fields::encode;
 use crate::app::layout;
 use crate::app::leads::shown_score;
 use crate::app::session::visitor;
@@ -120,7 +121,7 @@ pub async fn page(
             section aria-labelledby="bands-h" {
                 h2 id="bands-h" { "Bands" }
                 table { tbody { @for (b, n) in &f.bands {
-                    tr { th scope="row" { a href=(format!("/leads?band={b}")) { (b) } } td class="num" { (n) } }
+                    tr { th scope="row" { a href=(format!("/leads?band={}", encode(b))) { (b) } } td class="num" { (n) } }
                 } } }
             }
             section aria-labelledby="stages-h" {
@@ -152,7 +153,7 @@ pub async fn page(
                     tbody {
                         @for (id, a, b) in &f.movers {
                             tr {
-                                th scope="row" { a href=(format!("/leads/{id}")) { (id) } }
+                                th scope="row" { a href=(format!("/leads/{}", encode(id))) { (id) } }
                                 td class="num" { (score_text(*a)) } td class="num" { (score_text(*b)) }
                                 td class="num" { (format!("{:+.1}", b - a)) }
                             }

@@ -13,6 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::app::error::PageError;
+use crate::app::fields::some;
 use crate::app::layout;
 use crate::app::session::{Visitor, form_visitor, visitor};
 use crate::extract::P;
@@ -20,11 +21,6 @@ use crate::state::AppState;
 
 /// Deliveries listed per webhook.
 const DELIVERIES_SHOWN: usize = 50;
-
-fn some(s: &str) -> Option<String> {
-    let s = s.trim();
-    (!s.is_empty()).then(|| s.to_string())
-}
 
 fn hidden_token(v: &Visitor) -> Markup {
     html! { input type="hidden" name="csrf" value=(v.csrf); }
