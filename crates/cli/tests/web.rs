@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{leadscore, stderr};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -335,6 +336,23 @@ async fn the_web_app_in_a_real_browser() {
     );
     shot(&c, "leads").await;
     accessible(&c, "leads").await;
+    // From the keyboard: the first Tab reaches the skip link, which takes
+    // the focus to the page's content.
+    let skip = c.find(Locator::Css("a.skip")).await.unwrap();
+    c.execute("document.activeElement.blur();", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(&Key::Tab)
+        .await
+        .unwrap();
+    let active = c.active_element().await.unwrap();
+    assert_eq!(active.text().await.unwrap(), "Skip to content");
+    skip.send_keys(&Key::Enter).await.unwrap();
+    let focused = c.active_element().await.unwrap().attr("id").await.unwrap();
+    assert_eq!(focused.as_deref(), Some("main"));
 
     // Filter by band, sort by id.
     click(&c, "#band option[value=hot]").await;
