@@ -553,6 +553,16 @@ async fn the_web_app_in_a_real_browser() {
     let mut changes = changes;
     changes.sort();
     assert_eq!(changes, ["min_score = 60", "min_score = 65"]);
+    // The overview shows no figure of the model before: its hot leads are
+    // the list's under the new model.
+    c.goto(&format!("{base}/")).await.unwrap();
+    let hot_overview = text(&c, "#bands-h + table tbody tr:first-child td").await;
+    c.goto(&format!("{base}/leads?band=hot")).await.unwrap();
+    let hot_list = text(&c, "#count").await;
+    assert!(
+        hot_list.starts_with(&format!("{hot_overview} leads")),
+        "{hot_overview} vs {hot_list}"
+    );
 
     // A backtest on stored outcomes: conversion and lift per band.
     c.goto(&format!(

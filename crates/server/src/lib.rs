@@ -215,6 +215,8 @@ pub async fn serve(
     let state_backlog = std::sync::Arc::clone(&state.ingest.backlog);
     let sender = tokio::spawn(webhooks::sender(state.clone(), stop_rx.clone()));
     let ticker = tokio::spawn(ticker::ticker(state.clone(), stop_rx, TICK_EVERY));
+    // The overview's figures, ready before anyone asks.
+    app::overview::refresh_in_background(&state);
     let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;

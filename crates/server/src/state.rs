@@ -95,6 +95,8 @@ pub struct AppState {
     pub delivery_log_days: u32,
     /// The web app's signed-in browsers.
     pub sessions: Arc<crate::app::session::Sessions>,
+    /// The web app's overview figures, kept between requests.
+    pub overview: Arc<crate::app::overview::OverviewCache>,
 }
 
 /// Days settled webhook deliveries stay in the delivery log by default.
@@ -125,6 +127,7 @@ impl AppState {
             clock,
             delivery_log_days: DELIVERY_LOG_DAYS,
             sessions: Arc::default(),
+            overview: Arc::default(),
         })
     }
 

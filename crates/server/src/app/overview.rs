@@ -1,6 +1,11 @@
 //! The overview: how many leads are in each band and stage, how scores
 //! spread, the funnel through the stages, the leads whose score moved most
 //! in the last 7 days, and the band and stage changes of the last 30 days.
+//!
+//! Its figures score every contact (twice, for the movers): exact for the
+//! time they state, they are kept ([`OverviewCache`]) and shown at once;
+//! figures older than [`FRESH`] are shown while new ones are computed in
+//! the background, and figures of another model version are never shown.
 
 use std::collections::BTreeMap;
 
@@ -19,8 +24,15 @@ use crate::app::leads::shown_score;
 use crate::app::session::visitor;
 use crate::state::AppState;
 
+/// How long figures are shown without computing new ones.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The figures the page shows.
-struct Figures {
+pub struct Figures {
+    /// The time they are for.
+    at: Timestamp,
+    /// The model version they were computed under.
+    model_version: i64,
     total: u64,
     bands: Vec<(String, u64)>,
     stages: Vec<(String, u64)>,
@@ -35,76 +47,62 @@ const MOVERS_DAYS: i64 = 7;
 /// Top movers listed.
 const MOVERS: usize = 10;
 
+/// The overview's figures, kept between requests.
+#[derive(Default)]
+pub struct OverviewCache {
+    kept: std::sync::Mutex<Option<(std::sync::Arc<Figures>, std::time::Instant)>>,
+    refreshing: std::sync::atomic::AtomicBool,
+}
+
+/// Computes the figures at `now` (every contact scored, on a reading
+/// handle) and keeps them.
+async fn refresh(state: &AppState) -> Result<std::sync::Arc<Figures>, PageError> {
+    let now = state.now();
+    let f = std::sync::Arc::new(state.read(move |s| compute(s, now)).await?);
+    if let Ok(mut kept) = state.overview.kept.lock() {
+        *kept = Some((std::sync::Arc::clone(&f), std::time::Instant::now()));
+    }
+    Ok(f)
+}
+
+/// Computes the figures in the background unless that is under way.
+pub fn refresh_in_background(state: &AppState) {
+    use std::sync::atomic::Ordering;
+    if state.overview.refreshing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = refresh(&state).await {
+            tracing::warn!(error = ?e, "computing the overview failed");
+        }
+        state.overview.refreshing.store(false, Ordering::Release);
+    });
+}
+
 /// `GET /`.
 pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let visitor = visitor(&state, &headers).await?;
-    let now = state.now();
-    let f = state
-        .read(move |s| {
-            let model = s.model();
-            let mut bands: BTreeMap<String, u64> = BTreeMap::new();
-            let mut stages: BTreeMap<String, u64> = BTreeMap::new();
-            let mut hist = [0u64; 10];
-            let mut total = 0;
-            let day_ns = 86_400_000_000_000_i64;
-            let before: std::collections::HashMap<String, f64> = s
-                .scores(
-                    Timestamp(now.0 - MOVERS_DAYS * day_ns),
-                    &ScoreFilter::default(),
-                )?
-                .into_iter()
-                .map(|c| (c.id, shown_score(&c.card)))
-                .collect();
-            let mut movers: Vec<(String, f64, f64)> = Vec::new();
-            for c in s.scores(now, &ScoreFilter::default())? {
-                total += 1;
-                let then = before.get(&c.id).copied().unwrap_or(0.0);
-                let score = shown_score(&c.card);
-                if score != then {
-                    movers.push((c.id.clone(), then, score));
-                }
-                *bands
-                    .entry(c.card.band_name(model).unwrap_or("none").to_string())
-                    .or_default() += 1;
-                *stages
-                    .entry(c.card.stage_name(model).unwrap_or("none").to_string())
-                    .or_default() += 1;
-                let bucket = (shown_score(&c.card) / 10.0).floor().clamp(0.0, 9.0) as usize;
-                hist[bucket] += 1;
+    let version = state.read_now(|s| Ok(s.model_version())).await?;
+    let kept = state
+        .overview
+        .kept
+        .lock()
+        .ok()
+        .and_then(|k| k.clone())
+        .filter(|(f, _)| f.model_version == version);
+    let f = match kept {
+        Some((f, made)) => {
+            if made.elapsed() > FRESH {
+                refresh_in_background(&state);
             }
-            // Model order: bands, then disqualified and none; stages likewise.
-            let ordered = |ids: Vec<String>, counts: &BTreeMap<String, u64>| {
-                ids.into_iter()
-                    .map(|id| {
-                        let n = counts.get(&id).copied().unwrap_or(0);
-                        (id, n)
-                    })
-                    .collect::<Vec<_>>()
-            };
-            let mut band_ids: Vec<String> = model.bands.iter().map(|b| b.id.clone()).collect();
-            band_ids.extend(["disqualified".to_string(), "none".to_string()]);
-            let mut stage_ids: Vec<String> = model.stages.iter().map(|s| s.id.clone()).collect();
-            stage_ids.push("none".to_string());
-            movers.sort_by(|a, b| {
-                (b.2 - b.1)
-                    .abs()
-                    .total_cmp(&(a.2 - a.1).abs())
-                    .then_with(|| a.0.cmp(&b.0))
-            });
-            movers.truncate(MOVERS);
-            Ok(Figures {
-                total,
-                bands: ordered(band_ids, &bands),
-                stages: ordered(stage_ids, &stages),
-                histogram: hist,
-                per_day: s.transitions_per_day(Timestamp(now.0 - 30 * day_ns), now)?,
-                movers,
-            })
-        })
-        .await?;
+            f
+        }
+        None => refresh(&state).await?,
+    };
     // The funnel: every lead, then those at each stage or a more advanced
     // one. The model lists stages from the most advanced (the first whose
     // condition holds wins), so the funnel reads them backwards.
@@ -116,7 +114,7 @@ pub async fn page(
     }
     let content = html! {
         h1 { "Overview" }
-        p { (f.total) " leads, scored now (" (now) ")." }
+        p { (f.total) " leads, scored at " (f.at) " (figures are recomputed when over a minute old)." }
         div class="cards" {
             section aria-labelledby="bands-h" {
                 h2 id="bands-h" { "Bands" }
@@ -173,4 +171,69 @@ pub async fn page(
         }
     };
     Ok(layout::page("Overview", &visitor, "/", content).into_response())
+}
+
+/// The figures at `now`.
+fn compute(s: &leadscore_store::Store, now: Timestamp) -> Result<Figures, crate::error::ApiError> {
+    let model = s.model();
+    let mut bands: BTreeMap<String, u64> = BTreeMap::new();
+    let mut stages: BTreeMap<String, u64> = BTreeMap::new();
+    let mut hist = [0u64; 10];
+    let mut total = 0;
+    let day_ns = 86_400_000_000_000_i64;
+    let before: std::collections::HashMap<String, f64> = s
+        .scores(
+            Timestamp(now.0 - MOVERS_DAYS * day_ns),
+            &ScoreFilter::default(),
+        )?
+        .into_iter()
+        .map(|c| (c.id, shown_score(&c.card)))
+        .collect();
+    let mut movers: Vec<(String, f64, f64)> = Vec::new();
+    for c in s.scores(now, &ScoreFilter::default())? {
+        total += 1;
+        let then = before.get(&c.id).copied().unwrap_or(0.0);
+        let score = shown_score(&c.card);
+        if score != then {
+            movers.push((c.id.clone(), then, score));
+        }
+        *bands
+            .entry(c.card.band_name(model).unwrap_or("none").to_string())
+            .or_default() += 1;
+        *stages
+            .entry(c.card.stage_name(model).unwrap_or("none").to_string())
+            .or_default() += 1;
+        let bucket = (shown_score(&c.card) / 10.0).floor().clamp(0.0, 9.0) as usize;
+        hist[bucket] += 1;
+    }
+    // Model order: bands, then disqualified and none; stages likewise.
+    let ordered = |ids: Vec<String>, counts: &BTreeMap<String, u64>| {
+        ids.into_iter()
+            .map(|id| {
+                let n = counts.get(&id).copied().unwrap_or(0);
+                (id, n)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut band_ids: Vec<String> = model.bands.iter().map(|b| b.id.clone()).collect();
+    band_ids.extend(["disqualified".to_string(), "none".to_string()]);
+    let mut stage_ids: Vec<String> = model.stages.iter().map(|s| s.id.clone()).collect();
+    stage_ids.push("none".to_string());
+    movers.sort_by(|a, b| {
+        (b.2 - b.1)
+            .abs()
+            .total_cmp(&(a.2 - a.1).abs())
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    movers.truncate(MOVERS);
+    Ok(Figures {
+        at: now,
+        model_version: s.model_version(),
+        total,
+        bands: ordered(band_ids, &bands),
+        stages: ordered(stage_ids, &stages),
+        histogram: hist,
+        per_day: s.transitions_per_day(Timestamp(now.0 - 30 * day_ns), now)?,
+        movers,
+    })
 }
