@@ -87,13 +87,28 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let visitor = visitor(&state, &headers).await?;
     let version = state.read_now(|s| Ok(s.model_version())).await?;
-    let kept = state
-        .overview
-        .kept
-        .lock()
-        .ok()
-        .and_then(|k| k.clone())
-        .filter(|(f, _)| f.model_version == version);
+    let kept_now = || {
+        state
+            .overview
+            .kept
+            .lock()
+            .ok()
+            .and_then(|k| k.clone())
+            .filter(|(f, _)| f.model_version == version)
+    };
+    let mut kept = kept_now();
+    // Figures being computed (at start) are waited for, not computed twice.
+    let waiting = std::time::Instant::now();
+    while kept.is_none()
+        && state
+            .overview
+            .refreshing
+            .load(std::sync::atomic::Ordering::Acquire)
+        && waiting.elapsed() < std::time::Duration::from_secs(60)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        kept = kept_now();
+    }
     let f = match kept {
         Some((f, made)) => {
             if made.elapsed() > FRESH {
