@@ -166,7 +166,20 @@ fn every_route_wants_a_key_of_the_right_scope() {
             assert_eq!(status, 403, "{method} {path} with a write key: {body}");
         }
     }
-    assert_eq!(server.call("GET", "/healthz", None, &[], b"").0, 200);
+    // Health tells strangers only that the database answers; a read key
+    // also sees the contacts and the model version.
+    let (status, body) = server.call("GET", "/healthz", None, &[], b"");
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::json!({"status": "ok"})
+    );
+    let (_, health) = server.json("GET", "/healthz", &read, "");
+    assert_eq!(health["status"], "ok");
+    assert!(
+        health["contacts"].is_u64() && health["model_version"] == 1,
+        "{health}"
+    );
     // A revoked key stops working (within the cache's 10 s; this one was
     // never used, so at once).
     let fresh = db_cmd(

@@ -52,6 +52,18 @@ fn key_from(headers: &HeaderMap) -> Option<String> {
         .map(|k| k.trim().to_owned())
 }
 
+/// The scope of the request's key; `None` when it carries none, or an
+/// unknown or revoked one.
+pub async fn scope_of_request(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Scope>, ApiError> {
+    match key_from(headers).filter(|k| !k.is_empty() && k.len() <= MAX_KEY) {
+        Some(key) => state.scope_of(&key).await,
+        None => Ok(None),
+    }
+}
+
 /// Checks that the request carries a key with at least `needed`.
 pub async fn require(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<(), ApiError> {
     let Some(key) = key_from(headers).filter(|k| !k.is_empty() && k.len() <= MAX_KEY) else {

@@ -31,7 +31,7 @@ pub const ROUTES: &[RouteDoc] = &[
         method: "get",
         path: "/healthz",
         scope: None,
-        summary: "The database answers; the live model version.",
+        summary: "The database answers; with a read key, also the contacts and the live model version.",
         body: None,
         query: &[],
         reply: Some("Health"),
@@ -467,8 +467,10 @@ fn reply_schemas() -> Value {
     let mut segment_view = segment_parts.clone();
     segment_view["members"] = count.clone();
     json!({
-        "Health": {"type": "object", "required": ["status", "contacts", "model_version"],
-            "properties": {"status": {"const": "ok"}, "contacts": count, "model_version": {"type": "integer"}}},
+        "Health": {"type": "object", "required": ["status"],
+            "description": "Without a key, only the status; with a read key, also the contacts and the model version.",
+            "properties": {"status": {"const": "ok"}, "contacts": count, "model_version": {"type": "integer"}},
+            "additionalProperties": false},
         "OpenApi": {"type": "object", "required": ["openapi", "paths"],
             "description": "This document."},
         "Score": {"type": "object", "description": "The object `leadscore score --format json` prints for a contact, at a time; with `explain=true`, also the explanation `leadscore explain --format json` gives.",
