@@ -171,6 +171,8 @@ fn csv_chunk(
         if id.is_empty() {
             return Err(RecordFault::new(offset, Some("id"), "empty contact id"));
         }
+        crate::fields::identifier(id, "id")
+            .map_err(|(f, m)| RecordFault::new(offset, Some(f), m))?;
         out.ids.push(CompactString::from(id));
         out.offsets.push(offset);
         out.values.extend(columns.iter().map(|c| {
@@ -199,6 +201,7 @@ fn ndjson_chunk(
             Some(Err(m)) => return Err(fault(Some("id"), m)),
             _ => return Err(fault(Some("id"), "missing or empty contact id".into())),
         };
+        crate::fields::identifier(id.trim(), "id").map_err(|(f, m)| fault(Some(f), m))?;
         let mut values: Vec<Option<Box<str>>> = vec![None; vocabulary.attributes.len()];
         for (name, raw) in JsonFields::pairs(&parsed.attributes) {
             let value =

@@ -1,8 +1,10 @@
 //! The fields of an event record and the rules they follow, shared by the
 //! scorer's reader ([`crate::events`]) and the import reader
-//! ([`crate::rows`]): `id`, `contact_id` and `type` are text, trimmed, and
-//! must not be empty; `timestamp` is RFC 3339 with an offset; in NDJSON,
-//! a line of white space is skipped.
+//! ([`crate::rows`]): `id`, `contact_id` and `type` are text, trimmed, not
+//! empty, and hold no control character (NUL, tab, newline...: an id is
+//! typed and shown, never a place for those); `timestamp` is RFC 3339 with
+//! an offset; in NDJSON, a line of white space is skipped. Contact ids
+//! follow the same rule ([`identifier`]).
 
 use std::borrow::Cow;
 
@@ -53,6 +55,17 @@ fn missing(field: &'static str) -> FieldFault {
     (field, "missing or empty".to_string())
 }
 
+/// Refuses an id or type holding a control character, naming it.
+pub fn identifier<'a>(value: &'a str, field: &'static str) -> Result<&'a str, FieldFault> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err((
+            field,
+            format!("holds a control character (U+{:04X})", u32::from(c)),
+        )),
+        None => Ok(value),
+    }
+}
+
 /// A required text field of a CSV record, trimmed.
 pub(crate) fn required_text<'a>(
     value: &'a str,
@@ -62,7 +75,7 @@ pub(crate) fn required_text<'a>(
     if v.is_empty() {
         return Err(missing(field));
     }
-    Ok(v)
+    identifier(v, field)
 }
 
 /// A required text field of a JSON record (a string, number or boolean,
@@ -82,6 +95,7 @@ pub(crate) fn required_json<'a>(
     if text.is_empty() {
         return Err(missing(field));
     }
+    identifier(&text, field)?;
     Ok(text)
 }
 
@@ -147,6 +161,16 @@ mod tests {
                 .unwrap_err()
                 .1
                 .contains("object")
+        );
+        for bad in ["e\u{0}1", "a\tb", "line\nbreak"] {
+            let err = required_text(bad, "id").unwrap_err();
+            assert!(err.1.starts_with("holds a control character"), "{err:?}");
+        }
+        assert_eq!(
+            required_json(Some(&raw("\"page\\u0000view\"")), "type")
+                .unwrap_err()
+                .1,
+            "holds a control character (U+0000)"
         );
     }
 

@@ -5,8 +5,8 @@
 //!   and the NDJSON line shapes.
 //! - [`contacts`]: contacts files into a [`ContactTable`].
 //! - [`events`]: one events record into an [`events::EventRecord`].
-//! - `fields`: the fields of an event record and their rules, shared by
-//!   both readers of events files.
+//! - [`fields`]: the fields of an event record and their rules, shared by
+//!   both readers of events files (and contact ids).
 //! - [`pipeline`]: an events file streamed through worker threads in chunks.
 //! - [`score`]: the batch scorer and the file-based explanation.
 //! - [`output`]: JSON lines and CSV.
@@ -19,7 +19,7 @@
 pub mod contacts;
 pub mod error;
 pub mod events;
-mod fields;
+pub mod fields;
 pub mod format;
 pub mod generate;
 pub mod output;

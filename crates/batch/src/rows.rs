@@ -16,7 +16,8 @@ use serde_json::value::RawValue;
 
 use crate::error::{RecordFault, Result};
 use crate::fields::{
-    EventColumns, FieldFault, event_time, for_each_ndjson_line, required_json, required_text,
+    EventColumns, FieldFault, event_time, for_each_ndjson_line, identifier, required_json,
+    required_text,
 };
 use crate::format::{JsonContact, JsonEvent, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
@@ -116,6 +117,7 @@ pub fn read_contact_rows(
                 if id.is_empty() {
                     return Err((Some("id".to_string()), "empty contact id".to_string()));
                 }
+                identifier(id, "id").map_err(row_error)?;
                 let attributes = h
                     .iter()
                     .zip(fields)

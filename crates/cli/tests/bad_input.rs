@@ -299,3 +299,55 @@ fn explain_unknown_contact() {
     ]);
     assert_fails(&out, &["--contact", "\"zz\""]);
 }
+
+/// Control characters (NUL, tab, newline...) are refused in ids and
+/// types, whatever the file format, with the field named.
+#[test]
+fn control_characters_in_ids_and_types() {
+    let f = Files::new();
+    f.write(
+        "nul.csv",
+        b"id,contact_id,type,timestamp,url\ne\x001,c1,page_view,2026-01-01T00:00:00Z,/\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "nul.csv"),
+        &["nul.csv:2", "field 'id'", "control character (U+0000)"],
+    );
+    f.write(
+        "tab.ndjson",
+        b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page\\tview\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "tab.ndjson"),
+        &["tab.ndjson:1", "field 'type'", "control character (U+0009)"],
+    );
+    f.write("c.csv", b"id,email\n\"c\n1\",a@x.io\n");
+    assert_fails(
+        &f.score("c.csv", "events.csv"),
+        &["c.csv:2", "field 'id'", "control character (U+000A)"],
+    );
+    f.write("c.ndjson", b"{\"id\":\"c\\u00011\",\"attributes\":{}}\n");
+    assert_fails(
+        &f.score("c.ndjson", "events.csv"),
+        &["c.ndjson:1", "field 'id'", "control character (U+0001)"],
+    );
+    // An import keeps the good rows and rejects the others, naming the field.
+    let db = f.path("db.sqlite");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--db", db.as_str()];
+        all.extend_from_slice(args);
+        leadscore(all)
+    };
+    assert!(run(&["init", "--model", &f.path("model.toml")]).status.success());
+    f.write(
+        "import.csv",
+        b"id,contact_id,type,timestamp\ne1,c1,page_view,2026-01-01T00:00:00Z\ne2,c\x002,page_view,2026-01-01T00:00:00Z\n",
+    );
+    let out = run(&["import", "events", &f.path("import.csv")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rejects = std::fs::read_to_string(f.path("import.csv.rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("3,\"contact_id\",\"holds a control character (U+0000)\""),
+        "{rejects}"
+    );
+}

@@ -363,6 +363,8 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
         (ev("").replace("2026-03-01T00:00:00Z", "yesterday"), "body[0].timestamp"),
         (ev("").replace("\"e1\"", &format!("\"{huge}\"")), "body[0].id"),
         (ev("").replace(", \"type\": \"page_view\"", ""), "body[0].type"),
+        (ev("").replace("\"e1\"", "\"e\\u00001\""), "body[0].id"),
+        (ev("").replace("page_view", "page\\nview"), "body[0].type"),
     ];
     for (body, field) in items {
         let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], body.as_bytes());
@@ -607,7 +609,8 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
          "traits": {"email": "ana@gmail.com", "job_title": "VP Sales", "address": {"city": "Lisbon"}}},
         {"type": "page", "userId": "ana", "messageId": "m3", "name": "Pricing", "context": {"page": {"url": "/pricing"}},
          "timestamp": "2026-04-30T11:00:00Z"},
-        {"type": "alias", "userId": "ana", "previousId": "x"}
+        {"type": "alias", "userId": "ana", "previousId": "x"},
+        {"type": "identify", "userId": "bad\u0000id", "messageId": "m4"}
     ]}"#;
     let (s, body) = server.call("POST", "/v1/batch", Some(&write), &[], batch.as_bytes());
     assert_eq!(s, 200, "{body}");
@@ -616,6 +619,7 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
     assert_eq!(r["items"][1]["status"], "accepted", "{body}");
     assert_eq!(r["items"][2]["status"], "rejected", "{body}");
     assert_eq!(r["items"][2]["error"]["field"], "body[2].type", "{body}");
+    assert_eq!(r["items"][3]["error"]["field"], "body[3].userId", "{body}");
     let (s, _) = server.call("GET", "/v1/contacts/anon-7", Some(&read), &[], b"");
     assert_eq!(s, 404, "the anonymous visitor is now ana");
     let (_, ana) = server.json("GET", "/v1/contacts/ana", &read, "");

@@ -6,12 +6,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use leadscore_batch::fields::identifier;
 use leadscore_batch::rows::{EventRow, event_from_json};
 use leadscore_store::Scope;
 
 use crate::auth::require;
 use crate::error::ApiError;
 use crate::state::AppState;
+
 use crate::wire::{MAX_ID, count, items, sort_items};
 
 /// Longest event type, in bytes.
@@ -19,14 +21,15 @@ const MAX_TYPE: usize = 128;
 
 /// Checks one parsed event beyond its shape.
 pub fn check_event(row: &EventRow) -> Result<(), (String, String)> {
-    if row.id.len() > MAX_ID {
-        return Err(("id".into(), format!("longer than {MAX_ID} bytes")));
-    }
-    if row.contact_id.len() > MAX_ID {
-        return Err(("contact_id".into(), format!("longer than {MAX_ID} bytes")));
-    }
-    if row.event_type.len() > MAX_TYPE {
-        return Err(("type".into(), format!("longer than {MAX_TYPE} bytes")));
+    for (field, value, max) in [
+        ("id", &row.id, MAX_ID),
+        ("contact_id", &row.contact_id, MAX_ID),
+        ("type", &row.event_type, MAX_TYPE),
+    ] {
+        if value.len() > max {
+            return Err((field.into(), format!("longer than {max} bytes")));
+        }
+        identifier(value, field).map_err(|(f, m)| (f.into(), m))?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use leadscore_batch::fields::identifier;
 use leadscore_batch::rows::{ContactRow, EventRow};
 use leadscore_core::Timestamp;
 use leadscore_store::Scope;
@@ -23,9 +24,10 @@ use serde_json::{Map, Value};
 
 use crate::auth::require;
 use crate::error::ApiError;
+
 use crate::events::check_event;
 use crate::state::AppState;
-use crate::wire::{ItemResult, MAX_BATCH};
+use crate::wire::{ItemResult, MAX_BATCH, MAX_ID};
 
 /// Flattens an object into text values (`a.b` for nested keys; arrays as
 /// their JSON; null left out).
@@ -81,6 +83,17 @@ fn read(
         ))?;
     let user = text(m.get("userId"));
     let anonymous = text(m.get("anonymousId"));
+    for (field, value) in [("userId", &user), ("anonymousId", &anonymous)] {
+        if let Some(v) = value {
+            if v.len() > MAX_ID {
+                return Err((
+                    Some(field.to_owned()),
+                    format!("longer than {MAX_ID} bytes"),
+                ));
+            }
+            identifier(v, field).map_err(|(f, m)| (Some(f.to_owned()), m))?;
+        }
+    }
     let object = |name: &str| match m.get(name) {
         Some(Value::Object(o)) => Ok(Some(o)),
         None | Some(Value::Null) => Ok(None),
