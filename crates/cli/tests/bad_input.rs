@@ -338,7 +338,11 @@ fn control_characters_in_ids_and_types() {
         all.extend_from_slice(args);
         leadscore(all)
     };
-    assert!(run(&["init", "--model", &f.path("model.toml")]).status.success());
+    assert!(
+        run(&["init", "--model", &f.path("model.toml")])
+            .status
+            .success()
+    );
     f.write(
         "import.csv",
         b"id,contact_id,type,timestamp\ne1,c1,page_view,2026-01-01T00:00:00Z\ne2,c\x002,page_view,2026-01-01T00:00:00Z\n",
