@@ -305,32 +305,41 @@ fn explain_unknown_contact() {
 #[test]
 fn control_characters_in_ids_and_types() {
     let f = Files::new();
-    f.write(
-        "nul.csv",
-        b"id,contact_id,type,timestamp,url\ne\x001,c1,page_view,2026-01-01T00:00:00Z,/\n",
-    );
-    assert_fails(
-        &f.score("contacts.csv", "nul.csv"),
-        &["nul.csv:2", "field 'id'", "control character (U+0000)"],
-    );
-    f.write(
-        "tab.ndjson",
-        b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page\\tview\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
-    );
-    assert_fails(
-        &f.score("contacts.csv", "tab.ndjson"),
-        &["tab.ndjson:1", "field 'type'", "control character (U+0009)"],
-    );
-    f.write("c.csv", b"id,email\n\"c\n1\",a@x.io\n");
-    assert_fails(
-        &f.score("c.csv", "events.csv"),
-        &["c.csv:2", "field 'id'", "control character (U+000A)"],
-    );
-    f.write("c.ndjson", b"{\"id\":\"c\\u00011\",\"attributes\":{}}\n");
-    assert_fails(
-        &f.score("c.ndjson", "events.csv"),
-        &["c.ndjson:1", "field 'id'", "control character (U+0001)"],
-    );
+    // (file written, contacts file, events file, what the message names)
+    let cases: [(&str, &[u8], &str, &str, [&str; 3]); 4] = [
+        (
+            "nul.csv",
+            b"id,contact_id,type,timestamp,url\ne\x001,c1,page_view,2026-01-01T00:00:00Z,/\n",
+            "contacts.csv",
+            "nul.csv",
+            ["nul.csv:2", "field 'id'", "control character (U+0000)"],
+        ),
+        (
+            "tab.ndjson",
+            b"{\"id\":\"e1\",\"contact_id\":\"c1\",\"type\":\"page\\tview\",\"timestamp\":\"2026-01-01T00:00:00Z\"}\n",
+            "contacts.csv",
+            "tab.ndjson",
+            ["tab.ndjson:1", "field 'type'", "control character (U+0009)"],
+        ),
+        (
+            "c.csv",
+            b"id,email\n\"c\n1\",a@x.io\n",
+            "c.csv",
+            "events.csv",
+            ["c.csv:2", "field 'id'", "control character (U+000A)"],
+        ),
+        (
+            "c.ndjson",
+            b"{\"id\":\"c\\u00011\",\"attributes\":{}}\n",
+            "c.ndjson",
+            "events.csv",
+            ["c.ndjson:1", "field 'id'", "control character (U+0001)"],
+        ),
+    ];
+    for (name, bytes, contacts, events, needles) in cases {
+        f.write(name, bytes);
+        assert_fails(&f.score(contacts, events), &needles);
+    }
     // An import keeps the good rows and rejects the others, naming the field.
     let db = f.path("db.sqlite");
     let run = |args: &[&str]| {
