@@ -305,8 +305,10 @@ fn explain_unknown_contact() {
 #[test]
 fn control_characters_in_ids_and_types() {
     let f = Files::new();
-    // (file written, contacts file, events file, what the message names)
-    let cases: [(&str, &[u8], &str, &str, [&str; 3]); 4] = [
+    // (file written, its bytes, contacts file, events file, what the
+    // message names)
+    type Case<'a> = (&'a str, &'a [u8], &'a str, &'a str, [&'a str; 3]);
+    let cases: [Case<'_>; 4] = [
         (
             "nul.csv",
             b"id,contact_id,type,timestamp,url\ne\x001,c1,page_view,2026-01-01T00:00:00Z,/\n",
