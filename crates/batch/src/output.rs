@@ -111,6 +111,11 @@ pub fn csv_file<'a>(
     out
 }
 
+/// Whether every number of a card is finite.
+pub fn finite(card: &ScoreCard) -> bool {
+    card.score.is_finite() && card.dimensions.iter().all(|d| d.is_finite())
+}
+
 /// Writes the cards of `order` (indices into `ids`/`cards`) in that order,
 /// formatting blocks in parallel.
 pub fn write_scores<'a, W: Write + ?Sized>(
@@ -122,6 +127,15 @@ pub fn write_scores<'a, W: Write + ?Sized>(
     order: &[usize],
 ) -> io::Result<()> {
     use rayon::prelude::*;
+    // A number that is not finite is not JSON nor a score: refused, never
+    // printed. (Validation bounds every model number so that it cannot
+    // happen; this is the last guard.)
+    if let Some(&i) = order.iter().find(|&&i| !finite(&cards[i])) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("contact {}: its score is not a finite number", ids(i)),
+        ));
+    }
     if format == OutputFormat::Csv {
         let mut head = Vec::new();
         csv_header(&mut head, model);
@@ -158,4 +172,31 @@ pub fn by_score(cards: &[ScoreCard], top: Option<usize>) -> Vec<usize> {
         order.truncate(n);
     }
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_score_that_is_not_finite_is_refused_not_printed() {
+        let model = Model::from_toml("[[dimension]]\nid = \"fit\"\n").unwrap();
+        let card = |score: f64| ScoreCard {
+            dimensions: vec![score],
+            score,
+            band: None,
+            stage: None,
+            disqualified: false,
+        };
+        let cards = [card(50.0), card(f64::NAN)];
+        let ids = |i: usize| ["ok", "bad"][i];
+        for format in [OutputFormat::Json, OutputFormat::Csv] {
+            let mut out = Vec::new();
+            let err = write_scores(&mut out, &model, format, &ids, &cards, &[0, 1]).unwrap_err();
+            assert!(err.to_string().contains("contact bad"), "{err}");
+            assert!(out.is_empty(), "nothing printed");
+            write_scores(&mut out, &model, format, &ids, &cards, &[0]).unwrap();
+            assert!(!out.is_empty());
+        }
+    }
 }

@@ -366,3 +366,26 @@ fn control_characters_in_ids_and_types() {
         "{rejects}"
     );
 }
+
+/// A model whose numbers could run away (`1e308`) is refused by
+/// `validate` and `init`, each number named, before anything is scored.
+#[test]
+fn a_model_with_runaway_numbers_is_refused() {
+    let f = Files::new();
+    f.write(
+        "huge.toml",
+        b"[[dimension]]\nid = \"fit\"\nmin = -1e308\nmax = 1e308\n[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1e308\n",
+    );
+    let needles = [
+        "dimension 'fit' field 'min': must be between -1000000000 and 1000000000, found -1e308",
+        "dimension 'fit' field 'max'",
+        "rule 'r' field 'points'",
+    ];
+    assert_fails(&leadscore(["validate", &f.path("huge.toml")]), &needles);
+    let db = f.path("huge.db");
+    assert_fails(
+        &leadscore(["--db", &db, "init", "--model", &f.path("huge.toml")]),
+        &needles,
+    );
+    assert!(!std::path::Path::new(&db).exists(), "no database made");
+}

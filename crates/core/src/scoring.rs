@@ -990,4 +990,44 @@ requalify_on = "resubscribe"
             }
         }
     }
+
+    proptest::proptest! {
+        /// At the bounds validation allows (points, dimension ranges and
+        /// weights up to 1e9, half-lives and windows up to 36 500 days),
+        /// every dimension value and score is a finite number, the score
+        /// within 0-100, however many events count.
+        #[test]
+        fn extreme_models_keep_every_number_finite(
+            bounds in (-1e9f64..1e9, -1e9f64..1e9),
+            weights in (0f64..1e9, 1e-9f64..1e9),
+            points in (-1e9f64..1e9, -1e9f64..1e9),
+            half_life in 1e-9f64..36_500.0,
+            window in 1e-9f64..36_500.0,
+            events in proptest::collection::vec(-1_000_000i64..1_000_000, 0..300),
+        ) {
+            let (lo, hi) = (bounds.0.min(bounds.1), bounds.0.max(bounds.1));
+            proptest::prop_assume!(hi > lo);
+            let text = format!(
+                "[[dimension]]\nid = \"a\"\nmin = {lo:e}\nmax = {hi:e}\n\
+                 [[dimension]]\nid = \"b\"\nmin = -1e9\nmax = 1e9\nhalf_life_days = {half_life:e}\nwindow_days = {window:e}\n\
+                 [score]\nweights = {{ a = {:e}, b = {:e} }}\n\
+                 [[rule]]\nid = \"fit\"\ndimension = \"a\"\npoints = {:e}\n\
+                 [[rule]]\nid = \"act\"\ndimension = \"b\"\non = \"e\"\npoints = {:e}\n",
+                weights.0, weights.1, points.0, points.1
+            );
+            let m = Model::from_toml(&text).unwrap();
+            let none: Vec<Option<Box<str>>> = vec![None; m.vocabulary.attributes.len()];
+            let props: Vec<Option<Box<str>>> = vec![None; m.vocabulary.properties.len()];
+            let base = Timestamp::parse("2026-01-01T00:00:00Z").unwrap();
+            let mut hits: Vec<Hit<u64>> = Vec::new();
+            for (n, minutes) in events.iter().enumerate() {
+                match_event(&m, "e", none.as_slice(), props.as_slice(), |target| {
+                    hits.push(Hit { target, at: Timestamp(base.0 + minutes * 60_000_000_000), key: n as u64 });
+                });
+            }
+            let card = evaluate(&m, none.as_slice(), &mut hits, base, None);
+            proptest::prop_assert!(card.dimensions.iter().all(|d| d.is_finite()), "{card:?}");
+            proptest::prop_assert!(card.score.is_finite() && (0.0..=100.0).contains(&card.score), "{card:?}");
+        }
+    }
 }

@@ -400,13 +400,55 @@ fn id_field(
     Some(id.to_string())
 }
 
-fn positive(s: &mut Section<'_>, key: &str, c: &mut Checker) -> Option<f64> {
-    let v = s.number(key, c)?;
-    if v <= 0.0 {
-        c.problem(&s.field(key), format!("must be greater than 0, found {v}"));
+/// Largest points, dimension bound or weight a model may hold (in points,
+/// or as a weight): with every such number within it, every sum, range and
+/// score stays a finite number.
+pub const MAX_POINTS: f64 = 1e9;
+
+/// Longest half-life, window or limit period, in days (100 years): its
+/// nanoseconds fit a 64-bit time.
+pub const MAX_DAYS: f64 = 36_500.0;
+
+/// A number as a person reads it: very large or small ones in exponent form.
+fn shown(v: f64) -> String {
+    if v != 0.0 && !(1e-6..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Checks that `v` (at `place`) is at most `max` in size; keeps it when so.
+fn bounded(v: f64, max: f64, place: &str, c: &mut Checker) -> Option<f64> {
+    if v.abs() > max {
+        c.problem(
+            place,
+            format!("must be between -{max} and {max}, found {}", shown(v)),
+        );
         return None;
     }
     Some(v)
+}
+
+/// A number of days above 0 and at most [`MAX_DAYS`].
+fn days(v: f64, place: &str, c: &mut Checker) -> Option<f64> {
+    if v <= 0.0 {
+        c.problem(place, format!("must be greater than 0, found {v}"));
+        return None;
+    }
+    if v > MAX_DAYS {
+        c.problem(
+            place,
+            format!("must be at most {MAX_DAYS} days, found {}", shown(v)),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+fn positive(s: &mut Section<'_>, key: &str, c: &mut Checker) -> Option<f64> {
+    let v = s.number(key, c)?;
+    days(v, &s.field(key), c)
 }
 
 fn dimensions(top: &mut Section<'_>, c: &mut Checker) -> Vec<Dimension> {
@@ -422,8 +464,14 @@ fn dimensions(top: &mut Section<'_>, c: &mut Checker) -> Vec<Dimension> {
     for (i, t) in tables.into_iter().enumerate() {
         let mut s = Section::new(t, format!("dimension #{}", i + 1));
         let id = id_field(&mut s, "dimension", &mut seen, c);
-        let min = s.number("min", c).unwrap_or(0.0);
-        let max = s.number("max", c).unwrap_or(100.0);
+        let min = s
+            .number("min", c)
+            .and_then(|v| bounded(v, MAX_POINTS, &s.field("min"), c))
+            .unwrap_or(0.0);
+        let max = s
+            .number("max", c)
+            .and_then(|v| bounded(v, MAX_POINTS, &s.field("max"), c))
+            .unwrap_or(100.0);
         if min >= max {
             c.problem(
                 &s.place,
@@ -524,7 +572,7 @@ fn weights(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<f64> 
                     if x < 0.0 {
                         c.problem(&place, format!("weight must not be negative, found {x}"));
                     }
-                    weights[i] = x;
+                    weights[i] = bounded(x, MAX_POINTS, &place, c).unwrap_or(1.0);
                 }
             }
             for (i, d) in dims.iter().enumerate() {
@@ -661,7 +709,10 @@ fn rules(top: &mut Section<'_>, dims: &[String], c: &mut Checker) -> Vec<Rule> {
                 found
             }
         };
-        let points = match s.number("points", c) {
+        let points = match s
+            .number("points", c)
+            .and_then(|p| bounded(p, MAX_POINTS, &s.field("points"), c))
+        {
             Some(p) if disqualify => {
                 c.problem(
                     &s.field("points"),
@@ -774,11 +825,7 @@ fn limit(v: &Value, owner: &str, c: &mut Checker) -> Option<Limit> {
     let per_days = s.get("per_days").and_then(|v| {
         let p = at("per_days");
         let d = number_value(v, &p, c)?;
-        if d <= 0.0 {
-            c.problem(&p, format!("must be greater than 0, found {d}"));
-            return None;
-        }
-        Some(d)
+        days(d, &p, c)
     });
     s.finish(&["count", "per_days"], c);
     Some(Limit {
@@ -1110,6 +1157,41 @@ half_life_days = 30
             p.iter().any(|m| m.contains(needle)),
             "expected a problem containing {needle:?}, got {p:#?}"
         );
+    }
+
+    /// A model whose numbers could make a score overflow is refused, each
+    /// number at its place (the hostile tester's `1e308`).
+    #[test]
+    fn numbers_that_could_run_away_are_refused() {
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nmin = -1e308\nmax = 1e308",
+            "dimension 'x' field 'min': must be between -1000000000 and 1000000000, found -1e308",
+        );
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nmax = 1e10",
+            "dimension 'x' field 'max': must be between",
+        );
+        assert_problem(
+            "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1e308",
+            "rule 'r' field 'points': must be between -1000000000 and 1000000000",
+        );
+        assert_problem(
+            "[[dimension]]\nid = \"x\"\nhalf_life_days = 1e6",
+            "dimension 'x' field 'half_life_days': must be at most 36500 days",
+        );
+        assert_problem(
+            "[[rule]]\nid = \"r\"\ndimension = \"fit\"\npoints = 1\non = \"x\"\nlimit = { count = 1, per_days = 1e300 }",
+            "rule 'r' field 'limit.per_days': must be at most 36500 days",
+        );
+        assert_problem(
+            "[score]\nweights = { fit = 1e300, engagement = 1 }",
+            "score field 'weights.fit': must be between",
+        );
+        // At the bounds, a model is valid.
+        let edge = with(
+            "[[dimension]]\nid = \"x\"\nmin = -1e9\nmax = 1e9\nhalf_life_days = 36500\n[[rule]]\nid = \"r\"\ndimension = \"x\"\npoints = -1e9\non = \"e\"\nlimit = { count = 1, per_days = 36500 }",
+        );
+        assert!(edge.is_empty(), "{edge:?}");
     }
 
     #[test]

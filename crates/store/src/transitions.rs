@@ -87,6 +87,11 @@ fn write_live(
     at: Timestamp,
 ) -> Result<()> {
     let card = &computed.card;
+    if !leadscore_batch::output::finite(card) {
+        return Err(StoreError::Corrupt(format!(
+            "contact row {rowid}: a score that is not a finite number is not stored"
+        )));
+    }
     let band = card.band_name(model);
     let stage = card.stage_name(model);
     let dims = serde_json::to_string(&card.dimensions)
