@@ -94,6 +94,17 @@ pub(crate) fn for_each_csv_record_or_fault(
         if bytes.len() == 1 && bytes[0].is_empty() {
             continue; // a blank line
         }
+        // The csv crate repairs bad quoting (`"/pri"cing` reads as
+        // `/pricing`); this reader refuses it instead.
+        let end = (reader.position().byte() as usize).min(data.len());
+        if let Err((field, why)) = check_quotes(&data[(at_byte as usize).min(end)..end]) {
+            bad(RecordFault::new(
+                offset,
+                header.get(field).map(String::as_str),
+                format!("malformed CSV: {why}"),
+            ))?;
+            continue;
+        }
         check_width(bytes.len(), width, offset)?;
         let record =
             csv::StringRecord::from_byte_record(std::mem::take(&mut bytes)).map_err(|e| {
@@ -108,6 +119,58 @@ pub(crate) fn for_each_csv_record_or_fault(
         each(&fields, offset)?;
         drop(fields);
         bytes = record.into_byte_record();
+    }
+}
+
+/// Checks a record's quoting as RFC 4180 writes it: a quoted field is
+/// closed, and its closing quote is followed by a comma or the end of the
+/// record; a quote inside a quoted field is doubled; an unquoted field
+/// holds no quote. Returns the field (0-based) at fault and why.
+fn check_quotes(raw: &[u8]) -> Result<(), (usize, &'static str)> {
+    // Blank lines the reader skipped before the record, and its line end
+    // (outside quotes, a record cannot end with either).
+    let start = raw
+        .iter()
+        .position(|&b| b != b'\n' && b != b'\r')
+        .unwrap_or(raw.len());
+    let mut end = raw.len();
+    while end > start && (raw[end - 1] == b'\n' || raw[end - 1] == b'\r') {
+        end -= 1;
+    }
+    let (mut i, mut field) = (start, 0usize);
+    loop {
+        if i < end && raw[i] == b'"' {
+            i += 1;
+            loop {
+                if i >= end {
+                    return Err((field, "a quote is not closed"));
+                }
+                if raw[i] == b'"' {
+                    if i + 1 < end && raw[i + 1] == b'"' {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+            if i < end && raw[i] != b',' {
+                return Err((field, "text after a closing quote"));
+            }
+        } else {
+            while i < end && raw[i] != b',' {
+                if raw[i] == b'"' {
+                    return Err((field, "a quote inside a field that is not quoted"));
+                }
+                i += 1;
+            }
+        }
+        if i >= end {
+            return Ok(());
+        }
+        i += 1;
+        field += 1;
     }
 }
 
@@ -152,6 +215,26 @@ mod tests {
         assert_eq!(quoted[1].0, plain[1].0);
         let inner = records(b"\"x,\"\"y\"\"\nz\",1\n", 2).unwrap();
         assert_eq!(inner[0].0, vec!["x,\"y\"\nz".to_string(), "1".to_string()]);
+    }
+
+    #[test]
+    fn bad_quoting_is_an_error_not_a_repair() {
+        assert_eq!(
+            records(b"a,\"/pri\"cing\n", 2).unwrap_err(),
+            "malformed CSV: text after a closing quote@100 Some(\"h1\")"
+        );
+        assert_eq!(
+            records(b"a,\"b\nc,d\n", 2).unwrap_err(),
+            "malformed CSV: a quote is not closed@100 Some(\"h1\")"
+        );
+        assert_eq!(
+            records(b"\"a\",5\"\n", 2).unwrap_err(),
+            "malformed CSV: a quote inside a field that is not quoted@100 Some(\"h1\")"
+        );
+        // Well-formed quoting still reads, blank lines and CRLF included.
+        let ok = records(b"\n\r\n\"a,\"\"b\"\"\",\"\"\r\n\"c\nd\",e", 2).unwrap();
+        assert_eq!(ok[0].0, vec!["a,\"b\"".to_string(), String::new()]);
+        assert_eq!(ok[1].0, vec!["c\nd".to_string(), "e".to_string()]);
     }
 
     #[test]

@@ -389,3 +389,39 @@ fn a_model_with_runaway_numbers_is_refused() {
     );
     assert!(!std::path::Path::new(&db).exists(), "no database made");
 }
+
+/// Bad CSV quoting is an error naming the line and field (an import's
+/// reject), never repaired into other text.
+#[test]
+fn bad_csv_quoting_is_an_error_not_a_repair() {
+    let f = Files::new();
+    f.write(
+        "q.csv",
+        b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,\"/pri\"cing\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "q.csv"),
+        &["q.csv:2", "field 'url'", "text after a closing quote"],
+    );
+    f.write(
+        "open.csv",
+        b"id,contact_id,type,timestamp,url\ne1,c1,page_view,2026-01-01T00:00:00Z,/\ne2,c1,page_view,2026-01-02T00:00:00Z,\"/pricing\n",
+    );
+    assert_fails(
+        &f.score("contacts.csv", "open.csv"),
+        &["open.csv:3", "field 'url'", "a quote is not closed"],
+    );
+    let db = f.path("q.sqlite");
+    assert!(
+        leadscore(["--db", &db, "init", "--model", &f.path("model.toml")])
+            .status
+            .success()
+    );
+    let out = leadscore(["--db", &db, "import", "events", &f.path("open.csv")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rejects = std::fs::read_to_string(f.path("open.csv.rejects.csv")).unwrap();
+    assert!(
+        rejects.contains("3,\"url\",\"malformed CSV: a quote is not closed\""),
+        "{rejects}"
+    );
+}
