@@ -14,6 +14,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,6 +34,19 @@ struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver, in a process group of its own with the browser it
+/// starts: dropping it ends them all, even when the test failed before
+/// closing the session.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -108,7 +122,7 @@ fn serve(db: &Path) -> (Killed, String) {
 }
 
 /// chromedriver on a free port, and a headless chromium session.
-async fn browser(profile: &Path) -> (Killed, Client) {
+async fn browser(profile: &Path) -> (Driver, Client) {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             Path::new(program).exists(),
@@ -120,9 +134,10 @@ async fn browser(profile: &Path) -> (Killed, Client) {
         .local_addr()
         .unwrap()
         .port();
-    let driver = Killed(
+    let driver = Driver(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
