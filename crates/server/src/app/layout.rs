@@ -32,9 +32,9 @@ fn head(title: &str) -> Markup {
     }
 }
 
-/// A page of a signed-in visitor; `active` is the navigation entry it
-/// belongs to.
-pub fn page(title: &str, visitor: &Visitor, active: &str, content: Markup) -> Html<String> {
+/// The document around a page: head, skip link, the top bar (`top`, after
+/// the brand) and the main landmark holding `content`.
+fn document(title: &str, top: Markup, content: Markup) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
@@ -42,27 +42,7 @@ pub fn page(title: &str, visitor: &Visitor, active: &str, content: Markup) -> Ht
                 (head(title))
                 body {
                     a class="skip" href="#main" { "Skip to content" }
-                    header class="top" {
-                        span class="brand" { "leadscore" }
-                        nav aria-label="Main" {
-                            ul {
-                                @for (path, label, needed) in NAV {
-                                    @if visitor.may(needed) { li {
-                                        @if path == active {
-                                            a href=(path) aria-current="page" { (label) }
-                                        } @else {
-                                            a href=(path) { (label) }
-                                        }
-                                    } }
-                                }
-                            }
-                        }
-                        form method="post" action="/logout" class="signout" {
-                            input type="hidden" name="csrf" value=(visitor.csrf);
-                            span class="scope" { "Key scope: " (visitor.scope.name()) }
-                            button type="submit" { "Sign out" }
-                        }
-                    }
+                    header class="top" { span class="brand" { "leadscore" } (top) }
                     main id="main" tabindex="-1" { (content) }
                 }
             }
@@ -71,19 +51,33 @@ pub fn page(title: &str, visitor: &Visitor, active: &str, content: Markup) -> Ht
     )
 }
 
-/// A page without navigation (sign-in, errors).
-pub fn bare(title: &str, content: Markup) -> Html<String> {
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                (head(title))
-                body {
-                    header class="top" { span class="brand" { "leadscore" } }
-                    main id="main" { (content) }
+/// A page of a signed-in visitor; `active` is the navigation entry it
+/// belongs to.
+pub fn page(title: &str, visitor: &Visitor, active: &str, content: Markup) -> Html<String> {
+    let top = html! {
+        nav aria-label="Main" {
+            ul {
+                @for (path, label, needed) in NAV {
+                    @if visitor.may(needed) { li {
+                        @if path == active {
+                            a href=(path) aria-current="page" { (label) }
+                        } @else {
+                            a href=(path) { (label) }
+                        }
+                    } }
                 }
             }
         }
-        .into_string(),
-    )
+        form method="post" action="/logout" class="signout" {
+            input type="hidden" name="csrf" value=(visitor.csrf);
+            span class="scope" { "Key scope: " (visitor.scope.name()) }
+            button type="submit" { "Sign out" }
+        }
+    };
+    document(title, top, content)
+}
+
+/// A page without navigation (sign-in, errors).
+pub fn bare(title: &str, content: Markup) -> Html<String> {
+    document(title, html! {}, content)
 }

@@ -3,12 +3,11 @@
 //! reads through the same query as `GET /v1/leads`
 //! (`leads::ranked_leads`).
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use leadscore_core::{Model, ScoreCard, Timestamp};
-use leadscore_store::{ContactScore, Scope, SegmentDefinition, Store};
+use leadscore_store::{ContactScore, Scope, Store};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -18,7 +17,7 @@ use crate::app::chart::{score_text, sparkline};
 use crate::app::error::PageError;
 use crate::app::fields::{encode, some};
 use crate::app::layout;
-use crate::app::session::{form_visitor, visitor};
+use crate::app::session::visitor;
 use crate::extract::Q;
 use crate::leads::{LeadFilter, order_by, ranked_leads};
 use crate::state::AppState;
@@ -308,6 +307,7 @@ fn save_segment(q: &ListQuery, csrf: &str) -> Markup {
         form method="post" action="/leads/segment" class="save-segment" {
             h2 { "Save this list as a segment" }
             input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="then" value="list";
             input type="hidden" name="band" value=(q.band);
             input type="hidden" name="stage" value=(q.stage);
             input type="hidden" name="where" value=(q.condition);
@@ -321,44 +321,6 @@ fn save_segment(q: &ListQuery, csrf: &str) -> Markup {
             button type="submit" { "Save segment" }
         }
     }
-}
-
-/// The "save as segment" form's fields.
-#[derive(Deserialize)]
-pub struct SaveSegment {
-    csrf: String,
-    name: String,
-    #[serde(default)]
-    band: String,
-    #[serde(default)]
-    stage: String,
-    #[serde(default, rename = "where")]
-    condition: String,
-}
-
-/// `POST /leads/segment`: saves the list's filters as a segment.
-pub async fn save(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<SaveSegment>,
-) -> Result<Response, PageError> {
-    form_visitor(&state, &headers, &f.csrf, Scope::Write).await?;
-    let def = SegmentDefinition {
-        band: some(&f.band),
-        stage: some(&f.stage),
-        condition: some(&f.condition),
-        had_event: None,
-    };
-    let now = state.now();
-    let name = f.name.clone();
-    state
-        .with_store(move |s| Ok(s.save_segment(&name, &def, now)?))
-        .await
-        .map_err(|e| match PageError::from(e) {
-            PageError::Status(_, m) => PageError::bad(m),
-            other => other,
-        })?;
-    Ok(Redirect::to(&format!("/leads?segment={}", encode(&f.name))).into_response())
 }
 
 /// `GET /leads.csv`: what the list shows (every page, up to

@@ -76,7 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(login::sign_out))
         .route("/leads", get(leads::page))
         .route("/leads.csv", get(leads::export))
-        .route("/leads/segment", post(leads::save))
+        .route("/leads/segment", post(settings::save_segment))
         .route("/leads/{id}", get(lead::page))
         .route(
             "/leads/{id}/delete",

@@ -13,7 +13,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::app::error::PageError;
-use crate::app::fields::some;
+use crate::app::fields::{encode, some};
 use crate::app::layout;
 use crate::app::session::{Visitor, form_visitor, visitor};
 use crate::extract::P;
@@ -208,9 +208,14 @@ pub struct SegmentForm {
     had_event: String,
     #[serde(default)]
     within_days: String,
+    /// `list`: go on to the leads list of the segment (the leads page's
+    /// "save as segment"); otherwise back to the segments page.
+    #[serde(default)]
+    then: String,
 }
 
-/// `POST /segments`: saves a segment.
+/// `POST /segments` (and `POST /leads/segment`, the leads page's "save as
+/// segment"): saves a segment.
 pub async fn save_segment(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -241,11 +246,16 @@ pub async fn save_segment(
     };
     let now = state.now();
     let name = f.name.trim().to_string();
+    let saved = name.clone();
     state
-        .with_store(move |s| Ok(s.save_segment(&name, &def, now)?))
+        .with_store(move |s| Ok(s.save_segment(&saved, &def, now)?))
         .await
         .map_err(form_error)?;
-    Ok(Redirect::to("/segments").into_response())
+    Ok(match f.then.as_str() {
+        "list" => Redirect::to(&format!("/leads?segment={}", encode(&name))),
+        _ => Redirect::to("/segments"),
+    }
+    .into_response())
 }
 
 /// A form that only carries the session's token.
