@@ -19,8 +19,7 @@ use crate::format::{JsonContact, JsonFields, json_text};
 use crate::pipeline::ChunkedFile;
 use crate::records::for_each_csv_record;
 
-/// Longest record (CSV row or NDJSON line) accepted, in bytes.
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
+pub use crate::fields::MAX_RECORD_BYTES;
 
 /// The contacts of one batch, in input order, with the attributes a model
 /// reads.
@@ -160,13 +159,6 @@ fn csv_chunk(
 ) -> std::result::Result<ChunkContacts, RecordFault> {
     let mut out = ChunkContacts::default();
     for_each_csv_record(data, base, header, |fields, offset| {
-        if fields.iter().map(|f| f.len()).sum::<usize>() > MAX_RECORD_BYTES {
-            return Err(RecordFault::new(
-                offset,
-                None,
-                format!("row longer than {MAX_RECORD_BYTES} bytes"),
-            ));
-        }
         let id = trim(fields[id_col]);
         if id.is_empty() {
             return Err(RecordFault::new(offset, Some("id"), "empty contact id"));
@@ -193,7 +185,7 @@ fn ndjson_chunk(
     let mut out = ChunkContacts::default();
     for_each_ndjson_line(data, base, |line, offset, _| {
         let fault = |field: Option<&str>, m: String| RecordFault::new(offset, field, m);
-        let text = line.map_err(|()| fault(None, "not valid UTF-8".into()))?;
+        let text = line.map_err(|m| fault(None, m))?;
         let parsed: JsonContact<'_> =
             serde_json::from_str(text).map_err(|e| fault(None, format!("invalid JSON: {e}")))?;
         let id = match parsed.id.map(json_text) {
@@ -204,8 +196,9 @@ fn ndjson_chunk(
         crate::fields::identifier(id.trim(), "id").map_err(|(f, m)| fault(Some(f), m))?;
         let mut values: Vec<Option<Box<str>>> = vec![None; vocabulary.attributes.len()];
         for (name, raw) in JsonFields::pairs(&parsed.attributes) {
-            let value =
-                json_text(raw).map_err(|m| fault(Some(&format!("attributes.{name}")), m))?;
+            let place = format!("attributes.{name}");
+            crate::fields::name(name, "attributes").map_err(|m| fault(Some(&place), m))?;
+            let value = json_text(raw).map_err(|m| fault(Some(&place), m))?;
             if let Some(a) = vocabulary.attribute(name) {
                 values[a.0 as usize] = value.map(|v| Box::from(v.as_ref()));
             }
@@ -245,6 +238,7 @@ pub(crate) fn read_csv_header<R: Read>(
         if header.contains(&name) {
             return Err(bad(format!("column '{name}' appears twice in the header")));
         }
+        crate::fields::name(&name, "header").map_err(bad)?;
         header.push(name);
     }
     Ok(header)

@@ -117,14 +117,16 @@ pub(crate) fn parse_ndjson_chunk(
 ) -> Result<(), RecordFault> {
     let mut props: Vec<Option<Cow<'_, str>>> = Vec::new();
     for_each_ndjson_line(data, base, |line, offset, _| {
-        let text = line.map_err(|()| RecordFault::new(offset, None, "not valid UTF-8"))?;
+        let text = line.map_err(|m| RecordFault::new(offset, None, m))?;
         let ev: JsonEvent<'_> = serde_json::from_str(text)
             .map_err(|e| RecordFault::new(offset, None, format!("invalid JSON: {e}")))?;
         props.clear();
         props.resize(vocabulary.properties.len(), None);
         for (name, raw) in JsonFields::pairs(&ev.properties) {
-            let value = json_text(raw)
-                .map_err(|m| RecordFault::new(offset, Some(&format!("properties.{name}")), m))?;
+            let place = format!("properties.{name}");
+            crate::fields::name(name, "properties")
+                .map_err(|m| RecordFault::new(offset, Some(&place), m))?;
+            let value = json_text(raw).map_err(|m| RecordFault::new(offset, Some(&place), m))?;
             if let Some(p) = vocabulary.property(name) {
                 props[p.0 as usize] = value;
             }

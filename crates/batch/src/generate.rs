@@ -10,7 +10,9 @@
 //!
 //! Every contact draws from its own random stream (seeded from the seed and
 //! its index), so the files are the same for the same seed whatever the
-//! number of threads.
+//! number of threads. Events are written in time order across all contacts,
+//! as exports come ([`EventOrder::Time`]), or with each block of 4 096
+//! contacts together ([`EventOrder::Contact`]).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -53,6 +55,20 @@ pub struct GenerateOptions {
     /// formula of fit and recent behaviour (see [`OUTCOME_FORMULA`]), and
     /// `outcomes-truth.csv` with each contact's true probability.
     pub outcomes: bool,
+    /// The order of the events file.
+    pub order: EventOrder,
+}
+
+/// The order of a generated events file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventOrder {
+    /// By time across all contacts, as event logs and CRM exports come: a
+    /// contact's events are spread over the whole file.
+    #[default]
+    Time,
+    /// Contacts in blocks of 4 096, each block's events in time order: a
+    /// contact's events stay within a few megabytes of the file.
+    Contact,
 }
 
 /// The formula behind generated `deal_won` events, for documentation and
@@ -318,6 +334,13 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> io::Result<Written> {
     let shards: Vec<u64> = (0..n.div_ceil(SHARD)).collect();
     let mut events_written = 0u64;
     let mut conversions = 0u64;
+    // In time order, each block's events go to a run file of its own,
+    // merged at the end (memory holds a block, not the file).
+    let runs_dir = dir.join(".generate-runs");
+    let mut runs: Vec<PathBuf> = Vec::new();
+    if options.order == EventOrder::Time {
+        std::fs::create_dir_all(&runs_dir)?;
+    }
     for group in shards.chunks(16) {
         let parts: Vec<Shard> = group
             .par_iter()
@@ -329,13 +352,24 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> io::Result<Written> {
             .collect();
         for part in parts {
             cw.write_all(&part.contacts)?;
-            ew.write_all(&part.events)?;
+            match options.order {
+                EventOrder::Contact => ew.write_all(&part.events)?,
+                EventOrder::Time => {
+                    let run = runs_dir.join(format!("{}.run", runs.len()));
+                    std::fs::write(&run, &part.keyed)?;
+                    runs.push(run);
+                }
+            }
             events_written += part.written;
             conversions += part.conversions;
             if let Some(t) = truth.as_mut() {
                 t.write_all(&part.truth)?;
             }
         }
+    }
+    if options.order == EventOrder::Time {
+        merge_runs(&runs, &mut ew)?;
+        std::fs::remove_dir_all(&runs_dir)?;
     }
     cw.flush()?;
     ew.flush()?;
@@ -354,7 +388,12 @@ pub fn generate(options: &GenerateOptions, dir: &Path) -> io::Result<Written> {
 /// One shard's output.
 struct Shard {
     contacts: Vec<u8>,
+    /// Its event lines, in time order ([`EventOrder::Contact`]).
     events: Vec<u8>,
+    /// The same lines, each after its time (ns) and contact, little-endian
+    /// `i64`, `u64`, and its length, `u32` ([`EventOrder::Time`]: a run of
+    /// [`merge_runs`]).
+    keyed: Vec<u8>,
     written: u64,
     truth: Vec<u8>,
     conversions: u64,
@@ -389,27 +428,94 @@ fn shard(o: &GenerateOptions, width: usize, range: std::ops::Range<u64>, counts:
         }
     }
     events.sort_by_key(|(e, c)| (e.at, *c, e.seq));
+    let keyed_order = o.order == EventOrder::Time;
     let mut out = Vec::with_capacity(events.len() * 80);
+    let mut keyed = Vec::new();
     let mut written = 0;
     let mut dup = Rng::new(o.seed ^ 0xD0D0, range.start);
+    let mut put = |at: i64, c: u64, line: &str| {
+        if keyed_order {
+            keyed.extend_from_slice(&at.to_le_bytes());
+            keyed.extend_from_slice(&c.to_le_bytes());
+            keyed.extend_from_slice(&(line.len() as u32).to_le_bytes());
+            keyed.extend_from_slice(line.as_bytes());
+        } else {
+            out.extend_from_slice(line.as_bytes());
+        }
+    };
     for (e, c) in &events {
         let line = event_line(o, width, *c, e);
-        out.extend_from_slice(line.as_bytes());
+        put(e.at, *c, &line);
         written += 1;
         // Outcomes draw nothing here, so every other line is the same with
         // or without them.
         if e.special != Some("deal_won") && dup.chance(0.002) {
-            out.extend_from_slice(line.as_bytes());
+            put(e.at, *c, &line);
             written += 1;
         }
     }
     Shard {
         contacts,
+        keyed,
         events: out,
         written,
         truth,
         conversions,
     }
+}
+
+/// One line of a run, as [`Shard::keyed`] holds it.
+struct RunLine {
+    at: i64,
+    contact: u64,
+    line: Vec<u8>,
+}
+
+/// Reads the next line of a run; `None` at its end.
+fn next_run_line(r: &mut impl io::Read) -> io::Result<Option<RunLine>> {
+    let mut head = [0u8; 20];
+    match r.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let at = i64::from_le_bytes(head[0..8].try_into().unwrap_or_default());
+    let contact = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+    let len = u32::from_le_bytes(head[16..20].try_into().unwrap_or_default()) as usize;
+    let mut line = vec![0u8; len];
+    r.read_exact(&mut line)?;
+    Ok(Some(RunLine { at, contact, line }))
+}
+
+/// Merges the runs (each in time order, each its own contacts) into one
+/// file in time order; equal times go by contact, and a run's own lines
+/// keep their order.
+fn merge_runs(runs: &[PathBuf], out: &mut impl Write) -> io::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut readers = runs
+        .iter()
+        .map(|p| File::open(p).map(|f| io::BufReader::with_capacity(1 << 16, f)))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut heads: Vec<Option<RunLine>> = Vec::with_capacity(readers.len());
+    let mut heap = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        let head = next_run_line(r)?;
+        if let Some(h) = &head {
+            heap.push(Reverse((h.at, h.contact, i)));
+        }
+        heads.push(head);
+    }
+    while let Some(Reverse((_, _, i))) = heap.pop() {
+        if let Some(h) = heads[i].take() {
+            out.write_all(&h.line)?;
+        }
+        heads[i] = next_run_line(&mut readers[i])?;
+        if let Some(h) = &heads[i] {
+            heap.push(Reverse((h.at, h.contact, i)));
+        }
+    }
+    Ok(())
 }
 
 /// Draws one contact's outcome from [`OUTCOME_FORMULA`]: its probability,
@@ -741,6 +847,7 @@ mod tests {
             end: Timestamp::parse(DEFAULT_END).unwrap(),
             format: GenerateFormat::Csv,
             outcomes: false,
+            order: EventOrder::Contact,
         };
         let wa = generate(&o, a.path()).unwrap();
         generate(&o, b.path()).unwrap();
@@ -755,5 +862,48 @@ mod tests {
         // Generated unsubscribes come on top of the asked-for events, and a
         // few lines are duplicated.
         assert!(wa.events >= 40_000 && wa.events < 42_000, "{}", wa.events);
+        // In time order: the same lines (and the same for the same seed),
+        // their instants never going back, contacts interleaved.
+        let t = tempfile::tempdir().unwrap();
+        let timed = GenerateOptions {
+            order: EventOrder::Time,
+            ..o.clone()
+        };
+        let wt = generate(&timed, t.path()).unwrap();
+        assert_eq!(wt.events, wa.events);
+        let et = std::fs::read_to_string(&wt.events_path).unwrap();
+        let again = tempfile::tempdir().unwrap();
+        generate(&timed, again.path()).unwrap();
+        assert_eq!(
+            et,
+            std::fs::read_to_string(again.path().join("events.csv")).unwrap()
+        );
+        assert!(
+            !t.path().join(".generate-runs").exists(),
+            "the runs are removed"
+        );
+        let mut sorted_a: Vec<&str> = std::str::from_utf8(&ea).unwrap().lines().collect();
+        let mut sorted_t: Vec<&str> = et.lines().collect();
+        sorted_a.sort_unstable();
+        sorted_t.sort_unstable();
+        assert_eq!(sorted_a, sorted_t);
+        let instants: Vec<i64> = et
+            .lines()
+            .skip(1)
+            .map(|l| Timestamp::parse(l.split(',').nth(3).unwrap()).unwrap().0)
+            .collect();
+        assert!(instants.windows(2).all(|w| w[0] <= w[1]));
+        let switches = et
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap())
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] != w[1])
+            .count();
+        assert!(
+            switches as u64 > wt.events / 2,
+            "contacts interleave: {switches}"
+        );
     }
 }

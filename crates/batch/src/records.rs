@@ -8,6 +8,12 @@
 
 use crate::error::RecordFault;
 
+/// The length of a record without its line end (`\n` or `\r\n`).
+fn line_length(record: &[u8]) -> usize {
+    let r = record.strip_suffix(b"\n").unwrap_or(record);
+    r.strip_suffix(b"\r").unwrap_or(r).len()
+}
+
 /// Calls `each(fields, offset)` for every non-blank record of `data`, a
 /// chunk of whole CSV records starting at byte `base` of its file. A record
 /// with the wrong number of fields or bad UTF-8 stops the chunk.
@@ -47,6 +53,10 @@ pub(crate) fn for_each_csv_record_or_fault(
             let blank = fields.len() == 1 && fields[0].is_empty();
             let result = if blank || end == record_start {
                 Ok(())
+            } else if let Err(m) =
+                crate::fields::record_length(line_length(&bytes[record_start..end]))
+            {
+                bad(RecordFault::new(offset, None, m))
             } else {
                 match check_width(fields.len(), width, offset) {
                     Ok(()) => each(fields, offset),
@@ -97,6 +107,12 @@ pub(crate) fn for_each_csv_record_or_fault(
         // The csv crate repairs bad quoting (`"/pri"cing` reads as
         // `/pricing`); this reader refuses it instead.
         let end = (reader.position().byte() as usize).min(data.len());
+        if let Err(m) =
+            crate::fields::record_length(line_length(&data[(at_byte as usize).min(end)..end]))
+        {
+            bad(RecordFault::new(offset, None, m))?;
+            continue;
+        }
         if let Err((field, why)) = check_quotes(&data[(at_byte as usize).min(end)..end]) {
             bad(RecordFault::new(
                 offset,

@@ -266,7 +266,7 @@ fn ndjson_rows<T>(
     let mut rows = Vec::with_capacity(newlines + 1);
     for_each_ndjson_line(data, base, |line, offset, index| {
         let result = match line {
-            Err(()) => Err((None, "not valid UTF-8".to_string())),
+            Err(m) => Err((None, m)),
             Ok(text) => make(text),
         };
         rows.push(result.map_err(|(field, message)| {
@@ -314,7 +314,9 @@ fn map_values(
 ) -> std::result::Result<Vec<(String, String)>, RowError> {
     let mut out = std::collections::BTreeMap::new();
     for (k, raw) in JsonFields::pairs(fields) {
-        match scalar(raw, &format!("{prefix}.{k}"))? {
+        let place = format!("{prefix}.{k}");
+        crate::fields::name(k, prefix).map_err(|m| (Some(place.clone()), m))?;
+        match scalar(raw, &place)? {
             Some(v) => out.insert(k.to_string(), v),
             None => out.remove(k.as_ref()),
         };
@@ -325,6 +327,7 @@ fn map_values(
 /// One NDJSON contact object (as a file line or an API item) to a row, or
 /// the field at fault and why.
 pub fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError> {
+    crate::fields::record_length(text.len()).map_err(|m| (None, m))?;
     let line: JsonContact<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     Ok(ContactRow {
@@ -336,6 +339,7 @@ pub fn contact_from_json(text: &str) -> std::result::Result<ContactRow, RowError
 /// One NDJSON event object (as a file line or an API item) to a row, or
 /// the field at fault and why.
 pub fn event_from_json(text: &str) -> std::result::Result<EventRow, RowError> {
+    crate::fields::record_length(text.len()).map_err(|m| (None, m))?;
     let line: JsonEvent<'_> =
         serde_json::from_str(text).map_err(|e| (None, format!("invalid JSON: {e}")))?;
     let ts = required(line.timestamp, "timestamp")?;

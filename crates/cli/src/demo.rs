@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use leadscore_batch::generate::{DEFAULT_END, GenerateFormat, GenerateOptions, generate};
+use leadscore_batch::generate::{
+    DEFAULT_END, EventOrder, GenerateFormat, GenerateOptions, generate,
+};
 use leadscore_batch::output::by_score;
 use leadscore_batch::{ContactTable, explain_files, score_files};
 use leadscore_core::{Model, Timestamp};
@@ -33,6 +35,7 @@ pub fn run(contacts: u64, out: Option<PathBuf>) -> Result<(), Failure> {
             end,
             format: GenerateFormat::Csv,
             outcomes: false,
+            order: EventOrder::Time,
         },
         &dir,
     )

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use leadscore_batch::generate::{GenerateFormat, GenerateOptions};
+use leadscore_batch::generate::{EventOrder, GenerateFormat, GenerateOptions};
 use leadscore_batch::output::{by_score, write_scores};
 use leadscore_batch::{ContactTable, OutputFormat, explain_files, score_files};
 use leadscore_core::{Model, Timestamp};
@@ -189,6 +189,11 @@ enum Command {
         /// in outcomes-truth.csv (to check learning end to end).
         #[arg(long)]
         outcomes: bool,
+        /// The events file's order: `time` (across all contacts, as
+        /// exports come) or `contact` (blocks of 4 096 contacts, each in
+        /// time order: a contact's events close together).
+        #[arg(long, value_enum, default_value_t = GenOrder::Time)]
+        order: GenOrder,
     },
     /// Learn P(convert) from past leads and their outcomes (a CSV file),
     /// report cross-validated and test measures, and save the model.
@@ -204,16 +209,7 @@ enum Command {
     Calibrate(learn::CalibrateArgs),
     /// Serve the JSON API on the database (stop with SIGTERM or Ctrl-C:
     /// requests in flight are finished first).
-    Serve {
-        /// Address to listen on (port 0: any free port, printed).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        bind: String,
-        /// Days a settled webhook delivery (delivered, or skipped for its
-        /// segment) stays in the delivery log; pending and dead ones always
-        /// stay (0: keep everything).
-        #[arg(long, default_value_t = leadscore_server::state::DELIVERY_LOG_DAYS)]
-        delivery_log_days: u32,
-    },
+    Serve(serve::ServeArgs),
     /// Create, list and revoke the service's API keys.
     Keys {
         #[command(subcommand)]
@@ -281,6 +277,12 @@ enum ExplainFmt {
 enum GenFmt {
     Csv,
     Ndjson,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenOrder {
+    Time,
+    Contact,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -493,10 +495,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
             })
         }
         Command::Train(args) => learn::run_train(args, db_path),
-        Command::Serve {
-            bind,
-            delivery_log_days,
-        } => serve::serve(db_path, &bind, delivery_log_days),
+        Command::Serve(args) => serve::serve(db_path, args),
         Command::Keys { command } => serve::keys(db_path, command),
         Command::Webhooks { command } => serve::webhooks(db_path, command),
         Command::Predict(args) => learn::run_predict(args),
@@ -555,6 +554,7 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
             format,
             end,
             outcomes,
+            order,
         } => {
             let end = Timestamp::parse(&end).map_err(|e| Failure::input(format!("--end: {e}")))?;
             let options = GenerateOptions {
@@ -567,6 +567,10 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
                     GenFmt::Ndjson => GenerateFormat::Ndjson,
                 },
                 outcomes,
+                order: match order {
+                    GenOrder::Time => EventOrder::Time,
+                    GenOrder::Contact => EventOrder::Contact,
+                },
             };
             let started = Instant::now();
             let written = leadscore_batch::generate::generate(&options, &out)

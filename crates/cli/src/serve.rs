@@ -22,6 +22,10 @@ pub enum KeysCommand {
         /// A name to recognise it by.
         #[arg(long, default_value = "key")]
         name: String,
+        /// For an ingest key: a web origin it may be used from
+        /// (`https://www.example.com`); repeat for more. None: any.
+        #[arg(long = "origin", value_name = "ORIGIN")]
+        origins: Vec<String>,
     },
     /// List keys (never the keys themselves).
     List,
@@ -145,6 +149,9 @@ pub fn webhooks(db: &Path, command: WebhooksCommand) -> Result<(), Failure> {
 /// A key's scope.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScopeArg {
+    /// Only send events, page views and identify calls (a key that lives
+    /// in web pages; see --origin).
+    Ingest,
     /// Read scores, contacts and leads.
     Read,
     /// Also send events and contacts, delete contacts.
@@ -158,13 +165,18 @@ pub fn keys(db: &Path, command: KeysCommand) -> Result<(), Failure> {
     let mut store = crate::db::open(db)?;
     let now = crate::db::now()?;
     match command {
-        KeysCommand::Create { scope, name } => {
+        KeysCommand::Create {
+            scope,
+            name,
+            origins,
+        } => {
             let scope = match scope {
+                ScopeArg::Ingest => Scope::Ingest,
                 ScopeArg::Read => Scope::Read,
                 ScopeArg::Write => Scope::Write,
                 ScopeArg::Admin => Scope::Admin,
             };
-            let (key, secret) = store.create_key(&name, scope, now)?;
+            let (key, secret) = store.create_key_for(&name, scope, &origins, now)?;
             eprintln!(
                 "created key {} '{}' with scope {}; it is shown once, below, and cannot be shown again",
                 key.id,
@@ -212,14 +224,89 @@ pub fn keys(db: &Path, command: KeysCommand) -> Result<(), Failure> {
 }
 
 /// Runs `leadscore serve`.
-pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failure> {
+/// `leadscore serve`'s options.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// Days a settled webhook delivery (delivered, or skipped for its
+    /// segment) stays in the delivery log; pending and dead ones always
+    /// stay (0: keep everything).
+    #[arg(long, default_value_t = leadscore_server::state::DELIVERY_LOG_DAYS)]
+    delivery_log_days: u32,
+    /// Seconds a connection may take to send a request's headers, counted
+    /// from when it opens or finished its previous request (so also how
+    /// long an idle keep-alive connection stays open); then it is closed.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    header_timeout: std::time::Duration,
+    /// Seconds a request body may take to arrive after its headers; then
+    /// the request is answered 408.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    body_timeout: std::time::Duration,
+    /// Connections open at once, at most; one more is answered 503.
+    /// Default: the open-file limit less 64, at most 4096.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// How the log on standard error is written: `text` (a line per
+    /// event) or `json` (an object per line, for log collectors). Each
+    /// request is a line: method, route, status, latency, request id.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C;
+    /// then their connections are closed and the service stops.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    shutdown_timeout: std::time::Duration,
+}
+
+/// The log's form on standard error.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A positive number of seconds, at most a day.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 (excluded) and 86400"
+        )),
+    }
+}
+
+pub fn serve(db: &Path, args: ServeArgs) -> Result<(), Failure> {
+    let ServeArgs {
+        bind,
+        delivery_log_days,
+        header_timeout,
+        body_timeout,
+        max_connections,
+        shutdown_timeout,
+        log_format,
+    } = args;
+    let bind = bind.as_str();
+    let defaults = leadscore_server::ConnectionLimits::default();
+    let limits = leadscore_server::ConnectionLimits {
+        header: header_timeout,
+        body: body_timeout,
+        max_connections: max_connections.unwrap_or(defaults.max_connections),
+        shutdown: shutdown_timeout,
+    };
     let store = crate::db::open(db)?;
-    // Background problems (webhook sender, storing thread) are logged to
-    // standard error.
-    let _ = tracing_subscriber::fmt()
+    // The request log and background problems (webhook sender, storing
+    // thread) go to standard error.
+    let log = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_ansi(false);
+    let _ = match log_format {
+        LogFormat::Text => log.try_init(),
+        LogFormat::Json => log.json().with_current_span(true).try_init(),
+    };
     let fixed = crate::db::fixed_now()?;
     let clock: Arc<dyn Fn() -> Timestamp + Send + Sync> = Arc::new(move || {
         fixed.unwrap_or_else(|| {
@@ -229,8 +316,9 @@ pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failur
             Timestamp(d.as_nanos() as i64)
         })
     });
-    let state =
-        leadscore_server::AppState::new(store, clock)?.with_delivery_log_days(delivery_log_days);
+    let state = leadscore_server::AppState::new(store, clock)?
+        .with_delivery_log_days(delivery_log_days)
+        .with_limits(limits);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -246,7 +334,7 @@ pub fn serve(db: &Path, bind: &str, delivery_log_days: u32) -> Result<(), Failur
         leadscore_server::serve(listener, state, leadscore_server::termination())
             .await
             .map_err(|e| Failure::other(format!("serving: {e}")))?;
-        eprintln!("stopped: every request in flight was answered");
+        eprintln!("stopped");
         Ok(())
     })
 }

@@ -20,6 +20,13 @@ points = 10
 when = { property = "url", contains = "/pricing" }
 "#;
 
+/// `leadscore --db DB ARGS...`.
+fn on(db: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--db", db];
+    all.extend_from_slice(args);
+    leadscore(all)
+}
+
 struct Files {
     dir: tempfile::TempDir,
 }
@@ -44,6 +51,13 @@ impl Files {
     }
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
+    }
+    /// A lead database `name` made with the model; its path.
+    fn database(&self, name: &str) -> String {
+        let db = self.path(name);
+        let out = on(&db, &["init", "--model", &self.path("model.toml")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        db
     }
     fn score(&self, contacts: &str, events: &str) -> std::process::Output {
         leadscore([
@@ -343,17 +357,8 @@ fn control_characters_in_ids_and_types() {
         assert_fails(&f.score(contacts, events), &needles);
     }
     // An import keeps the good rows and rejects the others, naming the field.
-    let db = f.path("db.sqlite");
-    let run = |args: &[&str]| {
-        let mut all = vec!["--db", db.as_str()];
-        all.extend_from_slice(args);
-        leadscore(all)
-    };
-    assert!(
-        run(&["init", "--model", &f.path("model.toml")])
-            .status
-            .success()
-    );
+    let db = f.database("db.sqlite");
+    let run = |args: &[&str]| on(&db, args);
     f.write(
         "import.csv",
         b"id,contact_id,type,timestamp\ne1,c1,page_view,2026-01-01T00:00:00Z\ne2,c\x002,page_view,2026-01-01T00:00:00Z\n",
@@ -424,4 +429,167 @@ fn bad_csv_quoting_is_an_error_not_a_repair() {
         rejects.contains("3,\"url\",\"malformed CSV: a quote is not closed\""),
         "{rejects}"
     );
+}
+
+/// One set of size limits for every way in: what the API refuses, `score`
+/// refuses and an import rejects, with the same message (ids of 256 bytes,
+/// types of 128, names of 256, records of 1 MiB).
+#[test]
+fn one_set_of_size_limits_for_files_imports_and_the_api() {
+    let f = Files::new();
+    let long_event_id = "e".repeat(5_000);
+    let long_type = "t".repeat(5_000);
+    let long_contact = "c".repeat(100_000);
+    let long_name = "n".repeat(300);
+    let big = "x".repeat(2 << 20);
+    // (events file, contacts file, what the message names)
+    let events_header = "id,contact_id,type,timestamp,url\n";
+    let cases: Vec<(String, String, [String; 2])> = vec![
+        (
+            format!("{events_header}{long_event_id},c1,page_view,2026-01-01T00:00:00Z,/\n"),
+            String::new(),
+            [
+                "field 'id'".into(),
+                "has 5000 bytes; at most 256 are taken".into(),
+            ],
+        ),
+        (
+            format!("{events_header}e1,c1,{long_type},2026-01-01T00:00:00Z,/\n"),
+            String::new(),
+            [
+                "field 'type'".into(),
+                "has 5000 bytes; at most 128 are taken".into(),
+            ],
+        ),
+        (
+            format!("{events_header}e1,{long_contact},page_view,2026-01-01T00:00:00Z,/\n"),
+            String::new(),
+            [
+                "field 'contact_id'".into(),
+                "has 100000 bytes; at most 256 are taken".into(),
+            ],
+        ),
+        (
+            format!("{events_header}e1,c1,page_view,2026-01-01T00:00:00Z,{big}\n"),
+            String::new(),
+            [":2".into(), "at most 1048576 are taken".into()],
+        ),
+        (
+            String::new(),
+            format!("id,email\nc1,{big}\n"),
+            [
+                ":2".into(),
+                "the record has 2097155 bytes; at most 1048576 are taken".into(),
+            ],
+        ),
+        (
+            String::new(),
+            format!("id,{long_name}\nc1,a\n"),
+            [
+                ":1".into(),
+                "header: the name has 300 bytes; at most 256 are taken".into(),
+            ],
+        ),
+    ];
+    let db = f.database("limits.db");
+    let run = |args: &[&str]| on(&db, args);
+    for (k, (events, contacts, needles)) in cases.iter().enumerate() {
+        let (ev, co) = (format!("ev{k}.csv"), format!("co{k}.csv"));
+        f.write(
+            &ev,
+            if events.is_empty() {
+                b"id,contact_id,type,timestamp\n"
+            } else {
+                events.as_bytes()
+            },
+        );
+        f.write(
+            &co,
+            if contacts.is_empty() {
+                b"id,email\nc1,a@x.io\n"
+            } else {
+                contacts.as_bytes()
+            },
+        );
+        // `score` stops, naming the file, line and field.
+        let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
+        assert_fails(&f.score(&co, &ev), &needles);
+        // An import rejects the row with the same reason.
+        let (what, file) = if events.is_empty() {
+            ("contacts", &co)
+        } else {
+            ("events", &ev)
+        };
+        let out = run(&["import", what, &f.path(file)]);
+        if needles[1].starts_with("header") {
+            assert_fails(&out, &needles);
+            continue;
+        }
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rejects = std::fs::read_to_string(f.path(&format!("{file}.rejects.csv"))).unwrap();
+        assert!(rejects.contains(needles[1]), "{k}: {rejects}");
+    }
+    // Nothing refused was stored: the API could not have reached it.
+    let out = run(&["scores", "--format", "json"]);
+    assert!(
+        stdout(&out).lines().all(|l| l.len() < 1_000),
+        "{}",
+        stdout(&out)
+    );
+    // The API answers the same reasons.
+    let key = stdout(&run(&["keys", "create", "--scope", "write", "--name", "w"]));
+    let key = key.lines().last().unwrap().trim().to_owned();
+    let (mut child, addr) = spawn_serve(std::path::Path::new(&db), "2026-02-01T00:00:00Z");
+    let post = |path: &str, body: &str| -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let event = |id: &str, contact: &str, ty: &str, url: &str| {
+        serde_json::json!({"id": id, "contact_id": contact, "type": ty,
+            "timestamp": "2026-01-01T00:00:00Z", "properties": {"url": url}})
+        .to_string()
+    };
+    for (body, needle) in [
+        (
+            event(&long_event_id, "c1", "page_view", "/"),
+            "has 5000 bytes; at most 256 are taken",
+        ),
+        (
+            event("e1", "c1", &long_type, "/"),
+            "has 5000 bytes; at most 128 are taken",
+        ),
+        (
+            event("e1", &long_contact, "page_view", "/"),
+            "has 100000 bytes; at most 256 are taken",
+        ),
+        (
+            event("e1", "c1", "page_view", &big),
+            "at most 1048576 are taken",
+        ),
+    ] {
+        let answer = post("/v1/events", &body);
+        assert!(
+            answer.contains(needle),
+            "{}",
+            &answer[..answer.len().min(400)]
+        );
+    }
+    let contact =
+        serde_json::json!({"id": "c9", "attributes": {long_name.clone(): "a"}}).to_string();
+    let answer = post("/v1/contacts", &contact);
+    assert!(
+        answer.contains("the name has 300 bytes; at most 256 are taken"),
+        "{answer}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

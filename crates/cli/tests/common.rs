@@ -24,27 +24,51 @@ where
 
 /// Starts `leadscore serve` on a free loopback port over `db`, its clock
 /// at `now`; returns the child and its address (`127.0.0.1:PORT`). Its
-/// standard error is piped (read it, or it is lost with the child).
+/// standard error (the request log) goes to a file beside the database
+/// ([`serve_log`]), never to a pipe that could fill and stall it.
 pub fn spawn_serve(db: &Path, now: &str) -> (std::process::Child, String) {
-    use std::io::BufRead;
+    spawn_serve_with(db, now, &[])
+}
+
+/// [`spawn_serve`] with more `serve` options.
+pub fn spawn_serve_with(db: &Path, now: &str, options: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leadscore"))
         .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(options)
         .env("LEADSCORE_DB", db)
         .env("LEADSCORE_NOW", now)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(serve_log_path(db)).unwrap())
         .spawn()
         .unwrap();
+    let addr = listening_address(&mut child);
+    (child, addr)
+}
+
+/// Where [`spawn_serve`] writes the service's standard error.
+pub fn serve_log_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(".serve.log");
+    db.with_file_name(name)
+}
+
+/// What the service started by [`spawn_serve`] on `db` has logged so far.
+pub fn serve_log(db: &Path) -> String {
+    std::fs::read_to_string(serve_log_path(db)).unwrap_or_default()
+}
+
+/// The address a starting `leadscore serve` (its standard output piped)
+/// says it listens on: its first line, `listening on http://ADDR`.
+pub fn listening_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on http://")
         .unwrap_or_else(|| panic!("{line}"))
-        .to_owned();
-    (child, addr)
+        .to_owned()
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -101,4 +125,79 @@ pub fn assert_same_scores(got: &str, expected: &str, what: &str) {
             );
         }
     }
+}
+
+/// The starter model with a predictive dimension `likelihood` (weight 2)
+/// read from `likelihood.json` beside the model file.
+pub fn starter_with_likelihood() -> String {
+    let starter = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter-model.toml"),
+    )
+    .unwrap();
+    let model = starter.replace(
+        "[score]\nweights = { fit = 1, engagement = 1 }",
+        "[[dimension]]\nid = \"likelihood\"\nkind = \"predictive\"\nmodel = \"likelihood.json\"\n\n[score]\nweights = { fit = 1, engagement = 1, likelihood = 2 }",
+    );
+    assert_ne!(model, starter, "the starter model's [score] table moved");
+    model
+}
+
+/// A new lead database at `db` with the starter model, its clock at `now`,
+/// and one API key of each scope asked for, in order.
+pub fn starter_database(db: &Path, now: &str, scopes: &[&str]) -> Vec<String> {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_leadscore"))
+            .args(args)
+            .env("LEADSCORE_DB", db)
+            .env("LEADSCORE_NOW", now)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter-model.toml");
+    run(&["init", "--model", model.to_str().unwrap()]);
+    scopes
+        .iter()
+        .map(|scope| {
+            let out = run(&["keys", "create", "--scope", scope, "--name", scope]);
+            out.lines().last().unwrap_or("").trim().to_owned()
+        })
+        .collect()
+}
+
+/// One HTTP/1.1 request to `addr` on its own connection: `method`, `path`,
+/// a bearer `key`, extra `headers` and `body`; returns the status and the
+/// body read as JSON (`Null` when it is not JSON).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // A body refused from its head alone may not be read: a broken pipe.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or_default())
 }

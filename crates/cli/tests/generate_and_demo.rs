@@ -116,17 +116,7 @@ fn the_demo_runs_and_explains_the_top_lead() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_owned();
+    let addr = listening_address(&mut child);
     let key = text.split("admin key: ").nth(1).unwrap().trim();
     let body = format!("key={key}");
     let answer = {

@@ -75,15 +75,7 @@ fn setup(dir: &Path) {
         "--out",
         &path(&dir.join("likelihood.json")),
     ]));
-    let starter = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/starter-model.toml"),
-    )
-    .unwrap();
-    let model = starter.replace(
-        "[score]\nweights = { fit = 1, engagement = 1 }",
-        "[[dimension]]\nid = \"likelihood\"\nkind = \"predictive\"\nmodel = \"likelihood.json\"\n\n[score]\nweights = { fit = 1, engagement = 1, likelihood = 2 }",
-    );
-    assert_ne!(model, starter);
+    let model = common::starter_with_likelihood();
     std::fs::write(dir.join("model.toml"), model).unwrap();
 }
 

@@ -45,8 +45,17 @@ impl Server {
         if let Some(k) = key {
             req.push_str(&format!("Authorization: Bearer {k}\r\n"));
         }
+        // A body is JSON unless a Content-Type is given ("-": none).
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if !body.is_empty() && !typed {
+            req.push_str("Content-Type: application/json\r\n");
+        }
         for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
+            if *v != "-" {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes()).unwrap();
@@ -123,7 +132,11 @@ fn every_route_wants_a_key_of_the_right_scope() {
     let dir = tempfile::tempdir().unwrap();
     let (db, [read, write, _admin]) = setup(dir.path());
     let server = Server::start(&db);
-    let routes: [(&str, &str, &str); 25] = [
+    let routes: [(&str, &str, &str); 29] = [
+        ("POST", "/v1/t", "ingest"),
+        ("POST", "/v1/p", "ingest"),
+        ("POST", "/v1/i", "ingest"),
+        ("POST", "/v1/b", "ingest"),
         ("GET", "/v1/webhooks/1/deliveries", "admin"),
         ("GET", "/v1/contacts", "read"),
         ("GET", "/v1/segments", "read"),
@@ -138,21 +151,31 @@ fn every_route_wants_a_key_of_the_right_scope() {
         ("GET", "/v1/transitions", "read"),
         ("GET", "/v1/model", "read"),
         ("PUT", "/v1/model", "admin"),
-        ("POST", "/v1/track", "write"),
-        ("POST", "/v1/page", "write"),
-        ("POST", "/v1/identify", "write"),
-        ("POST", "/v1/batch", "write"),
+        ("POST", "/v1/track", "ingest"),
+        ("POST", "/v1/page", "ingest"),
+        ("POST", "/v1/identify", "ingest"),
+        ("POST", "/v1/batch", "ingest"),
         ("GET", "/metrics", "read"),
-        ("POST", "/v1/events", "write"),
+        ("POST", "/v1/events", "ingest"),
         ("POST", "/v1/contacts", "write"),
         ("GET", "/v1/contacts/ana", "read"),
         ("DELETE", "/v1/contacts/ana", "write"),
         ("GET", "/v1/contacts/ana/score", "read"),
         ("GET", "/v1/leads", "read"),
     ];
+    // A key that lives in web pages only sends events: 403 everywhere else.
+    let ingest = db_cmd(&db, &["keys", "create", "--scope", "ingest"])
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
     for (method, path, needs) in routes {
         let (status, body) = server.call(method, path, None, &[], b"");
         assert_eq!(status, 401, "{method} {path} without a key: {body}");
+        if needs != "ingest" {
+            let (status, body) = server.call(method, path, Some(&ingest), &[], b"");
+            assert_eq!(status, 403, "{method} {path} with an ingest key: {body}");
+        }
         let (status, _) = server.call(method, path, Some("lsk_wrong"), &[], b"");
         assert_eq!(status, 401, "{method} {path} with an unknown key");
         if needs != "read" {
@@ -355,7 +378,8 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
-    // Item-level problems: the batch is answered, each item says why.
+    // Item-level problems: the batch is answered, each item says why; a
+    // batch whose every item is rejected is a 400 (with the same items).
     let items: Vec<(String, &str)> = vec![
         (ev(", \"extra\": 1"), "body[0]"),
         (ev(", \"properties\": {\"url\": {\"nested\": 1}}"), "body[0].properties.url"),
@@ -368,22 +392,76 @@ fn bad_requests_get_a_named_4xx_and_never_a_500() {
     ];
     for (body, field) in items {
         let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], body.as_bytes());
-        assert_eq!(s, 200, "{text}");
+        assert_eq!(s, 400, "{text}");
         let r: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(r["rejected"], 1, "{text}");
         assert_eq!(r["items"][0]["error"]["field"], field, "{text}");
+        assert_eq!(r["error"]["code"], "all_rejected", "{text}");
+        assert_eq!(r["error"]["field"], field, "{text}");
     }
     let two = format!(
         "[{}, {}]",
         &ev("")[1..ev("").len() - 1],
         &ev("")[1..ev("").len() - 1]
     );
-    let (_, text) = server.call("POST", "/v1/events", Some(&write), &[], two.as_bytes());
+    let (s, text) = server.call("POST", "/v1/events", Some(&write), &[], two.as_bytes());
+    assert_eq!(s, 200, "a batch partly taken is a 200: {text}");
     let r: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         r["items"][1]["error"]["code"], "duplicate_in_batch",
         "{text}"
     );
+    assert_eq!(r["error"], Value::Null, "{text}");
+    for (route, body) in [
+        ("/v1/contacts", r#"[{"id": ""}, {"attributes": {}}]"#),
+        (
+            "/v1/batch",
+            r#"{"batch": [{"type": "alias", "userId": "u"}]}"#,
+        ),
+    ] {
+        let (s, text) = server.call("POST", route, Some(&write), &[], body.as_bytes());
+        assert_eq!(s, 400, "{route}: {text}");
+        let r: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(r["error"]["code"], "all_rejected", "{text}");
+        assert_eq!(r["items"][0]["status"], "rejected", "{text}");
+    }
+    // A body of a type the route does not take: 415 naming the types it
+    // takes (after the key is checked: a stranger still gets 401).
+    for (route, headers) in [
+        ("/v1/events", vec![("Content-Type", "-")]),
+        ("/v1/events", vec![("Content-Type", "text/plain")]),
+        (
+            "/v1/contacts",
+            vec![("Content-Type", "application/x-www-form-urlencoded")],
+        ),
+        (
+            "/v1/segments",
+            vec![("Content-Type", "application/x-ndjson")],
+        ),
+    ] {
+        let (s, text) = server.call("POST", route, Some(&write), &headers, b"{}");
+        assert_eq!(s, 415, "{route} {headers:?}: {text}");
+        let e: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(e["error"]["code"], "unsupported_media_type");
+        assert_eq!(e["error"]["field"], "header.content-type");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{text}"
+        );
+        let (s, _) = server.call("POST", route, None, &headers, b"{}");
+        assert_eq!(s, 401, "{route} without a key");
+    }
+    let (s, text) = server.call(
+        "PUT",
+        "/v1/model?dry_run=true",
+        Some(&write),
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    assert_eq!(s, 403, "{text}");
     // Limits: too many items, too large a body.
     let many = format!("[{}]", vec!["{}"; 10_001].join(","));
     assert_eq!(
@@ -533,14 +611,7 @@ fn sigterm_stops_gracefully() {
     );
     let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let mut err = String::new();
-    server
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = common::serve_log(&db);
     assert!(err.contains("stopped"), "{err}");
 }
 
@@ -584,12 +655,16 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
     assert_eq!(s, 200, "{body}");
     let r: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["items"][0]["status"], "accepted", "{body}");
-    // A retried call is a duplicate, not a second event.
+    // A retried call is a duplicate, not a second event; browser libraries
+    // send their JSON as text/plain (no CORS preflight), which is taken.
     let (_, body) = server.call(
         "POST",
         "/v1/track",
         None,
-        &[("Authorization", &basic)],
+        &[
+            ("Authorization", &basic),
+            ("Content-Type", "text/plain;charset=UTF-8"),
+        ],
         track.as_bytes(),
     );
     assert!(body.contains("duplicate"), "{body}");
@@ -643,6 +718,24 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
             .all(|t| t["contact"] == "ana"),
         "{rest}"
     );
+    // A known contact is never merged away by a tracking call: an
+    // identify naming ana (identified above), or a contact made by the
+    // events API, as its anonymousId joins nothing.
+    let made = r#"{"id": "k-1", "contact_id": "known-1", "type": "page_view", "timestamp": "2026-04-01T00:00:00Z", "properties": {"url": "/pricing"}}"#;
+    let (s, _) = server.call("POST", "/v1/events", Some(&write), &[], made.as_bytes());
+    assert_eq!(s, 200);
+    for victim in ["ana", "known-1"] {
+        let (_, before) = server.json("GET", &format!("/v1/contacts/{victim}"), &read, "");
+        let attack = format!(
+            r#"{{"type": "identify", "userId": "mallory", "anonymousId": "{victim}", "messageId": "x-{victim}"}}"#
+        );
+        let (s, body) = server.call("POST", "/v1/identify", Some(&write), &[], attack.as_bytes());
+        assert_eq!(s, 200, "{body}");
+        let r: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(r["items"][0]["status"], "identified", "{body}");
+        let (_, after) = server.json("GET", &format!("/v1/contacts/{victim}"), &read, "");
+        assert_eq!(before, after, "{victim} is untouched");
+    }
     // The model: read it; a dry run changes nothing; bad TOML is named.
     let (_, model) = server.json("GET", "/v1/model", &read, "");
     assert_eq!(model["version"], 1);
@@ -654,7 +747,7 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
         "PUT",
         "/v1/model?dry_run=true",
         Some(&admin),
-        &[],
+        &[("Content-Type", "application/toml")],
         text.as_bytes(),
     );
     assert_eq!(s, 200, "{body}");
@@ -668,7 +761,7 @@ fn segment_calls_feed_leadscore_and_identify_joins_the_visitor() {
         "PUT",
         "/v1/model",
         Some(&admin),
-        &[],
+        &[("Content-Type", "text/plain; charset=utf-8")],
         b"[[dimension]]\nid = 3",
     );
     assert_eq!(s, 400, "{body}");
@@ -1020,7 +1113,7 @@ fn the_openapi_document_lists_every_route_with_its_scope() {
                     assert_eq!(status, 401, "{m} {path} wants a key: {body}");
                     let smaller = if scope == "admin" {
                         Some(&write)
-                    } else if scope == "write" {
+                    } else if scope == "write" || scope == "ingest" {
                         Some(&read)
                     } else {
                         None
@@ -1243,5 +1336,63 @@ fn reads_see_acknowledged_events_at_once_and_one_service_owns_the_inbox() {
         .collect();
     for i in 0..30 {
         assert!(ids.contains(&format!("new-{i}").as_str()), "{leads}");
+    }
+}
+
+/// Every request is one log line (method, route, status, latency, request
+/// id), in JSON with `--log-format json`; the id comes back in
+/// `x-request-id`; no key or cookie is ever in the log.
+#[test]
+fn each_request_is_one_log_line_without_keys_or_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, [read, write, _]) = setup(dir.path());
+    let (child, addr) = common::spawn_serve_with(&db, NOW, &["--log-format", "json"]);
+    let server = Server { child, addr };
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "GET /v1/contacts/ana/score?as_of=2026-04-01T00:00:00Z HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {read}\r\nCookie: leadscore_session=sekrit-cookie\r\nx-request-id: trace-42\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-42"),
+        "{answer}"
+    );
+    let body = r#"{"id": "log-1", "contact_id": "ana", "type": "page_view", "timestamp": "2026-04-01T00:00:00Z"}"#;
+    let (status, _) = server.call("POST", "/v1/events", Some(&write), &[], body.as_bytes());
+    assert_eq!(status, 200);
+    let (status, _) = server.call("GET", "/v1/leads", Some("lsk_not_a_key"), &[], b"");
+    assert_eq!(status, 401);
+    // The lines are written as the answers go out.
+    std::thread::sleep(Duration::from_millis(300));
+    let log = common::serve_log(&db);
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "answered")
+        .collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    let first = &lines[0];
+    assert_eq!(first["fields"]["method"], "GET");
+    assert_eq!(first["fields"]["route"], "/v1/contacts/{id}/score");
+    assert_eq!(first["fields"]["status"], 404);
+    assert!(first["fields"]["latency_ms"].as_f64().is_some(), "{first}");
+    assert_eq!(first["span"]["id"], "trace-42", "{first}");
+    assert_eq!(lines[1]["fields"]["route"], "/v1/events");
+    assert_eq!(lines[2]["fields"]["status"], 401);
+    let made = lines[1]["span"]["id"].as_str().unwrap();
+    assert_eq!(made.len(), 16, "an id is made when none is given");
+    for secret in [
+        read.as_str(),
+        write.as_str(),
+        "lsk_not_a_key",
+        "sekrit-cookie",
+        "as_of=",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
     }
 }

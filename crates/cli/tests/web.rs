@@ -3,7 +3,8 @@
 //! Signs in, filters and sorts leads, opens a lead and reads its chart and
 //! breakdown, saves a segment, sees a new hot lead appear after events are
 //! posted to the API, checks that a contact's data stays text, that a read
-//! key's session cannot change anything, and that axe-core finds no
+//! key's session cannot change anything, that a model's predictive
+//! dimension shows its likelihood and factors, and that axe-core finds no
 //! serious or critical accessibility violation on any page. A screenshot
 //! of each page goes to `target/screenshots/` (or `$LEADSCORE_SCREENSHOTS`;
 //! `docs/screenshots/` holds the current ones).
@@ -114,15 +115,17 @@ fn database(dir: &Path) -> (PathBuf, [String; 3]) {
 }
 
 fn serve(db: &Path) -> (Killed, String) {
-    let (mut child, addr) = common::spawn_serve(db, NOW);
-    // Its log, drained so that it never blocks on a full pipe.
-    let mut log = child.stderr.take().unwrap();
-    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    let (child, addr) = common::spawn_serve(db, NOW);
     (Killed(child), format!("http://{addr}"))
 }
 
 /// chromedriver on a free port, and a headless chromium session.
 async fn browser(profile: &Path) -> (Driver, Client) {
+    browser_with(profile, json!({})).await
+}
+
+/// [`browser`] with these chromium preferences.
+async fn browser_with(profile: &Path, prefs: Value) -> (Driver, Client) {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             Path::new(program).exists(),
@@ -154,6 +157,7 @@ async fn browser(profile: &Path) -> (Driver, Client) {
                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
                 format!("--user-data-dir={}", profile.display()),
             ],
+            "prefs": prefs,
         }),
     );
     let started = Instant::now();
@@ -476,6 +480,9 @@ async fn the_web_app_in_a_real_browser() {
     // The overview.
     c.goto(&format!("{base}/")).await.unwrap();
     assert_eq!(text(&c, "h1").await, "Overview");
+    // Figures still being computed are announced, and the page reloads
+    // itself until they are there.
+    wait_for_element(&c, "#hist-h").await;
     assert!(c.find(Locator::Css("#hist-h + figure svg")).await.is_ok());
     // The funnel narrows: all leads, then MQL (or beyond), then SQL.
     let funnel = texts(&c, "#funnel-h + table th").await;
@@ -571,6 +578,7 @@ async fn the_web_app_in_a_real_browser() {
     // The overview shows no figure of the model before: its hot leads are
     // the list's under the new model.
     c.goto(&format!("{base}/")).await.unwrap();
+    wait_for_element(&c, "#bands-h").await;
     let hot_overview = text(&c, "#bands-h + table tbody tr:first-child td").await;
     c.goto(&format!("{base}/leads?band=hot")).await.unwrap();
     let hot_list = text(&c, "#count").await;
@@ -620,10 +628,27 @@ async fn the_web_app_in_a_real_browser() {
     wait_for_element(&c, "#new-key").await;
     let new_key = text(&c, "#new-key").await;
     assert!(new_key.starts_with("lsk_"), "{new_key}");
+    // An ingest key for a website, bound to its origin.
+    c.goto(&format!("{base}/keys")).await.unwrap();
+    type_into(&c, "key-name", "website").await;
+    c.find(Locator::Css("#key-scope option[value='ingest']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    type_into(&c, "key-origins", "https://www.example.com").await;
+    click(&c, "form[action='/keys'] button").await;
+    wait_for_element(&c, "#new-key").await;
     c.goto(&format!("{base}/keys")).await.unwrap();
     assert_eq!(
         texts(&c, "main table tbody th").await,
-        ["admin", "write", "read", "from-the-page"]
+        ["admin", "write", "read", "from-the-page", "website"]
+    );
+    let scopes = texts(&c, "main table tbody td:nth-of-type(1)").await;
+    assert_eq!(
+        scopes[4], "ingest (from https://www.example.com)",
+        "{scopes:?}"
     );
     shot(&c, "keys").await;
     accessible(&c, "keys").await;
@@ -776,4 +801,297 @@ async fn the_web_app_in_a_real_browser() {
         403
     );
     c.close().await.unwrap();
+}
+
+/// A model with a predictive dimension: the lead page shows the learned
+/// likelihood to convert and the factors behind it, as `explain` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_shows_its_predicted_likelihood_and_its_factors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = leadscore([
+        "generate",
+        "--contacts",
+        "400",
+        "--events",
+        "4000",
+        "--seed",
+        "9",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Past leads whose conversion follows their industry and size, with
+    // a few exceptions so that both outcomes occur in every group.
+    let contacts = std::fs::read_to_string(d.join("contacts.csv")).unwrap();
+    let mut rows = contacts.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (industry, size) = (col("industry"), col("company_size"));
+    let mut history = String::from("industry,company_size,converted\n");
+    for (n, row) in rows.enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let big = cells[size].parse::<f64>().is_ok_and(|s| s > 200.0);
+        let likely = (cells[industry] == "software") as u8 + big as u8;
+        let converted = (likely + (n % 7 == 0) as u8 >= 2) as u8;
+        history.push_str(&format!(
+            "{},{},{converted}\n",
+            cells[industry], cells[size]
+        ));
+    }
+    std::fs::write(d.join("history.csv"), history).unwrap();
+    let out = leadscore([
+        "train",
+        "--data",
+        d.join("history.csv").to_str().unwrap(),
+        "--label",
+        "converted",
+        "--out",
+        d.join("likelihood.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let model = common::starter_with_likelihood();
+    std::fs::write(d.join("model.toml"), model).unwrap();
+    let db = d.join("predictive.db");
+    run(
+        &["init", "--model", d.join("model.toml").to_str().unwrap()],
+        &db,
+    );
+    run(
+        &[
+            "import",
+            "contacts",
+            d.join("contacts.csv").to_str().unwrap(),
+        ],
+        &db,
+    );
+    run(
+        &["import", "events", d.join("events.csv").to_str().unwrap()],
+        &db,
+    );
+    let read = run(&["keys", "create", "--scope", "read", "--name", "r"], &db);
+    let read = read.lines().last().unwrap().trim().to_owned();
+    let (_server, base) = serve(&db);
+    let (_driver, c) = browser(&d.join("profile")).await;
+
+    sign_in(&c, &base, &read).await;
+    let first = text(&c, "table.leads tbody th a").await;
+    c.goto(&format!("{base}/leads/{first}")).await.unwrap();
+    let heading = text(&c, "section.predicted h3").await;
+    assert!(
+        heading.starts_with("Likelihood to convert (likelihood): ") && heading.ends_with('%'),
+        "{heading}"
+    );
+    // The same probability as `explain` gives.
+    let explained: Value =
+        serde_json::from_str(&run(&["explain", &first, "--format", "json"], &db)).unwrap();
+    let predicted = explained["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == "likelihood")
+        .unwrap()["predicted"]
+        .clone();
+    let percent = 100.0 * predicted["probability"].as_f64().unwrap();
+    assert!(
+        heading.contains(&format!("{percent:.1} %")),
+        "{heading} vs {percent}"
+    );
+    let factors = texts(&c, "section.predicted li").await;
+    let expected = predicted["top_positive"].as_array().unwrap().len()
+        + predicted["top_negative"].as_array().unwrap().len();
+    assert!(expected > 0 && factors.len() == expected, "{factors:?}");
+    assert!(
+        factors.iter().all(
+            |f| (f.starts_with("industry = ") || f.starts_with("company_size = "))
+                && f.ends_with(" log-odds")
+        ),
+        "{factors:?}"
+    );
+    shot(&c, "lead-predictive").await;
+    accessible(&c, "lead-predictive").await;
+    c.close().await.unwrap();
+}
+
+/// A website on another origin embeds `/t.js` with an ingest key bound to
+/// that origin: its page views arrive as an anonymous visitor's, and an
+/// `identify` joins them to the lead. The ingest key reads nothing, and
+/// another origin cannot use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_website_sends_page_views_and_identifies_through_the_snippet() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("site.db");
+    let keys = common::starter_database(&db, NOW, &["read"]);
+    let read = keys[0].clone();
+    let (_server, base) = serve(&db);
+    // The website: another origin (host and port) serving two pages.
+    let site = TcpListener::bind("127.0.0.1:0").unwrap();
+    let site_origin = format!("http://localhost:{}", site.local_addr().unwrap().port());
+    let ingest = run(
+        &[
+            "keys",
+            "create",
+            "--scope",
+            "ingest",
+            "--origin",
+            &site_origin,
+        ],
+        &db,
+    );
+    let ingest = ingest.lines().last().unwrap().trim().to_owned();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><title>Acme</title>\
+         <script>window.leadscore=window.leadscore||function(){{(leadscore.q=leadscore.q||[]).push(arguments)}}</script>\
+         <script async src=\"{base}/t.js\" data-key=\"{ingest}\"></script></head>\
+         <body><h1>Acme</h1></body></html>"
+    );
+    // Under /consent/, the site asks for consent before anything is sent.
+    let asking = page.replace(" data-key=", " data-consent=\"required\" data-key=");
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in site.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]);
+            let page = if head.starts_with("GET /consent/") {
+                &asking
+            } else {
+                &page
+            };
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = s.write_all(answer.as_bytes());
+        }
+    });
+    let (_driver, c) = browser(&dir.path().join("profile")).await;
+    let stored = |sql: &str, id: &str| -> i64 {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        conn.query_row(sql, [id], |r| r.get(0)).unwrap_or(0)
+    };
+    let page_views = "SELECT count(*) FROM events e JOIN contacts c ON c.id = e.contact WHERE c.ext_id = ?1 AND e.type = 'page_view'";
+    let wait_for = |what: &str, sql: &'static str, id: String, want: i64| {
+        let started = Instant::now();
+        while stored(sql, &id) != want {
+            assert!(started.elapsed() < Duration::from_secs(10), "{what}: {id}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    c.goto(&format!("{site_origin}/")).await.unwrap();
+    c.goto(&format!("{site_origin}/pricing")).await.unwrap();
+    let anonymous = c
+        .get_named_cookie("ls_aid")
+        .await
+        .expect("a first-party cookie with the anonymous id")
+        .value()
+        .to_owned();
+    wait_for(
+        "two page views of the visitor",
+        page_views,
+        anonymous.clone(),
+        2,
+    );
+    c.execute(
+        "leadscore('identify', {userId: 'web-lead-1', job_title: 'VP Sales', company_size: '250'});",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_for(
+        "the visitor's page views joined the lead",
+        page_views,
+        "web-lead-1".into(),
+        2,
+    );
+    assert_eq!(stored(page_views, &anonymous), 0, "the visitor is gone");
+    let (status, lead) = common::request(
+        base.trim_start_matches("http://"),
+        "GET",
+        "/v1/contacts/web-lead-1",
+        &read,
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{lead}");
+    assert_eq!(lead["attributes"]["job_title"], "VP Sales", "{lead}");
+    // Asked for consent: no cookie and nothing sent until it is given.
+    c.delete_all_cookies().await.unwrap();
+    let all = "SELECT count(*) FROM events WHERE ?1 = ?1";
+    let before = stored(all, "");
+    c.goto(&format!("{site_origin}/consent/pricing"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stored(all, ""), before, "nothing sent before consent");
+    assert!(
+        c.get_named_cookie("ls_aid").await.is_err(),
+        "no cookie before consent"
+    );
+    c.execute("leadscore('consent', true);", vec![])
+        .await
+        .unwrap();
+    wait_for(
+        "the page view held until consent",
+        all,
+        String::new(),
+        before + 1,
+    );
+    assert!(c.get_named_cookie("ls_aid").await.is_ok());
+    c.close().await.unwrap();
+
+    // A browser with Do Not Track on sends nothing, even when asked.
+    let (_dnt_driver, c) = browser_with(
+        &dir.path().join("profile-dnt"),
+        json!({"enable_do_not_track": true}),
+    )
+    .await;
+    let before = stored(all, "");
+    c.goto(&format!("{site_origin}/")).await.unwrap();
+    let dnt: Value = c
+        .execute("return navigator.doNotTrack;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(dnt, json!("1"), "the browser sends Do Not Track");
+    c.execute("leadscore('track', 'demo_request', {});", vec![])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stored(all, ""), before, "nothing sent under Do Not Track");
+    assert!(
+        c.get_named_cookie("ls_aid").await.is_err(),
+        "no cookie either"
+    );
+    c.close().await.unwrap();
+
+    // The ingest key reads nothing, and is refused from another origin.
+    let addr = base.trim_start_matches("http://");
+    for path in [
+        "/v1/leads",
+        "/v1/contacts/web-lead-1",
+        "/v1/contacts/web-lead-1/score",
+        "/v1/segments",
+        "/v1/model",
+        "/metrics",
+    ] {
+        let (status, body) = common::request(addr, "GET", path, &ingest, &[], b"");
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let call = br#"{"type": "page", "messageId": "evil-1", "anonymousId": "x", "properties": {"url": "/"}}"#;
+    let (status, body) = common::request(
+        addr,
+        "POST",
+        "/v1/page",
+        &ingest,
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "http://evil.example"),
+        ],
+        call,
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden_origin", "{body}");
 }

@@ -37,7 +37,7 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 /// The key of a request: `Authorization: Bearer KEY`, `X-API-Key: KEY`,
 /// or HTTP Basic with the key as user name (as Segment and RudderStack
 /// send their write key).
-fn key_from(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn key_from(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
         if let Some(k) = v.strip_prefix("Bearer ") {
             return Some(k.trim().to_owned());
@@ -64,9 +64,23 @@ pub async fn scope_of_request(
     }
 }
 
-/// Checks that the request carries a key with at least `needed`.
+/// Checks that the request carries a key that allows `needed`
+/// ([`Scope::allows`]: an ingest key only the intake routes), used from an
+/// origin it names if it names any (a request with another `Origin` is a
+/// 403; one without, from a program rather than a browser, is let be).
 pub async fn require(state: &AppState, headers: &HeaderMap, needed: Scope) -> Result<(), ApiError> {
-    let Some(key) = key_from(headers).filter(|k| !k.is_empty() && k.len() <= MAX_KEY) else {
+    require_key(state, key_from(headers), headers, needed).await
+}
+
+/// [`require`] with the key found elsewhere than the headers (a
+/// Segment-style body's `writeKey`, as `sendBeacon` cannot set headers).
+pub async fn require_key(
+    state: &AppState,
+    key: Option<String>,
+    headers: &HeaderMap,
+    needed: Scope,
+) -> Result<(), ApiError> {
+    let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY) else {
         return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
@@ -74,25 +88,48 @@ pub async fn require(state: &AppState, headers: &HeaderMap, needed: Scope) -> Re
             field: Some("header.authorization".into()),
         });
     };
-    match state.scope_of(&key).await? {
-        None => Err(ApiError {
+    let Some(grant) = state.grant_of(&key).await? else {
+        return Err(ApiError {
             status: StatusCode::UNAUTHORIZED,
             code: "unauthorized",
             message: "unknown or revoked API key".into(),
             field: Some("header.authorization".into()),
-        }),
-        Some(scope) if scope < needed => Err(ApiError {
+        });
+    };
+    if !grant.scope.allows(needed) {
+        let message = if grant.scope == Scope::Ingest {
+            "this key's scope is 'ingest': it only sends events, page views and identify calls"
+                .to_owned()
+        } else {
+            format!(
+                "this key's scope is '{}'; this request needs '{}'",
+                grant.scope.name(),
+                needed.name()
+            )
+        };
+        return Err(ApiError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
-            message: format!(
-                "this key's scope is '{}'; this request needs '{}'",
-                scope.name(),
-                needed.name()
-            ),
+            message,
             field: Some("header.authorization".into()),
-        }),
-        Some(_) => Ok(()),
+        });
     }
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if let Some(origin) = origin
+        && !grant.origins.is_empty()
+        && !grant.origins.iter().any(|o| o == origin)
+    {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden_origin",
+            message: format!(
+                "this key may be used from {}; the request comes from {origin}",
+                grant.origins.join(", ")
+            ),
+            field: Some("header.origin".into()),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! its explanation.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 
 use crate::extract::{P, Q};
@@ -17,7 +16,8 @@ use serde::Deserialize;
 use crate::auth::require;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::wire::{MAX_ID, count, items, sort_items};
+use crate::wire::{batch_reply, count, items, sort_items};
+use leadscore_batch::fields::identifier;
 
 /// The object `leadscore score` prints for a contact.
 pub fn score_object(model: &Model, id: &str, card: &ScoreCard) -> serde_json::Value {
@@ -38,9 +38,10 @@ pub async fn upsert(
     State(state): State<AppState>,
     Q(q): Q<UpsertQuery>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
     require(&state, &headers, Scope::Write).await?;
+    let body = body.checked()?;
     let texts = items(&headers, &body)?;
     let mut sorted = sort_items(
         &texts,
@@ -48,18 +49,15 @@ pub async fn upsert(
         |text| {
             let row = contact_from_json(text)
                 .map_err(|(field, message)| ("invalid_contact", field, message))?;
-            if row.id.len() > MAX_ID {
-                return Err((
-                    "too_long",
-                    Some("id".into()),
-                    format!("longer than {MAX_ID} bytes"),
-                ));
-            }
+            identifier(&row.id, "id")
+                .map_err(|(f, m)| ("invalid_contact", Some(f.to_owned()), m))?;
             Ok(row)
         },
         |row| &row.id,
     );
     let rows = sorted.take_rows();
+    // `upsert_contacts` unmarks these contacts as visitors in the database.
+    state.unmarked(rows.iter().map(|r| r.id.as_str()));
     let now = state.now();
     let replace = q.replace;
     let done = if rows.is_empty() {
@@ -74,23 +72,25 @@ pub async fn upsert(
         Upsert::Updated => "updated",
         Upsert::Unchanged => "unchanged",
     }));
-    Ok(Json(serde_json::json!({
+    let body = serde_json::json!({
         "created": count(&items, "created"),
         "updated": count(&items, "updated"),
         "unchanged": count(&items, "unchanged"),
         "rejected": count(&items, "rejected"),
         "items": items,
-    })))
+    });
+    Ok(batch_reply(body, &items))
 }
 
 fn check_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > MAX_ID {
+    if id.is_empty() {
         return Err(ApiError::bad(
             "invalid_id",
-            format!("a contact id has 1 to {MAX_ID} bytes"),
+            "a contact id is not empty",
             Some("path.id"),
         ));
     }
+    identifier(id, "id").map_err(|(_, m)| ApiError::bad("invalid_id", m, Some("path.id")))?;
     Ok(())
 }
 

@@ -53,6 +53,7 @@ impl From<StoreError> for ApiError {
             StoreError::Filter(m) => ApiError::bad("invalid_filter", m, Some("query.where")),
             StoreError::Segment(m) => ApiError::bad("invalid_segment", m, Some("body")),
             StoreError::Model(m) => ApiError::bad("invalid_model", m.to_string(), Some("body")),
+            StoreError::Key(m) => ApiError::bad("invalid_key", m, Some("body.origins")),
             // Models set twice by other processes during one request: the
             // request changed nothing and can be sent again.
             e @ StoreError::ModelChanged { .. } => {
@@ -69,6 +70,12 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The service's own failures are logged with their cause, inside
+        // the request's span (`crate::requests`); the caller's mistakes
+        // are answered, not logged.
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, cause = %self.message, "request failed");
+        }
         let body = serde_json::json!({
             "error": { "code": self.code, "message": self.message, "field": self.field }
         });

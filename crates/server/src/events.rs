@@ -2,8 +2,6 @@
 //! batch is durably committed and says, per item, accepted, duplicate or
 //! rejected with the reason.
 
-use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use leadscore_batch::fields::identifier;
@@ -14,21 +12,16 @@ use crate::auth::require;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use crate::wire::{MAX_ID, count, items, sort_items};
+use crate::wire::{batch_reply, count, items, sort_items};
 
-/// Longest event type, in bytes.
-const MAX_TYPE: usize = 128;
-
-/// Checks one parsed event beyond its shape.
+/// Checks one parsed event beyond its shape: its ids and type follow the
+/// rules every way in follows ([`identifier`]).
 pub fn check_event(row: &EventRow) -> Result<(), (String, String)> {
-    for (field, value, max) in [
-        ("id", &row.id, MAX_ID),
-        ("contact_id", &row.contact_id, MAX_ID),
-        ("type", &row.event_type, MAX_TYPE),
+    for (field, value) in [
+        ("id", &row.id),
+        ("contact_id", &row.contact_id),
+        ("type", &row.event_type),
     ] {
-        if value.len() > max {
-            return Err((field.into(), format!("longer than {max} bytes")));
-        }
         identifier(value, field).map_err(|(f, m)| (f.into(), m))?;
     }
     Ok(())
@@ -38,9 +31,10 @@ pub fn check_event(row: &EventRow) -> Result<(), (String, String)> {
 pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    require(&state, &headers, Scope::Write).await?;
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
+    require(&state, &headers, Scope::Ingest).await?;
+    let body = body.checked()?;
     let texts = items(&headers, &body)?;
     let mut sorted = sort_items(
         &texts,
@@ -54,6 +48,10 @@ pub async fn post(
         |row| &row.id,
     );
     let rows = sorted.take_rows();
+    // Events sent here make their contacts known (see `Store::visit`).
+    state
+        .known(rows.iter().map(|r| r.contact_id.as_str()))
+        .await?;
     let now = state.now();
     let stored = if rows.is_empty() {
         Vec::new()
@@ -73,10 +71,11 @@ pub async fn post(
     state
         .metrics
         .events(accepted as u64, duplicates as u64, rejected as u64);
-    Ok(Json(serde_json::json!({
+    let body = serde_json::json!({
         "accepted": accepted,
         "duplicates": duplicates,
         "rejected": rejected,
         "items": items,
-    })))
+    });
+    Ok(batch_reply(body, &items))
 }

@@ -28,7 +28,9 @@
 
 pub mod app;
 pub mod auth;
+pub mod connections;
 pub mod contacts;
+pub mod cors;
 pub mod error;
 pub mod events;
 pub mod extract;
@@ -39,6 +41,7 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod paging;
+pub mod requests;
 pub mod segments;
 pub mod state;
 pub mod ticker;
@@ -48,35 +51,17 @@ pub mod webhooks;
 pub mod wire;
 
 use std::future::Future;
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+pub use connections::ConnectionLimits;
 pub use state::AppState;
 
 use crate::error::ApiError;
-
-async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let response = next.run(request).await;
-    state.metrics.request(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
-}
 
 /// Every error answer is the JSON error shape: axum's own rejections (a
 /// body over the limit, a method a route does not have) come as plain text
@@ -151,6 +136,10 @@ pub fn router(state: AppState) -> Router {
         ("post", "/v1/page", post(tracking::page)),
         ("post", "/v1/identify", post(tracking::identify)),
         ("post", "/v1/batch", post(tracking::batch)),
+        ("post", "/v1/t", post(tracking::track)),
+        ("post", "/v1/p", post(tracking::page)),
+        ("post", "/v1/i", post(tracking::identify)),
+        ("post", "/v1/b", post(tracking::batch)),
         ("get", "/v1/webhooks", get(webhooks::list)),
         ("post", "/v1/webhooks", post(webhooks::create)),
         ("delete", "/v1/webhooks/{id}", delete(webhooks::remove)),
@@ -194,7 +183,16 @@ pub fn router(state: AppState) -> Router {
     api.fallback(not_found)
         .layer(middleware::from_fn(json_errors))
         .merge(app::router())
-        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .route("/t.js", axum::routing::get(tracking::snippet))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            connections::read_body,
+        ))
+        .layer(middleware::from_fn(cors::cors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            requests::observe,
+        ))
         .layer(DefaultBodyLimit::max(wire::MAX_BODY))
         .with_state(state)
 }
@@ -203,9 +201,10 @@ pub fn router(state: AppState) -> Router {
 pub const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting,
-/// finishes the requests in flight, stops the webhook sender and the
-/// ticker, waits for the acknowledged events to be stored, and returns. Deliveries not yet made stay in the outbox for the
-/// next run.
+/// gives the requests in flight the shutdown deadline of
+/// [`ConnectionLimits`] to finish, stops the webhook sender and the
+/// ticker, waits for the acknowledged events to be stored, and returns.
+/// Deliveries not yet made stay in the outbox for the next run.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -217,9 +216,8 @@ pub async fn serve(
     let ticker = tokio::spawn(ticker::ticker(state.clone(), stop_rx, TICK_EVERY));
     // The overview's figures, ready before anyone asks.
     app::overview::refresh_in_background(&state);
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = state.limits;
+    connections::serve_connections(listener, router(state), limits, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = sender.await;
     let _ = ticker.await;
@@ -227,7 +225,7 @@ pub async fn serve(
     // stored by the next open anyway: they are in the inbox).
     let backlog = std::sync::Arc::clone(&state_backlog);
     let _ = tokio::task::spawn_blocking(move || backlog.wait_all()).await;
-    result
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -3,7 +3,6 @@
 //! show what would move, or apply and re-score everyone).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 
 use crate::extract::Q;
@@ -54,9 +53,10 @@ pub async fn put(
     State(state): State<AppState>,
     Q(q): Q<PutQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: crate::extract::Sent,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require(&state, &headers, Scope::Admin).await?;
+    let body = body.checked()?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad("invalid_utf8", "the model is not UTF-8", Some("body")))?;
     let now = state.now();

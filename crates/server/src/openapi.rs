@@ -25,6 +25,29 @@ pub struct RouteDoc {
     pub reply: Option<&'static str>,
 }
 
+/// The media types (`Content-Type`, without parameters) a body of this
+/// kind (a [`RouteDoc::body`]) may be sent as. JSON bodies of the
+/// Segment-style routes also come as `text/plain`: browser libraries send
+/// that type, which needs no CORS preflight.
+pub fn body_types(body: &str) -> &'static [&'static str] {
+    match body.split_once(':') {
+        Some(("batch", _)) => &[
+            "application/json",
+            "application/x-ndjson",
+            "application/jsonl",
+        ],
+        Some((_, "SegmentCall" | "SegmentBatch")) => &["application/json", "text/plain"],
+        Some(_) => &["application/json"],
+        None => &["application/toml", "text/plain"],
+    }
+}
+
+/// The route of `method` (lower case) and `path` (as routed, with
+/// `{param}` placeholders).
+pub fn route(method: &str, path: &str) -> Option<&'static RouteDoc> {
+    ROUTES.iter().find(|r| r.method == method && r.path == path)
+}
+
 /// Every route, in the router's order (see `crate::router`).
 pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
@@ -57,7 +80,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/events",
-        scope: Some("write"),
+        scope: Some("ingest"),
         summary: "Store events (up to 10 000); answered after a durable commit, per item accepted, duplicate or rejected.",
         body: Some("batch:Event"),
         query: &[],
@@ -151,7 +174,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/track",
-        scope: Some("write"),
+        scope: Some("ingest"),
         summary: "A Segment-style track call.",
         body: Some("json:SegmentCall"),
         query: &[],
@@ -160,7 +183,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/page",
-        scope: Some("write"),
+        scope: Some("ingest"),
         summary: "A Segment-style page call (a page_view event).",
         body: Some("json:SegmentCall"),
         query: &[],
@@ -169,7 +192,7 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/identify",
-        scope: Some("write"),
+        scope: Some("ingest"),
         summary: "A Segment-style identify call: traits to attributes; joins an anonymous visitor.",
         body: Some("json:SegmentCall"),
         query: &[],
@@ -178,8 +201,44 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "post",
         path: "/v1/batch",
-        scope: Some("write"),
+        scope: Some("ingest"),
         summary: "Segment-style calls in a batch.",
+        body: Some("json:SegmentBatch"),
+        query: &[],
+        reply: Some("CallsResult"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/t",
+        scope: Some("ingest"),
+        summary: "/v1/track under the short path Segment's analytics.js sends to.",
+        body: Some("json:SegmentCall"),
+        query: &[],
+        reply: Some("CallsResult"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/p",
+        scope: Some("ingest"),
+        summary: "/v1/page under the short path Segment's analytics.js sends to.",
+        body: Some("json:SegmentCall"),
+        query: &[],
+        reply: Some("CallsResult"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/i",
+        scope: Some("ingest"),
+        summary: "/v1/identify under the short path Segment's analytics.js sends to.",
+        body: Some("json:SegmentCall"),
+        query: &[],
+        reply: Some("CallsResult"),
+    },
+    RouteDoc {
+        method: "post",
+        path: "/v1/b",
+        scope: Some("ingest"),
+        summary: "/v1/batch under the short path Segment's analytics.js sends to.",
         body: Some("json:SegmentBatch"),
         query: &[],
         reply: Some("CallsResult"),
@@ -386,14 +445,20 @@ pub fn document() -> Value {
         }
         if let Some(body) = r.body {
             let reference = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
-            let content = match body.split_once(':') {
-                Some(("batch", name)) => json!({
-                    "application/json": {"schema": {"oneOf": [reference(name), {"type": "array", "items": reference(name), "maxItems": 10000}]}},
-                    "application/x-ndjson": {"schema": {"type": "string", "description": format!("one {name} object per line")}}
-                }),
-                Some((_, name)) => json!({"application/json": {"schema": reference(name)}}),
-                None => json!({"application/toml": {"schema": {"type": "string"}}}),
-            };
+            let mut content = serde_json::Map::new();
+            for media in body_types(body) {
+                let schema = match body.split_once(':') {
+                    Some(("batch", name)) if media.contains("json") && !media.ends_with("l") => {
+                        json!({"oneOf": [reference(name), {"type": "array", "items": reference(name), "maxItems": 10000}]})
+                    }
+                    Some(("batch", name)) => {
+                        json!({"type": "string", "description": format!("one {name} object per line")})
+                    }
+                    Some((_, name)) => reference(name),
+                    None => json!({"type": "string"}),
+                };
+                content.insert((*media).to_owned(), json!({ "schema": schema }));
+            }
             op["requestBody"] = json!({"required": true, "content": content});
         }
         let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));

@@ -4,7 +4,6 @@
 //! exported as CSV.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -46,9 +45,10 @@ fn segment_error(e: leadscore_store::StoreError) -> ApiError {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: crate::extract::Sent,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     require(&state, &headers, Scope::Write).await?;
+    let body = body.checked()?;
     let s: NewSegment = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(
             "invalid_json",

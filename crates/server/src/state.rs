@@ -2,7 +2,7 @@
 //! mutex, and reading handles that never wait for it, all used from
 //! blocking threads), the key cache, the metrics and the clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,17 @@ pub const KEY_CACHE: Duration = Duration::from_secs(10);
 
 /// Checked keys by hash: their scope (`None`: unknown or revoked) and when
 /// they were checked.
-type KeyCache = HashMap<String, (Option<Scope>, Instant)>;
+type KeyCache = HashMap<String, (Option<Grant>, Instant)>;
+
+/// What a live key may do: its scope and, for an ingest key, the web
+/// origins it may be used from (empty: any).
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// The key's scope.
+    pub scope: Scope,
+    /// The origins an ingest key is bound to.
+    pub origins: Arc<[String]>,
+}
 
 /// Reading handles on the database: requests that only read run on one of
 /// them, so they never wait for the writer's transactions (an event batch,
@@ -97,6 +107,13 @@ pub struct AppState {
     pub sessions: Arc<crate::app::session::Sessions>,
     /// The web app's overview figures, kept between requests.
     pub overview: Arc<crate::app::overview::OverviewCache>,
+    /// Timeouts and the bound on open connections.
+    pub limits: crate::ConnectionLimits,
+    /// Ids of the anonymous visitors this service knows of: a superset of
+    /// the database's marks (a command run beside may have made some
+    /// known), so that most requests need no look-up; the database decides
+    /// every join.
+    visitors: Arc<Mutex<HashSet<String>>>,
 }
 
 /// Days settled webhook deliveries stay in the delivery log by default.
@@ -113,6 +130,7 @@ impl AppState {
         let free = (0..READERS)
             .map(|_| StoreReader::open(store.path()))
             .collect::<Result<Vec<_>, _>>()?;
+        let visitors: HashSet<String> = store.visitor_ids()?.into_iter().collect();
         let store = Arc::new(Mutex::new(store));
         let metrics = Arc::new(Metrics::default());
         Ok(AppState {
@@ -128,6 +146,8 @@ impl AppState {
             delivery_log_days: DELIVERY_LOG_DAYS,
             sessions: Arc::default(),
             overview: Arc::default(),
+            limits: crate::ConnectionLimits::default(),
+            visitors: Arc::new(Mutex::new(visitors)),
         })
     }
 
@@ -135,6 +155,73 @@ impl AppState {
     pub fn with_delivery_log_days(mut self, days: u32) -> AppState {
         self.delivery_log_days = days;
         self
+    }
+
+    /// The same state with these connection limits.
+    pub fn with_limits(mut self, limits: crate::ConnectionLimits) -> AppState {
+        self.limits = limits;
+        self
+    }
+
+    /// Records the anonymous visitors `ids`, seen by tracking calls that
+    /// named only an `anonymousId`: those no contact has yet are created
+    /// and marked (`Store::visit`), in one transaction.
+    pub async fn visit(&self, ids: Vec<String>) -> Result<(), ApiError> {
+        let unknown: Vec<String> = {
+            let known = self.visitors.lock().map_err(|_| poisoned())?;
+            let mut v: Vec<String> = ids.into_iter().filter(|i| !known.contains(i)).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let missing = self
+            .read_now(move |s| Ok(s.missing_contacts(&unknown)?))
+            .await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let created = self
+            .with_store(move |s| Ok(s.visit(&missing, now)?))
+            .await?;
+        self.visitors
+            .lock()
+            .map_err(|_| poisoned())?
+            .extend(created);
+        Ok(())
+    }
+
+    /// Makes the contacts `ids` known, as a way in other than an anonymous
+    /// tracking call names them: none can be joined into another contact
+    /// any more (`Store::forget_visitors`).
+    pub async fn known<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+        let marked: Vec<String> = {
+            let mut visitors = self.visitors.lock().map_err(|_| poisoned())?;
+            ids.into_iter()
+                .filter(|id| visitors.remove(*id))
+                .map(str::to_owned)
+                .collect()
+        };
+        if marked.is_empty() {
+            return Ok(());
+        }
+        self.with_store(move |s| Ok(s.forget_visitors(&marked)?))
+            .await
+    }
+
+    /// Drops these ids from the visitors this service knows of, when the
+    /// database has unmarked them itself: a visitor joined into a contact
+    /// (a later anonymous call creates it afresh), or contact data stored
+    /// (`Store::upsert_contacts` unmarks its contacts).
+    pub fn unmarked<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        if let Ok(mut v) = self.visitors.lock() {
+            for id in ids {
+                v.remove(id);
+            }
+        }
     }
 
     /// The current time.
@@ -226,29 +313,44 @@ impl AppState {
 
     /// The scope of a key, from the cache or the database.
     pub async fn scope_of(&self, key: &str) -> Result<Option<Scope>, ApiError> {
-        self.scope_of_hash(&leadscore_store::key_hash(key)).await
+        Ok(self.grant_of(key).await?.map(|g| g.scope))
+    }
+
+    /// What a key may do (`None`: unknown or revoked), from the cache (up
+    /// to [`KEY_CACHE`] old) or the database.
+    pub async fn grant_of(&self, key: &str) -> Result<Option<Grant>, ApiError> {
+        self.grant_of_hash(&leadscore_store::key_hash(key)).await
     }
 
     /// The scope of the key with this SHA-256 hash (`None`: unknown or
     /// revoked), from the cache (up to [`KEY_CACHE`] old) or the database.
     pub async fn scope_of_hash(&self, hash: &str) -> Result<Option<Scope>, ApiError> {
+        Ok(self.grant_of_hash(hash).await?.map(|g| g.scope))
+    }
+
+    async fn grant_of_hash(&self, hash: &str) -> Result<Option<Grant>, ApiError> {
         let hash = hash.to_owned();
         if let Ok(cache) = self.keys.lock()
-            && let Some((scope, at)) = cache.get(&hash)
+            && let Some((grant, at)) = cache.get(&hash)
             && at.elapsed() < KEY_CACHE
         {
-            return Ok(*scope);
+            return Ok(grant.clone());
         }
         let h = hash.clone();
-        let scope = self
-            .read_now(move |s| Ok(s.key_by_hash(&h)?.map(|k| k.scope)))
+        let grant = self
+            .read_now(move |s| {
+                Ok(s.key_by_hash(&h)?.map(|k| Grant {
+                    scope: k.scope,
+                    origins: k.origins.into(),
+                }))
+            })
             .await?;
         if let Ok(mut cache) = self.keys.lock() {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(hash, (scope, Instant::now()));
+            cache.insert(hash, (grant.clone(), Instant::now()));
         }
-        Ok(scope)
+        Ok(grant)
     }
 }

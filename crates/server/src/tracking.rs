@@ -5,15 +5,16 @@
 //! - `messageId` is the event id (a retried call is a duplicate, not a
 //!   second event); `userId`, or else `anonymousId`, is the contact;
 //!   `event` is the type (`page` calls are `page_view`); `properties` become
-//!   properties and `traits` attributes, nested objects flattened with dots
-//!   (`address.city`); `timestamp` is when (default: now).
+//!   properties and `traits` attributes (also read from `context.traits`,
+//!   where RudderStack's libraries put them), nested objects flattened with
+//!   dots (`address.city`); `timestamp` is when (default: now).
 //! - `identify` with both `userId` and `anonymousId` joins the anonymous
-//!   visitor's history to the contact.
+//!   visitor's history to the contact, when the `anonymousId` names an
+//!   anonymous visitor: a contact only ever seen through calls that named
+//!   no `userId`. A known contact is never merged away.
 //! - Other fields (`context`, `integrations`, `sentAt`...) are ignored, as
 //!   those tools send many.
 
-use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use leadscore_batch::fields::identifier;
@@ -22,12 +23,41 @@ use leadscore_core::Timestamp;
 use leadscore_store::Scope;
 use serde_json::{Map, Value};
 
-use crate::auth::require;
+use crate::auth::{key_from, require_key};
 use crate::error::ApiError;
 
 use crate::events::check_event;
 use crate::state::AppState;
-use crate::wire::{ItemResult, MAX_BATCH, MAX_ID};
+use crate::wire::{ItemResult, MAX_BATCH};
+
+/// The tracking snippet for websites, served at `/t.js`.
+const SNIPPET: &str = include_str!("assets/t.js");
+
+/// `GET /t.js`: the tracking snippet (see `assets/t.js`): page views with
+/// an anonymous id in a first-party cookie, `identify`, `track`, a consent
+/// switch and Do Not Track, sent to the Segment-style routes with an
+/// ingest key.
+pub async fn snippet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        SNIPPET,
+    )
+}
+
+/// Refuses a flattened name past the limit every way in follows
+/// ([`leadscore_batch::fields::name`]), naming it.
+fn names(pairs: &[(String, String)], part: &str) -> Result<(), (Option<String>, String)> {
+    for (k, _) in pairs {
+        leadscore_batch::fields::name(k, part).map_err(|m| (Some(format!("{part}.{k}")), m))?;
+    }
+    Ok(())
+}
 
 /// Flattens an object into text values (`a.b` for nested keys; arrays as
 /// their JSON; null left out).
@@ -57,7 +87,9 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 enum Call {
-    Event(EventRow),
+    /// A `track` or `page` call; `anonymous`: it named no `userId`, only
+    /// an `anonymousId`.
+    Event { row: EventRow, anonymous: bool },
     Identify {
         user: String,
         anonymous: Option<String>,
@@ -85,12 +117,6 @@ fn read(
     let anonymous = text(m.get("anonymousId"));
     for (field, value) in [("userId", &user), ("anonymousId", &anonymous)] {
         if let Some(v) = value {
-            if v.len() > MAX_ID {
-                return Err((
-                    Some(field.to_owned()),
-                    format!("longer than {MAX_ID} bytes"),
-                ));
-            }
             identifier(v, field).map_err(|(f, m)| (Some(f.to_owned()), m))?;
         }
     }
@@ -105,10 +131,23 @@ fn read(
                 Some("userId".to_owned()),
                 "identify needs a userId".to_owned(),
             ))?;
+            // RudderStack's libraries send the traits in `context.traits`
+            // (Segment's at the top); the top-level ones win.
             let mut traits = Vec::new();
-            if let Some(t) = object("traits")? {
+            if let Some(t) = m
+                .get("context")
+                .and_then(|c| c.get("traits"))
+                .and_then(Value::as_object)
+            {
                 flatten("", t, &mut traits);
             }
+            if let Some(t) = object("traits")? {
+                let mut top = Vec::new();
+                flatten("", t, &mut top);
+                traits.retain(|(k, _)| !top.iter().any(|(name, _)| name == k));
+                traits.extend(top);
+            }
+            names(&traits, "traits")?;
             Ok(Call::Identify {
                 user,
                 anonymous,
@@ -116,6 +155,7 @@ fn read(
             })
         }
         "track" | "page" => {
+            let anonymous_only = user.is_none();
             let contact = user.or(anonymous).ok_or((
                 Some("userId".to_owned()),
                 "needs a userId or an anonymousId".to_owned(),
@@ -164,7 +204,11 @@ fn read(
                 properties,
             };
             check_event(&row).map_err(|(f, m)| (Some(f), m))?;
-            Ok(Call::Event(row))
+            names(&row.properties, "properties")?;
+            Ok(Call::Event {
+                row,
+                anonymous: anonymous_only,
+            })
         }
         other => Err((
             Some("type".to_owned()),
@@ -202,7 +246,7 @@ async fn run(
     state: &AppState,
     messages: Vec<Value>,
     kind: Option<&str>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     if messages.len() > MAX_BATCH {
         return Err(ApiError {
             status: axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -217,9 +261,31 @@ async fn run(
     let now = state.now();
     let mut results: Vec<Option<ItemResult>> = Vec::new();
     let mut pending: Vec<(usize, EventRow)> = Vec::new();
-    for (i, message) in messages.iter().enumerate() {
+    let calls: Vec<_> = messages.iter().map(|m| read(m, kind, now)).collect();
+    // Contacts named as users are known; contacts first seen through calls
+    // naming only an anonymousId are visitors, the only ones `identify`
+    // may join into a user (see `Store::visit`).
+    let mut users = Vec::new();
+    let mut visitors = Vec::new();
+    for call in calls.iter().flatten() {
+        match call {
+            Call::Event {
+                row,
+                anonymous: true,
+            } => visitors.push(row.contact_id.clone()),
+            Call::Event {
+                row,
+                anonymous: false,
+            } => users.push(row.contact_id.as_str()),
+            // Its contact data unmarks it in the database (see below).
+            Call::Identify { user, .. } => state.unmarked([user.as_str()]),
+        }
+    }
+    state.known(users).await?;
+    state.visit(visitors).await?;
+    for (i, call) in calls.into_iter().enumerate() {
         results.push(None);
-        match read(message, kind, now) {
+        match call {
             Err((field, message)) => {
                 results[i] = Some(ItemResult::rejected(
                     i,
@@ -229,7 +295,7 @@ async fn run(
                     field,
                 ))
             }
-            Ok(Call::Event(row)) => pending.push((i, row)),
+            Ok(Call::Event { row, .. }) => pending.push((i, row)),
             Ok(Call::Identify {
                 user,
                 anonymous,
@@ -244,6 +310,7 @@ async fn run(
                         attributes: traits,
                     },
                 );
+                let visitor = anonymous.clone();
                 let joined = state
                     .with_store(move |s| {
                         s.upsert_contacts(vec![row], false, now)?;
@@ -253,6 +320,9 @@ async fn run(
                         }
                     })
                     .await?;
+                if let (true, Some(a)) = (joined, &visitor) {
+                    state.unmarked([a.as_str()]);
+                }
                 results[i] = Some(ItemResult {
                     index: i,
                     id: Some(user),
@@ -269,9 +339,21 @@ async fn run(
     flush(state, now, &mut pending, &mut results).await?;
     let items: Vec<ItemResult> = results.into_iter().flatten().collect();
     let rejected = items.iter().filter(|r| r.status == "rejected").count();
-    Ok(Json(
-        serde_json::json!({"success": rejected == 0, "rejected": rejected, "items": items}),
-    ))
+    let body = serde_json::json!({"success": rejected == 0, "rejected": rejected, "items": items});
+    Ok(crate::wire::batch_reply(body, &items))
+}
+
+/// The key of a Segment-style call: from the headers, or else the body's
+/// `writeKey` (what a page's `sendBeacon`, which sets no header, sends).
+fn call_key(headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    key_from(headers).or_else(|| {
+        #[derive(serde::Deserialize)]
+        struct Keyed {
+            #[serde(rename = "writeKey")]
+            write_key: Option<String>,
+        }
+        serde_json::from_slice::<Keyed>(body).ok()?.write_key
+    })
 }
 
 fn body_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -284,44 +366,60 @@ fn body_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// A call's body as JSON, once its key (from the headers or the body's
+/// `writeKey`) allows intake from the request's origin.
+async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: crate::extract::Sent,
+) -> Result<Value, ApiError> {
+    require_key(
+        state,
+        call_key(headers, body.peek()),
+        headers,
+        Scope::Ingest,
+    )
+    .await?;
+    body_json(&body.checked()?)
+}
+
 /// `POST /v1/track`.
 pub async fn track(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, Scope::Write).await?;
-    run(&state, vec![body_json(&body)?], Some("track")).await
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
+    let message = authorized(&state, &headers, body).await?;
+    run(&state, vec![message], Some("track")).await
 }
 
 /// `POST /v1/page`.
 pub async fn page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, Scope::Write).await?;
-    run(&state, vec![body_json(&body)?], Some("page")).await
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
+    let message = authorized(&state, &headers, body).await?;
+    run(&state, vec![message], Some("page")).await
 }
 
 /// `POST /v1/identify`.
 pub async fn identify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, Scope::Write).await?;
-    run(&state, vec![body_json(&body)?], Some("identify")).await
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
+    let message = authorized(&state, &headers, body).await?;
+    run(&state, vec![message], Some("identify")).await
 }
 
 /// `POST /v1/batch`: `{"batch": [messages]}`, each with its `type`.
 pub async fn batch(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, Scope::Write).await?;
-    let Value::Object(mut m) = body_json(&body)? else {
+    body: crate::extract::Sent,
+) -> Result<axum::response::Response, ApiError> {
+    let Value::Object(mut m) = authorized(&state, &headers, body).await? else {
         return Err(ApiError::bad(
             "invalid_json",
             "the body is an object with a \"batch\" array",

@@ -233,9 +233,10 @@ pub(crate) fn check_subscription(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: crate::extract::Sent,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     require(&state, &headers, Scope::Admin).await?;
+    let body = body.checked()?;
     let w: NewWebhook = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad(
             "invalid_json",

@@ -11,8 +11,6 @@ use crate::error::ApiError;
 pub const MAX_BATCH: usize = 10_000;
 /// Largest request body, in bytes.
 pub const MAX_BODY: usize = 32 << 20;
-/// Longest id (contact or event), in bytes.
-pub const MAX_ID: usize = 256;
 /// Most bytes of request headers (names and values together). Larger heads
 /// are answered 431 with the JSON error shape, naming the largest header.
 /// Hyper closes a connection whose head passes about 400 KB before any of
@@ -146,6 +144,31 @@ impl ItemResult {
             error: Some(serde_json::json!({"code": code, "message": message, "field": field})),
         }
     }
+}
+
+/// A batch's answer: 200 with `body` (its counts and per-item results), or,
+/// when every item was rejected, 400 with the same body and an `error`
+/// naming the first item's fault, so that a client reading only the status
+/// sees the failure. A batch with some items taken keeps the 200.
+pub fn batch_reply(mut body: serde_json::Value, items: &[ItemResult]) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let all_rejected = !items.is_empty() && items.iter().all(|r| r.status == "rejected");
+    if !all_rejected {
+        return axum::Json(body).into_response();
+    }
+    let first = items[0].error.as_ref();
+    let why = first
+        .and_then(|e| e["message"].as_str())
+        .unwrap_or("rejected");
+    body["error"] = serde_json::json!({
+        "code": "all_rejected",
+        "message": format!(
+            "every item of the batch ({}) was rejected; the first: {why}",
+            items.len()
+        ),
+        "field": first.map_or(serde_json::Value::Null, |e| e["field"].clone()),
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// A batch read item by item: the rows to store (with their positions in

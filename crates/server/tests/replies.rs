@@ -178,6 +178,16 @@ fn every_answer_matches_the_document() {
         assert_eq!(tour.call("delete", "/v1/segments/engaged", a, None).await.0, 204);
         assert_eq!(tour.call("delete", &format!("/v1/webhooks/{id}"), a, None).await.0, 204);
         assert_eq!(tour.call("delete", "/v1/contacts/c2", a, None).await.0, 204);
+        // The short paths Segment's analytics.js sends to.
+        for (path, call) in [
+            ("/v1/t", json!({"type": "track", "messageId": "s1", "userId": "c1", "event": "email_click", "timestamp": "2026-06-29T14:00:00Z"})),
+            ("/v1/p", json!({"type": "page", "messageId": "s2", "anonymousId": "anon-2", "properties": {"url": "/"}, "timestamp": "2026-06-29T14:00:00Z"})),
+            ("/v1/i", json!({"type": "identify", "userId": "c1", "traits": {"country": "US"}})),
+            ("/v1/b", json!({"batch": [{"type": "track", "messageId": "s3", "userId": "c1", "event": "email_click", "timestamp": "2026-06-29T15:00:00Z"}]})),
+        ] {
+            let (s, v) = tour.call("post", path, a, json_body(call)).await;
+            assert_eq!((s, &v["rejected"]), (200, &json!(0)), "{path}: {v}");
+        }
         // Failures match the documented error shape too.
         assert_eq!(tour.call("get", "/v1/contacts/nobody", r, None).await.0, 404);
         assert_eq!(tour.call("get", "/v1/leads", None, None).await.0, 401);

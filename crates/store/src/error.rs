@@ -49,6 +49,9 @@ pub enum StoreError {
     /// A segment definition that cannot work (the part named first).
     #[error("segment: {0}")]
     Segment(String),
+    /// An API key that cannot be made as asked.
+    #[error("{0}")]
+    Key(String),
     /// Another connection (a CLI `model set` beside a running service, say)
     /// stored a newer model version than the one this handle scores with.
     /// The store's write methods pick it up and try again by themselves;

@@ -27,12 +27,13 @@ pub struct FeedEntry {
 }
 
 impl Store {
-    /// Joins contact `from` (say an anonymous visitor) into `into`: its
-    /// events move to `into`, its attributes fill those `into` lacks,
-    /// `into` is re-scored (changes recorded with cause `data`), and `from`
-    /// is erased with its history. `into` is created if it does not exist.
-    /// Returns false (and changes nothing) if `from` does not exist or is
-    /// `into`.
+    /// Joins the anonymous visitor `from` into `into`: its events move to
+    /// `into`, its attributes fill those `into` lacks, `into` is re-scored
+    /// (changes recorded with cause `data`), and `from` is erased with its
+    /// history. `into` is created if it does not exist. Returns false (and
+    /// changes nothing) if `from` does not exist, is `into`, or is not an
+    /// anonymous visitor (a known contact is never merged away; see
+    /// `visitors`).
     pub fn merge_contacts(&mut self, from: &str, into: &str, now: Timestamp) -> Result<bool> {
         if from == into {
             return Ok(false);
@@ -49,6 +50,9 @@ impl Store {
         let Some(source) = StoredContact::load(&tx, from, slots)? else {
             return Ok(false);
         };
+        if !crate::visitors::is_visitor(&tx, source.rowid)? {
+            return Ok(false);
+        }
         let target = match StoredContact::load(&tx, into, slots)? {
             Some(t) => t,
             None => {
@@ -105,7 +109,7 @@ impl Store {
             target.rowid,
             &values,
             &mut hits,
-            (target.band.as_deref(), target.stage.as_deref()),
+            target.before(),
             now,
             &Cause::Data,
         )?;

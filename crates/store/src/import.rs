@@ -244,6 +244,8 @@ impl Store {
             (&self.model, &self.slots, self.model_version, options.now);
         let conn = &mut self.conn;
         let mut flush = |pending: &mut Vec<EventRow>, summary: &mut ImportSummary| -> Result<()> {
+            // An imported event makes its contact known.
+            crate::visitors::forget(conn, pending.iter().map(|r| r.contact_id.as_str()))?;
             ingest(
                 conn,
                 (model, slots),

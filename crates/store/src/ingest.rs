@@ -20,7 +20,7 @@ use crate::model_versions::check_model;
 use crate::slots::Slots;
 use crate::store::Store;
 use crate::stored_contact::{StoredContact, event_range};
-use crate::transitions::write_update;
+use crate::transitions::{Before, write_update};
 use crate::values::{EventProperties, model_values, parse_map};
 
 /// Inserts a new contact row (no matches, no live score yet); returns its
@@ -284,7 +284,7 @@ fn ingest_in(
             version,
             stored.rowid,
             c,
-            (stored.band.as_deref(), stored.stage.as_deref()),
+            stored.before(),
             now,
             &cause,
         )?;
@@ -343,6 +343,9 @@ pub(crate) fn store_contacts(
     summary: &mut ImportSummary,
 ) -> Result<Vec<Upsert>> {
     let mut out = Vec::new();
+    let rows: Vec<ContactRow> = rows.collect();
+    // Contact data from any way in makes a contact known.
+    crate::visitors::forget(tx, rows.iter().map(|r| r.id.as_str()))?;
     for row in rows {
         let Some(mut stored) = StoredContact::load(tx, &row.id, slots)? else {
             // A new contact: no events, no history yet.
@@ -357,7 +360,7 @@ pub(crate) fn store_contacts(
                 version,
                 rowid,
                 &computed,
-                (None, None),
+                Before::default(),
                 now,
                 &Cause::Data,
             )?;
@@ -392,7 +395,7 @@ pub(crate) fn store_contacts(
             stored.rowid,
             &values,
             &mut hits,
-            (stored.band.as_deref(), stored.stage.as_deref()),
+            stored.before(),
             now,
             &Cause::Data,
         )?;

@@ -62,6 +62,7 @@ mod tick;
 mod training;
 mod transitions;
 mod values;
+mod visitors;
 mod webhooks;
 
 pub use checkpoint::{
@@ -74,7 +75,7 @@ pub use identity::FeedEntry;
 pub use import::{ImportOptions, ImportSummary, Progress};
 pub use inbox::{Inbox, InboxGroup, MAX_RECORD_BYTES, path_for as inbox_path, record_bytes};
 pub use ingest::{PARALLEL_FROM, Upsert};
-pub use keys::{ApiKey, Scope, hex, key_hash};
+pub use keys::{ApiKey, Scope, check_origin, hex, key_hash};
 pub use listing::{ContactScore, Filter, Placed, Ranked, ScoreFilter, TextSearch};
 pub use live::HORIZON_DAYS;
 pub use model_set::ModelChange;

@@ -31,11 +31,12 @@ pub struct ContactScore {
     pub card: ScoreCard,
 }
 
-/// A listed contact with its place in storage order (0 for the first
-/// contact stored), which ranked lists may use to break ties.
+/// A listed contact with its place in storage order, which ranked lists
+/// may use to break ties.
 #[derive(Clone, Debug)]
 pub struct Placed {
-    /// Its place among all contacts, in the order they were first stored.
+    /// Its place in the order contacts were first stored: a contact stored
+    /// earlier has a smaller one (its row number; not dense).
     pub place: usize,
     /// Its id and score.
     pub score: ContactScore,
@@ -220,6 +221,9 @@ fn stored_class_holds(
 /// such batches besides what the caller keeps.
 pub(crate) const LIST_BATCH: usize = 20_000;
 
+/// Candidates of a band or stage filter read, then scored, together.
+const CANDIDATE_BATCH: usize = 2_048;
+
 /// One contact as read for listing: its place, id, attributes (JSON) and
 /// packed matches.
 type Raw = (usize, String, String, Vec<u8>);
@@ -299,9 +303,11 @@ impl Store {
         })
     }
 
-    /// Reads every contact in storage order and hands the ones that pass
-    /// `filter` (and had a `recent` event) to `sink`, a batch at a time, in
-    /// order. The next batch is read while the one before is scored.
+    /// Reads the contacts that may pass `filter` in storage order and hands
+    /// the ones that pass (and had a `recent` event) to `sink`, a batch at a
+    /// time, in order. The next batch is read while the one before is
+    /// scored. With a band or stage filter, only [`Store::class_candidates`]
+    /// are read when they are known; otherwise every contact.
     fn scan(
         &self,
         as_of: Timestamp,
@@ -309,10 +315,18 @@ impl Store {
         recent: Option<&Recent>,
         sink: impl FnMut(Vec<Placed>) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT ext_id, attributes, hits, band, stage, scored_at, next_check_at, id FROM contacts ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
+        const COLUMNS: &str = "ext_id, attributes, hits, band, stage, scored_at, next_check_at, id";
+        let candidates = self.class_candidates(as_of, filter)?;
+        let mut all = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM contacts ORDER BY id"))?;
+        let mut one = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM contacts WHERE id = ?1"))?;
+        let mut source = match &candidates {
+            None => Source::All(all.query([])?),
+            Some(ids) => Source::Ids(ids.iter(), &mut one),
+        };
         // Looked up on this connection, while reading, before scoring.
         let mut had = match recent {
             Some(_) => Some(self.conn.prepare_cached(
@@ -321,6 +335,42 @@ impl Store {
             None => None,
         };
         let by_class = filter.band.is_some() || filter.stage.is_some();
+        // Whether a read row goes on to be scored.
+        let mut wanted = |r: &rusqlite::Row| -> Result<Option<Raw>> {
+            // A band or stage filter first looks at the stored live state:
+            // where it is exact at `as_of` and does not match, the contact
+            // is skipped unevaluated.
+            let text = |i: usize| {
+                r.get_ref(i)
+                    .ok()
+                    .and_then(|v| v.as_str_or_null().ok().flatten())
+            };
+            let skip = by_class
+                && stored_class_holds(r.get(5)?, r.get(6)?, as_of)
+                && (filter.band.as_deref().is_some_and(|b| text(3) != Some(b))
+                    || filter
+                        .stage
+                        .as_deref()
+                        .is_some_and(|st| text(4) != Some(st)));
+            if skip {
+                return Ok(None);
+            }
+            let rowid: i64 = r.get(7)?;
+            if let (Some(stmt), Some(recent)) = (had.as_mut(), recent) {
+                let (lo, hi) = event_range(rowid);
+                let found = stmt
+                    .query_row(
+                        params![lo, hi, recent.event_type, recent.since, as_of.0],
+                        |_| Ok(()),
+                    )
+                    .optional()?;
+                if found.is_none() {
+                    return Ok(None);
+                }
+            }
+            let place = usize::try_from(rowid).unwrap_or_default();
+            Ok(Some((place, r.get(0)?, r.get(1)?, r.get(2)?)))
+        };
         let model = &self.model;
         let slots = &self.slots;
         let score_batch = |batch: Vec<Raw>| -> Result<Vec<Placed>> {
@@ -333,47 +383,33 @@ impl Store {
                 })
                 .collect()
         };
-        let mut place = 0;
+        // Candidates come in smaller batches: reading and scoring overlap
+        // from the first few thousand on.
+        let per_batch = match &candidates {
+            None => self.list_batch,
+            Some(_) => self.list_batch.min(CANDIDATE_BATCH),
+        };
         overlapped(
             |batch: &mut Vec<Raw>| {
-                batch.reserve(self.list_batch);
-                while batch.len() < self.list_batch {
-                    let Some(r) = rows.next()? else {
-                        return Ok(true);
-                    };
-                    let at = place;
-                    place += 1;
-                    // A band or stage filter first looks at the stored live
-                    // state: where it is exact at `as_of` and does not
-                    // match, the contact is skipped unevaluated.
-                    let text = |i: usize| {
-                        r.get_ref(i)
-                            .ok()
-                            .and_then(|v| v.as_str_or_null().ok().flatten())
-                    };
-                    let skip = by_class
-                        && stored_class_holds(r.get(5)?, r.get(6)?, as_of)
-                        && (filter.band.as_deref().is_some_and(|b| text(3) != Some(b))
-                            || filter
-                                .stage
-                                .as_deref()
-                                .is_some_and(|st| text(4) != Some(st)));
-                    if skip {
-                        continue;
-                    }
-                    if let (Some(stmt), Some(recent)) = (had.as_mut(), recent) {
-                        let (lo, hi) = event_range(r.get(7)?);
-                        let found = stmt
-                            .query_row(
-                                params![lo, hi, recent.event_type, recent.since, as_of.0],
-                                |_| Ok(()),
-                            )
-                            .optional()?;
-                        if found.is_none() {
-                            continue;
+                batch.reserve(per_batch);
+                while batch.len() < per_batch {
+                    let raw = match &mut source {
+                        Source::All(rows) => match rows.next()? {
+                            Some(r) => wanted(r)?,
+                            None => return Ok(true),
+                        },
+                        Source::Ids(ids, stmt) => {
+                            let Some(&id) = ids.next() else {
+                                return Ok(true);
+                            };
+                            let mut rows = stmt.query([id])?;
+                            match rows.next()? {
+                                Some(r) => wanted(r)?,
+                                None => None,
+                            }
                         }
-                    }
-                    batch.push((at, r.get(0)?, r.get(1)?, r.get(2)?));
+                    };
+                    batch.extend(raw);
                 }
                 Ok(false)
             },
@@ -381,6 +417,63 @@ impl Store {
             sink,
         )
     }
+
+    /// The contacts that may be in the band or stage `filter` asks for at
+    /// `as_of`, by row id: those stored in it, and those whose stored state
+    /// may not be exact at `as_of` (their next check is due within a
+    /// second of it; every committed contact has one, see
+    /// `crate::transitions`). Every other contact's stored band and stage are its
+    /// band and stage at `as_of`, so it is not in the list. `None` (read
+    /// every contact) without a band or stage filter, or when a contact
+    /// was scored after `as_of` (`meta.scored_max`): its stored state is of
+    /// a later time.
+    fn class_candidates(&self, as_of: Timestamp, filter: &ScoreFilter) -> Result<Option<Vec<i64>>> {
+        let (column, value) = match (&filter.band, &filter.stage) {
+            (Some(band), _) => ("band", band),
+            (None, Some(stage)) => ("stage", stage),
+            (None, None) => return Ok(None),
+        };
+        let scored_max: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'scored_max'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if scored_max.is_none_or(|t| t > as_of.0) {
+            return Ok(None);
+        }
+        let ids = |sql: &str, value: &dyn rusqlite::ToSql| -> Result<Vec<i64>> {
+            Ok(self
+                .conn
+                .prepare_cached(sql)?
+                .query_map([value], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?)
+        };
+        let mut out = ids(
+            &format!("SELECT id FROM contacts WHERE {column} = ?1"),
+            value,
+        )?;
+        out.extend(ids(
+            "SELECT id FROM contacts WHERE next_check_at <= ?1",
+            &as_of.0.saturating_add(1_000_000_000),
+        )?);
+        out.sort_unstable();
+        out.dedup();
+        Ok(Some(out))
+    }
+}
+
+/// Where [`Store::scan`] reads contacts from.
+enum Source<'a, 's> {
+    /// Every contact, in storage order.
+    All(rusqlite::Rows<'s>),
+    /// These row ids, in order, one statement each.
+    Ids(
+        std::slice::Iter<'a, i64>,
+        &'s mut rusqlite::CachedStatement<'a>,
+    ),
 }
 
 #[cfg(test)]

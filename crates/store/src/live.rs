@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 use crate::slots::Slots;
 use crate::stored_contact::StoredContact;
-use crate::transitions::{write_steps, write_update};
+use crate::transitions::{Before, write_steps, write_update};
 use crate::values::model_values;
 
 /// How far ahead the next change is looked for, in days.
@@ -102,7 +102,7 @@ pub fn update_contact(
     rowid: i64,
     attributes: &[Option<Box<str>>],
     hits: &mut Vec<Hit<u64>>,
-    previous: (Option<&str>, Option<&str>),
+    before: Before<'_>,
     at: Timestamp,
     cause: &Cause,
 ) -> Result<ScoreCard> {
@@ -113,7 +113,7 @@ pub fn update_contact(
         model_version,
         rowid,
         &computed,
-        previous,
+        before,
         at,
         cause,
     )?;
@@ -164,17 +164,14 @@ pub fn advance(
         stored.next_check_at,
         until,
     );
-    let (band, stage) = write_steps(
+    let after = write_steps(
         conn,
         model,
         model_version,
         stored.rowid,
         &steps,
-        stored.band.take(),
-        stored.stage.take(),
+        stored.before(),
     )?;
-    stored.band = band;
-    stored.stage = stage;
-    stored.next_check_at = steps.last().and_then(|(_, c)| c.next_check_at);
+    stored.stored(after);
     Ok(stored)
 }

@@ -3,6 +3,13 @@
 //! version it reaches: a crash leaves the version before, migrated again
 //! at the next open.
 //!
+//! Schema 10: anonymous visitors are marked (`crate::visitors`); every
+//! contact of an older database is known.
+//!
+//! Schema 9: every scored contact gets a next check (the search horizon
+//! after its `scored_at` where it had none: nothing changes before it), and
+//! band and stage are indexed ([`schema::V9_CLASS_INDEXES`]).
+//!
 //! Schema 8: the key of each stored rule match (bytes 12..20 of its packed
 //! record, see [`crate::slots`]) becomes the event id's
 //! [`leadscore_core::event_key`] (XXH3-64). Up to schema 7 it was the
@@ -14,9 +21,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use leadscore_core::event_key;
 use leadscore_core::scoring::sort_hits;
+use leadscore_core::timestamp::days_to_nanos;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::error::Result;
+use crate::live::HORIZON_DAYS;
 use crate::matching::{for_each_stored_event, rematch};
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::store::Store;
@@ -43,7 +52,24 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let rematched = rekey_matches(&tx, (&self.model, &self.slots))?;
+        let rematched = if from < 8 {
+            rekey_matches(&tx, (&self.model, &self.slots))?
+        } else {
+            0
+        };
+        if from < 9 {
+            tx.execute(
+                "UPDATE contacts SET next_check_at = scored_at + ?1
+                 WHERE next_check_at IS NULL AND scored_at IS NOT NULL",
+                [days_to_nanos(HORIZON_DAYS)],
+            )?;
+            tx.execute_batch(schema::V9_CLASS_INDEXES)?;
+        }
+        if from < 10 {
+            // Every contact of an older database is known.
+            tx.execute_batch(crate::visitors::V10_VISITORS)?;
+            crate::keys::add_key_origins(&tx)?;
+        }
         schema::set_version(&tx, SCHEMA_VERSION)?;
         tx.commit()?;
         Ok(rematched)

@@ -20,7 +20,7 @@ use crate::overlap::overlapped;
 use crate::slots::Slots;
 use crate::store::Store;
 use crate::stored_contact::{CONTACT_COLUMNS, StoredContact, event_range};
-use crate::transitions::{write_steps, write_update};
+use crate::transitions::{Before, write_steps, write_update};
 use crate::values::{EventProperties, model_values_json};
 
 /// What a model change moves.
@@ -72,6 +72,17 @@ struct ModelChunkRow {
     /// The new model scores it as the old one did at every time (see
     /// [`Unchanged`]): its live state is not rewritten.
     unchanged: bool,
+}
+
+impl ModelChunkRow {
+    /// Its stored live state, as the next write finds it.
+    fn before(&self) -> Before<'_> {
+        Before {
+            band: self.band.as_deref(),
+            stage: self.stage.as_deref(),
+            next_check_at: self.next_check_at,
+        }
+    }
 }
 
 /// Events read for matching again, in `seq` order: the text of their
@@ -343,15 +354,8 @@ fn write_chunk(
     now: Timestamp,
 ) -> Result<()> {
     for c in chunk.iter_mut().filter(|c| !c.steps.is_empty()) {
-        (c.band, c.stage) = write_steps(
-            tx,
-            old,
-            old_version,
-            c.rowid,
-            &c.steps,
-            c.band.take(),
-            c.stage.take(),
-        )?;
+        let after = write_steps(tx, old, old_version, c.rowid, &c.steps, c.before())?;
+        (c.band, c.stage, c.next_check_at) = (after.band, after.stage, after.next_check_at);
     }
     for (c, compared) in chunk.iter().zip(computed) {
         let Some((_, computed)) = compared.as_ref().filter(|_| !c.unchanged) else {
@@ -363,7 +367,7 @@ fn write_chunk(
             version,
             c.rowid,
             computed,
-            (c.band.as_deref(), c.stage.as_deref()),
+            c.before(),
             now,
             &Cause::Model(version),
         )?;

@@ -12,9 +12,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::error::{Result, StoreError};
 
-/// Version of the table layout below (8: stored event keys are XXH3, see
-/// `migrate`).
-pub const SCHEMA_VERSION: i64 = 8;
+/// Version of the table layout below (8: stored event keys are XXH3; 9:
+/// every scored contact has a next check, band and stage are indexed; 10:
+/// anonymous visitors are marked, ingest keys name origins; see `migrate`).
+pub const SCHEMA_VERSION: i64 = 10;
 /// The last version reached by adding to the layout ([`ADDED`]); the
 /// versions after it rewrite data ([`crate::migrate`]).
 pub(crate) const LAST_ADDED: i64 = 7;
@@ -156,6 +157,17 @@ const V7_RULE_SLOTS: &str = "
 ALTER TABLE models ADD COLUMN slots TEXT;  -- schema 7: JSON, see crate::slots
 ";
 
+/// Schema 9: band and stage are indexed, and `meta.scored_max` keeps the
+/// latest `scored_at` stored, so a listing filtered by band or stage reads
+/// only the contacts that may be in it (see `crate::listing`). Run by
+/// [`create`] and by the migration to 9, which also gives every scored
+/// contact a next check (`crate::migrate`).
+pub(crate) const V9_CLASS_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS contacts_band ON contacts(band);
+CREATE INDEX IF NOT EXISTS contacts_stage ON contacts(stage);
+INSERT OR REPLACE INTO meta(key, value) SELECT 'scored_max', CAST(coalesce(max(scored_at), -9223372036854775808) AS TEXT) FROM contacts;
+";
+
 /// What each version adds to the one before: a new database runs them
 /// all, an older one the ones it lacks (additive changes only).
 const ADDED: [(i64, &str); 6] = [
@@ -168,6 +180,10 @@ const ADDED: [(i64, &str); 6] = [
 ];
 
 fn pragmas(conn: &Connection) -> Result<()> {
+    // The write paths use a few dozen statements (eight for a live state
+    // alone, by the columns that change); re-preparing them would cost more
+    // than the writes.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -212,6 +228,9 @@ pub fn create(path: &Path) -> Result<Connection> {
     for (_, sql) in ADDED {
         tx.execute_batch(sql)?;
     }
+    tx.execute_batch(V9_CLASS_INDEXES)?;
+    tx.execute_batch(crate::visitors::V10_VISITORS)?;
+    crate::keys::add_key_origins(&tx)?;
     for (k, v) in [
         ("schema_version", SCHEMA_VERSION.to_string()),
         ("spec_version", SPEC_VERSION.to_string()),

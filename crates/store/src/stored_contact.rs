@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::error::Result;
 use crate::slots::Slots;
+use crate::transitions::{After, Before};
 use crate::values::parse_map;
 
 /// A contact's stored state, as read from its row.
@@ -70,6 +71,22 @@ impl StoredContact {
             stage,
             next_check_at,
         })
+    }
+
+    /// Its stored live state, as the next write finds it.
+    pub fn before(&self) -> Before<'_> {
+        Before {
+            band: self.band.as_deref(),
+            stage: self.stage.as_deref(),
+            next_check_at: self.next_check_at,
+        }
+    }
+
+    /// Takes what a write left stored.
+    pub fn stored(&mut self, after: After) {
+        self.band = after.band;
+        self.stage = after.stage;
+        self.next_check_at = after.next_check_at;
     }
 
     /// Loads a contact by external id.

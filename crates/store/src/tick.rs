@@ -97,8 +97,7 @@ impl Store {
                 self.model_version,
                 stored.rowid,
                 steps,
-                stored.band,
-                stored.stage,
+                stored.before(),
             )?;
         }
         tx.commit()?;

@@ -222,17 +222,7 @@ proptest! {
             // this as-of and at the import time.
             let model = Model::from_toml(MODEL).unwrap();
             for at in [as_of, now] {
-                let all = store.scores(at, &ScoreFilter::default()).unwrap();
-                for band in ["hot", "cold", "disqualified"] {
-                    let filter = ScoreFilter { band: Some(band.into()), ..ScoreFilter::default() };
-                    let kept: Vec<String> = store.scores(at, &filter).unwrap().into_iter().map(|s| s.id).collect();
-                    let want: Vec<String> = all.iter().filter(|s| s.card.band_name(&model) == Some(band)).map(|s| s.id.clone()).collect();
-                    prop_assert_eq!(kept, want, "band {} at {:?}", band, at);
-                }
-                let filter = ScoreFilter { stage: Some("mql".into()), ..ScoreFilter::default() };
-                let kept: Vec<String> = store.scores(at, &filter).unwrap().into_iter().map(|s| s.id).collect();
-                let want: Vec<String> = all.iter().filter(|s| s.card.stage_name(&model) == Some("mql")).map(|s| s.id.clone()).collect();
-                prop_assert_eq!(kept, want, "stage mql at {:?}", at);
+                let all = class_filters_keep_their_members(&store, &model, at)?;
                 // Ranked lists equal sorting everything and taking the
                 // first ones, whatever is kept and however ties break.
                 for band in [None, Some("cold")] {
@@ -274,6 +264,96 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A band or stage filter reads only the contacts stored in that band or
+    /// stage and those whose stored state may be stale: its lists equal
+    /// filtering every contact's evaluated card, whatever times the contacts
+    /// were written (imports at different times, ticks), at as-ofs before,
+    /// between and after those writes, and past the search horizon.
+    #[test]
+    fn band_and_stage_filters_equal_filtering_everyone(
+        steps in proptest::collection::vec((step_strategy(), 0i64..60 * 24 * 60, any::<bool>()), 1..6),
+        as_ofs in proptest::collection::vec(0i64..60 * 24 * 1000, 1..4),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("test.db");
+        let mut store = Store::create(&db, MODEL, t(0)).unwrap();
+        let model = Model::from_toml(MODEL).unwrap();
+        let mut now = 0;
+        let mut times = vec![0];
+        for (k, (step, later, tick)) in steps.iter().enumerate() {
+            now += later;
+            times.push(now);
+            let file = dir.path().join(format!("step{k}.csv"));
+            match step {
+                Step::Contacts(rows) => {
+                    write_contacts(&file, rows);
+                    store.import_contacts(&file, &options(t(now), 3), &mut noop()).unwrap();
+                }
+                Step::Events(rows) => {
+                    write_events(&file, rows);
+                    store.import_events(&file, &options(t(now), 3), &mut noop()).unwrap();
+                }
+            }
+            if *tick {
+                store.tick(t(now + later / 2)).unwrap();
+            }
+        }
+        prop_assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        let last = *times.last().unwrap();
+        let mut ats: Vec<i64> = as_ofs.clone();
+        ats.extend([last, last + 60 * 24 * 731, last + 60 * 24 * 2000]);
+        ats.extend(times.iter().map(|m| m - 1));
+        for at in ats.into_iter().map(t) {
+            class_filters_keep_their_members(&store, &model, at)?;
+        }
+    }
+}
+
+/// Checks that each band filter and the `mql` stage filter at `at` keep
+/// exactly the contacts whose evaluated card is in it; returns every
+/// contact's score at `at`.
+fn class_filters_keep_their_members(
+    store: &Store,
+    model: &Model,
+    at: Timestamp,
+) -> Result<Vec<ContactScore>, TestCaseError> {
+    let all = store.scores(at, &ScoreFilter::default()).unwrap();
+    let ids = |filter: &ScoreFilter| -> Vec<String> {
+        store
+            .scores(at, filter)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    for band in ["hot", "cold", "disqualified"] {
+        let filter = ScoreFilter {
+            band: Some(band.into()),
+            ..ScoreFilter::default()
+        };
+        let want: Vec<String> = all
+            .iter()
+            .filter(|s| s.card.band_name(model) == Some(band))
+            .map(|s| s.id.clone())
+            .collect();
+        prop_assert_eq!(ids(&filter), want, "band {} at {:?}", band, at);
+    }
+    let filter = ScoreFilter {
+        stage: Some("mql".into()),
+        ..ScoreFilter::default()
+    };
+    let want: Vec<String> = all
+        .iter()
+        .filter(|s| s.card.stage_name(model) == Some("mql"))
+        .map(|s| s.id.clone())
+        .collect();
+    prop_assert_eq!(ids(&filter), want, "stage mql at {:?}", at);
+    Ok(all)
 }
 
 /// A database at `db` made with `model`, holding `contacts` and `events`
@@ -1140,7 +1220,8 @@ fn a_model_set_by_another_process_is_used_from_the_next_write() {
     assert_eq!(service.model_version(), 4);
     consistent();
     cli.set_model(MODEL, t(7), false).unwrap();
-    service.merge_contacts("c2", "c1", t(8)).unwrap();
+    service.visit(&["anon-1".to_string()], t(8)).unwrap();
+    assert!(service.merge_contacts("anon-1", "c1", t(8)).unwrap());
     assert_eq!(service.model_version(), 5);
     consistent();
     cli.set_model(&cheaper, t(9), false).unwrap();
@@ -1576,4 +1657,47 @@ fn a_text_search_matches_ids_and_attribute_values() {
         "attribute names are not searched"
     );
     assert_eq!(found("  ").len(), 4, "empty text: no search");
+}
+
+/// `identify` joins only anonymous visitors: a contact first seen through
+/// an anonymous tracking call ([`Store::visit`]) and touched by no other
+/// way in since. A known contact is never merged away.
+#[test]
+fn only_anonymous_visitors_are_joined_into_a_contact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let events = [(1, 1, 0, 100, 0), (2, 2, 0, 100, 0), (3, 3, 1, 100, 0)];
+    let mut s = imported(&db, MODEL, &[(1, 0), (2, 1)], &events);
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // c1 is known (imported): a tracking call naming it does not make it
+    // a visitor, and it cannot be merged away.
+    assert_eq!(
+        s.visit(&ids(&["c1", "v1", "v2", "v3", "v1"]), t(200))
+            .unwrap(),
+        ids(&["v1", "v2", "v3"])
+    );
+    assert!(!s.is_visitor("c1").unwrap());
+    assert!(!s.merge_contacts("c1", "c2", t(201)).unwrap());
+    assert!(s.contact_score("c1", t(201)).is_ok(), "c1 is still there");
+    // c3 was created by an imported event: known too.
+    assert!(!s.merge_contacts("c3", "c2", t(201)).unwrap());
+    // A visitor is joined, and is gone.
+    assert!(s.is_visitor("v1").unwrap());
+    assert!(s.merge_contacts("v1", "c2", t(202)).unwrap());
+    assert!(s.contact_score("v1", t(202)).is_err());
+    // Contact data or an imported event make a visitor known.
+    s.upsert_contacts(title("v2", "VP Sales"), false, t(203))
+        .unwrap();
+    assert!(!s.is_visitor("v2").unwrap());
+    assert!(!s.merge_contacts("v2", "c2", t(204)).unwrap());
+    let e = dir.path().join("more.csv");
+    write_events(&e, &[(9, 3, 0, 100, 0)]);
+    let file = std::fs::read_to_string(&e).unwrap().replace(",c3,", ",v3,");
+    std::fs::write(&e, file).unwrap();
+    s.import_events(&e, &options(t(205), 10), &mut noop())
+        .unwrap();
+    assert!(!s.is_visitor("v3").unwrap());
+    assert!(!s.merge_contacts("v3", "c2", t(206)).unwrap());
+    assert_eq!(s.visitor_ids().unwrap(), Vec::<String>::new());
+    assert_eq!(s.check().unwrap(), Vec::<String>::new());
 }

@@ -53,13 +53,20 @@ pub async fn sign_in(
     Form(f): Form<SignIn>,
 ) -> Result<Response, PageError> {
     let key = f.key.trim();
-    let known = !key.is_empty() && key.len() <= 200 && state.scope_of(key).await?.is_some();
-    if !known {
-        return Ok((
-            axum::http::StatusCode::UNAUTHORIZED,
-            form(Some("Unknown or revoked API key.")),
-        )
-            .into_response());
+    let scope = if !key.is_empty() && key.len() <= 200 {
+        state.scope_of(key).await?
+    } else {
+        None
+    };
+    let refused = match scope {
+        None => Some("Unknown or revoked API key."),
+        Some(leadscore_store::Scope::Ingest) => Some(
+            "This is an ingest key: it only sends events from web pages. Sign in with a read, write or admin key.",
+        ),
+        Some(_) => None,
+    };
+    if let Some(why) = refused {
+        return Ok((axum::http::StatusCode::UNAUTHORIZED, form(Some(why))).into_response());
     }
     let id = state.sessions.start(key)?;
     Ok((

@@ -6,6 +6,8 @@
 //! time they state, they are kept ([`OverviewCache`]) and shown at once;
 //! figures older than [`FRESH`] are shown while new ones are computed in
 //! the background, and figures of another model version are never shown.
+//! No request waits for them: before the first ones exist the page says
+//! they are being computed.
 
 use std::collections::BTreeMap;
 
@@ -56,13 +58,13 @@ pub struct OverviewCache {
 
 /// Computes the figures at `now` (every contact scored, on a reading
 /// handle) and keeps them.
-async fn refresh(state: &AppState) -> Result<std::sync::Arc<Figures>, PageError> {
+async fn refresh(state: &AppState) -> Result<(), PageError> {
     let now = state.now();
     let f = std::sync::Arc::new(state.read(move |s| compute(s, now)).await?);
     if let Ok(mut kept) = state.overview.kept.lock() {
-        *kept = Some((std::sync::Arc::clone(&f), std::time::Instant::now()));
+        *kept = Some((f, std::time::Instant::now()));
     }
-    Ok(f)
+    Ok(())
 }
 
 /// Computes the figures in the background unless that is under way.
@@ -96,28 +98,24 @@ pub async fn page(
             .and_then(|k| k.clone())
             .filter(|(f, _)| f.model_version == version)
     };
-    let mut kept = kept_now();
-    // Figures being computed (at start) are waited for, not computed twice.
-    let waiting = std::time::Instant::now();
-    while kept.is_none()
-        && state
-            .overview
-            .refreshing
-            .load(std::sync::atomic::Ordering::Acquire)
-        && waiting.elapsed() < std::time::Duration::from_secs(60)
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        kept = kept_now();
-    }
-    let f = match kept {
-        Some((f, made)) => {
-            if made.elapsed() > FRESH {
-                refresh_in_background(&state);
+    // Figures are never computed while a request waits: until the first
+    // ones exist (a few seconds after start at 1M leads), the page says so
+    // and reloads itself.
+    let Some((f, made)) = kept_now() else {
+        refresh_in_background(&state);
+        let content = html! {
+            h1 { "Overview" }
+            div id="pending" data-reload-seconds="3" role="status" {
+                p { "The overview's figures are being computed: every lead is scored now and "
+                    (MOVERS_DAYS) " days ago. This page reloads itself when they are ready; "
+                    a href="/" { "reload now" } "." }
             }
-            f
-        }
-        None => refresh(&state).await?,
+        };
+        return Ok(layout::page("Overview", &visitor, "/", content).into_response());
     };
+    if made.elapsed() > FRESH {
+        refresh_in_background(&state);
+    }
     // The funnel: every lead, then those at each stage or a more advanced
     // one. The model lists stages from the most advanced (the first whose
     // condition holds wins), so the funnel reads them backwards.

@@ -47,7 +47,7 @@ pub struct Visitor {
 impl Visitor {
     /// Whether the key may do what `needed` allows.
     pub fn may(&self, needed: Scope) -> bool {
-        self.scope >= needed
+        self.scope.allows(needed)
     }
 }
 

@@ -444,7 +444,10 @@ pub async fn keys(
                 @for k in &keys {
                     tr {
                         th scope="row" { (k.name) }
-                        td { (k.scope.name()) }
+                        td {
+                            (k.scope.name())
+                            @if !k.origins.is_empty() { " (from " (k.origins.join(", ")) ")" }
+                        }
                         td { code { (k.prefix) } }
                         td { (k.created_at) }
                         td {
@@ -469,9 +472,17 @@ pub async fn keys(
             input id="key-name" name="name" required maxlength="100";
             label for="key-scope" { "Scope" }
             select id="key-scope" name="scope" {
-                option value="read" { "read: see" }
+                option value="ingest" { "ingest: only send events from web pages (/t.js)" }
+                option value="read" selected { "read: see" }
                 option value="write" { "write: also send events and edit contacts and segments" }
                 option value="admin" { "admin: also change the model, keys and webhooks" }
+            }
+            label for="key-origins" { "Origins (ingest keys)" }
+            input id="key-origins" name="origins" maxlength="2000"
+                placeholder="https://www.example.com https://shop.example.com"
+                aria-describedby="key-origins-help";
+            p id="key-origins-help" class="help" {
+                "The websites an ingest key may send from, separated by spaces; none: any."
             }
             button type="submit" { "Create key" }
         }
@@ -485,6 +496,8 @@ pub struct KeyForm {
     csrf: String,
     name: String,
     scope: String,
+    #[serde(default)]
+    origins: String,
 }
 
 /// `POST /keys` (admin): creates a key; the page that follows shows it,
@@ -495,15 +508,16 @@ pub async fn create_key(
     Form(f): Form<KeyForm>,
 ) -> Result<Response, PageError> {
     let v = form_visitor(&state, &headers, &f.csrf, Scope::Admin).await?;
-    let scope =
-        Scope::parse(&f.scope).ok_or_else(|| PageError::bad("scope: read, write or admin"))?;
+    let scope = Scope::parse(&f.scope)
+        .ok_or_else(|| PageError::bad("scope: ingest, read, write or admin"))?;
+    let origins: Vec<String> = f.origins.split_whitespace().map(str::to_owned).collect();
     let name = f.name.trim().to_string();
     if name.is_empty() || name.len() > 100 {
         return Err(PageError::bad("name: 1 to 100 bytes"));
     }
     let now = state.now();
     let (key, text) = state
-        .with_store(move |s| Ok(s.create_key(&name, scope, now)?))
+        .with_store(move |s| Ok(s.create_key_for(&name, scope, &origins, now)?))
         .await
         .map_err(form_error)?;
     Ok(shown_once(

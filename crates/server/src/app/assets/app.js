@@ -1,8 +1,15 @@
 // leadscore web app: progressive enhancement only (every page works
 // without it). On the leads page, new hot leads are announced without a
 // reload: the script asks /app/hot for band changes after the last one
-// it saw, every 10 seconds.
+// it saw, every 10 seconds. A page whose figures are still being computed
+// (`data-reload-seconds`) reloads itself after that many seconds.
 "use strict";
+(function () {
+  var pending = document.querySelector("[data-reload-seconds]");
+  if (!pending) return;
+  var seconds = Number(pending.getAttribute("data-reload-seconds")) || 3;
+  setTimeout(function () { location.reload(); }, seconds * 1000);
+})();
 (function () {
   var box = document.getElementById("new-hot");
   if (!box) return;
