@@ -164,6 +164,35 @@ enum Command {
         /// The model file.
         model: PathBuf,
     },
+    /// Print the SQL that scores a contacts table and an events table
+    /// inside DuckDB, PostgreSQL or Spark, with this model's exact numbers
+    /// (the columns `score --format csv` prints). See docs/scaling.md.
+    Sql {
+        /// The scoring model (TOML).
+        #[arg(long)]
+        model: PathBuf,
+        /// The engine: duckdb, postgres or spark.
+        #[arg(long)]
+        dialect: String,
+        /// The contacts table (id plus attribute columns).
+        #[arg(long, default_value = "contacts")]
+        contacts_table: String,
+        /// The events table (id, contact_id, type, timestamp, properties).
+        #[arg(long, default_value = "events")]
+        events_table: String,
+        /// Column names, as key=column pairs separated by commas. Keys:
+        /// id, contact_id, type, timestamp (events), contact (the contacts
+        /// table's id), attributes and properties (a JSON column, or a map
+        /// column in Spark, holding them instead of one column each).
+        #[arg(long)]
+        columns: Option<String>,
+        /// Score as of this RFC 3339 time, written into the query.
+        #[arg(long, conflicts_with = "as_of_now")]
+        as_of: Option<String>,
+        /// Score as of the engine's clock when the query runs (the default).
+        #[arg(long)]
+        as_of_now: bool,
+    },
     /// Write deterministic synthetic contacts and events.
     Generate {
         /// Number of contacts.
@@ -526,6 +555,48 @@ fn run(command: Command, db_path: &Path) -> Result<(), Failure> {
         Command::Tick { until } => db::tick(db_path, until.as_deref()),
         Command::Delete { id } => db::delete(db_path, &id),
         Command::Check => db::check(db_path),
+        Command::Sql {
+            model,
+            dialect,
+            contacts_table,
+            events_table,
+            columns,
+            as_of,
+            as_of_now: _,
+        } => {
+            let text = std::fs::read_to_string(&model)
+                .map_err(|e| Failure::input(format!("{}: {e}", model.display())))?;
+            let m = Model::from_toml(&text)
+                .map_err(|e| Failure::input(format!("{}: {e}", model.display())))?;
+            let dialect = leadscore_sql::Dialect::from_name(&dialect).ok_or_else(|| {
+                Failure::input(format!(
+                    "--dialect: unknown engine {dialect:?} (duckdb, postgres or spark)"
+                ))
+            })?;
+            let mut cols = leadscore_sql::Columns::default();
+            if let Some(c) = &columns {
+                cols.assign(c).map_err(Failure::input)?;
+            }
+            let as_of = match &as_of {
+                Some(t) => leadscore_sql::AsOf::At(
+                    Timestamp::parse(t).map_err(|e| Failure::input(format!("--as-of: {e}")))?,
+                ),
+                None => leadscore_sql::AsOf::Now,
+            };
+            let options = leadscore_sql::Options {
+                dialect,
+                contacts_table,
+                events_table,
+                columns: cols,
+                as_of,
+            };
+            let sql = leadscore_sql::compile(&m, &options)
+                .map_err(|e| Failure::input(format!("{}: {e}", model.display())))?;
+            io::stdout()
+                .write_all(sql.as_bytes())
+                .map_err(output_error)?;
+            Ok(())
+        }
         Command::Validate { model } => {
             let m = load_model(&model)?;
             let event_rules = m
