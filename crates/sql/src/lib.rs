@@ -166,3 +166,56 @@ pub fn compile(model: &Model, options: &Options) -> Result<String, SqlError> {
     }
     query::Query::new(model, options).write()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dialect: Dialect) -> Options {
+        Options {
+            dialect,
+            contacts_table: "crm.contacts".into(),
+            events_table: "events".into(),
+            columns: Columns::default(),
+            as_of: AsOf::Now,
+        }
+    }
+
+    #[test]
+    fn a_predictive_dimension_is_refused() {
+        let model = Model::from_toml(
+            "[[dimension]]\nid = \"likely\"\nkind = \"predictive\"\nmodel = \"m.json\"\n[[band]]\nid = \"all\"\nmin_score = 0\n",
+        )
+        .unwrap();
+        let err = compile(&model, &options(Dialect::DuckDb)).unwrap_err();
+        assert!(matches!(err, SqlError::Predictive { .. }), "{err}");
+    }
+
+    #[test]
+    fn columns_are_assigned_by_key() {
+        let mut c = Columns::default();
+        c.assign("id=event_id, contact_id=lead,timestamp=at,properties=props")
+            .unwrap();
+        assert_eq!(c.id, "event_id");
+        assert_eq!(c.contact_id, "lead");
+        assert_eq!(c.timestamp, "at");
+        assert_eq!(c.properties.as_deref(), Some("props"));
+        assert!(c.assign("colour=x").is_err());
+        assert!(c.assign("id").is_err());
+        assert!(c.assign("id=").is_err());
+    }
+
+    #[test]
+    fn model_values_and_names_are_quoted() {
+        let model = Model::from_toml(
+            "[[dimension]]\nid = \"fit\\\"x\"\n[[band]]\nid = \"hot'; --\"\nmin_score = 0\n[[rule]]\nid = \"r\"\ndimension = \"fit\\\"x\"\npoints = 1\nwhen = { attribute = \"ti\\\"tle\", equals = \"'); DROP TABLE events; --\" }\n",
+        )
+        .unwrap();
+        let sql = compile(&model, &options(Dialect::DuckDb)).unwrap();
+        assert!(sql.contains("'''); drop table events; --'"), "{sql}");
+        assert!(sql.contains("\"ti\"\"tle\""));
+        assert!(sql.contains("AS \"fit\"\"x\""));
+        assert!(sql.contains("'hot''; --'"));
+        assert!(sql.contains("FROM \"crm\".\"contacts\""));
+    }
+}
