@@ -410,6 +410,14 @@ impl<'a> Query<'a> {
         }
     }
 
+    /// Whether an attribute rule matches the contact (no `when`: always).
+    fn attribute_rule_holds(&self, rule: &Rule) -> Result<String, SqlError> {
+        match &rule.when {
+            Some(w) => self.condition(format!("rule {:?}", rule.id), w, &Self::contact_subject),
+            None => Ok("TRUE".into()),
+        }
+    }
+
     fn raw(
         &self,
         sums: bool,
@@ -430,12 +438,7 @@ impl<'a> Query<'a> {
                 {
                     continue;
                 }
-                let holds = match &rule.when {
-                    Some(w) => {
-                        self.condition(format!("rule {:?}", rule.id), w, &Self::contact_subject)?
-                    }
-                    None => "TRUE".into(),
-                };
+                let holds = self.attribute_rule_holds(rule)?;
                 terms.push(format!(
                     "(CASE WHEN {holds} THEN {} ELSE {zero} END)",
                     d.double(rule.points)
@@ -448,12 +451,7 @@ impl<'a> Query<'a> {
         }
         for rule in &self.model.rules {
             if rule.kind == RuleKind::Attribute && rule.disqualify {
-                disqualified.push(match &rule.when {
-                    Some(w) => {
-                        self.condition(format!("rule {:?}", rule.id), w, &Self::contact_subject)?
-                    }
-                    None => "TRUE".into(),
-                });
+                disqualified.push(self.attribute_rule_holds(rule)?);
             }
         }
         for (i, rule) in dq {
