@@ -337,6 +337,8 @@ const VALUES: &[&str] = &[
     "1.",
     ".5",
     "+7",
+    "\u{3000}US\u{a0}",
+    "\u{2003}/pricing\t",
 ];
 
 /// Writes contacts.csv and events.csv for one random case.

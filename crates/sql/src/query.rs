@@ -1,18 +1,20 @@
 //! The scoring query, step by step as common table expressions:
 //!
 //! 1. `ls_contacts`: id and the attributes the model reads, as text.
-//! 2. `ls_events`: one row per distinct event id, of a type the model
-//!    reads, not after as-of, of a known contact (with the properties, and
-//!    the attributes event rules read).
-//! 3. `ls_hits`: (contact, rule, time) for each event eligible for an
-//!    event rule: type, condition and the dimension's window.
+//! 2. `ls_events`: the events of a type the model reads, not after as-of
+//!    (with the properties, and the attributes event rules read).
+//! 3. `ls_hits`, computed once: (contact, event id, rule, time) for each
+//!    event eligible for an event rule (type, condition, the dimension's
+//!    window) or of a requalifying type, found in one pass over the events;
+//!    copies of an event count once.
 //! 4. `ls_counted`: the hits that count under each rule's limit (a row
 //!    number for `count`; an ordered fold for `count` per `per_days`).
 //! 5. `ls_sums`: decayed points per contact and dimension; `ls_dq`, `ls_rq`:
 //!    the latest disqualifying hit per rule and the latest requalifying
 //!    event per type.
 //! 6. The final select: clamped dimensions, the weighted score, band and
-//!    stage, in the arithmetic order `leadscore_core::scoring` uses.
+//!    stage, in the arithmetic order `leadscore_core::scoring` uses. Events
+//!    of unknown contacts drop out here, at the join with `ls_contacts`.
 
 use std::collections::BTreeSet;
 
@@ -91,12 +93,23 @@ impl<'a> Query<'a> {
         let mut ctes: Vec<String> = Vec::new();
         ctes.push(format!("ls_contacts AS (\n{}\n)", self.contacts()?));
         let event_rules: Vec<(usize, &Rule)> = self.event_rules().collect();
-        let has_events = !self.model.event_types().is_empty();
-        if has_events {
-            ctes.push(format!("ls_events AS (\n{}\n)", self.events()?));
-        }
+        let dq: Vec<(usize, &Rule)> = event_rules
+            .iter()
+            .copied()
+            .filter(|(_, r)| r.disqualify)
+            .collect();
+        let requalify: BTreeSet<&str> = dq
+            .iter()
+            .filter_map(|(_, r)| r.requalify_on.as_deref())
+            .collect();
+        let requalify: Vec<&str> = requalify.into_iter().collect();
         if !event_rules.is_empty() {
-            ctes.push(format!("ls_hits AS (\n{}\n)", self.hits(&event_rules)?));
+            ctes.push(format!("ls_events AS (\n{}\n)", self.events()?));
+            ctes.push(format!(
+                "ls_hits AS {}(\n{}\n)",
+                d.materialized(),
+                self.hits(&event_rules, &requalify)?
+            ));
         }
         let scoring: Vec<(usize, &Rule)> = event_rules
             .iter()
@@ -107,11 +120,6 @@ impl<'a> Query<'a> {
             ctes.extend(self.counted(&scoring)?);
             ctes.push(format!("ls_sums AS (\n{}\n)", self.sums(&scoring)));
         }
-        let dq: Vec<(usize, &Rule)> = event_rules
-            .iter()
-            .copied()
-            .filter(|(_, r)| r.disqualify)
-            .collect();
         if !dq.is_empty() {
             let cols: Vec<String> = dq
                 .iter()
@@ -124,22 +132,20 @@ impl<'a> Query<'a> {
                 rules.join(", ")
             ));
         }
-        let requalify: BTreeSet<&str> = dq
-            .iter()
-            .filter_map(|(_, r)| r.requalify_on.as_deref())
-            .collect();
-        let requalify: Vec<&str> = requalify.into_iter().collect();
         if !requalify.is_empty() {
-            let mut cols = Vec::new();
-            for (k, t) in requalify.iter().enumerate() {
-                cols.push(format!(
-                    "MAX(CASE WHEN type = {} THEN ts END) AS rq{k}",
-                    d.text(t)?
-                ));
-            }
+            let rules: Vec<usize> = (0..requalify.len())
+                .map(|k| self.requalify_rule(k))
+                .collect();
+            let cols: Vec<String> = rules
+                .iter()
+                .enumerate()
+                .map(|(k, r)| format!("MAX(CASE WHEN rule = {r} THEN ts END) AS rq{k}"))
+                .collect();
+            let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
             ctes.push(format!(
-                "ls_rq AS (\nSELECT contact_id, {} FROM ls_events GROUP BY contact_id\n)",
-                cols.join(", ")
+                "ls_rq AS (\nSELECT contact_id, {} FROM ls_hits WHERE rule IN ({}) GROUP BY contact_id\n)",
+                cols.join(", "),
+                rules.join(", ")
             ));
         }
         ctes.push(format!(
@@ -240,11 +246,18 @@ impl<'a> Query<'a> {
                 attributes_read(w, &mut read);
             }
         }
+        // Unknown contacts drop out at the final join with `ls_contacts`;
+        // the events meet the contacts here only when a rule reads both.
+        let join = if read.is_empty() {
+            ""
+        } else {
+            " JOIN ls_contacts c ON c.id = e.contact_id"
+        };
         for a in read {
             outer.push(format!("c.a{a}"));
         }
         Ok(format!(
-            "SELECT {outer} FROM (\n  SELECT x.*, row_number() OVER (PARTITION BY x.id ORDER BY x.ts, x.contact_id, x.type) AS ls_copy FROM (\n    SELECT {inner} FROM {table} WHERE {type_col} IN ({types})\n  ) x WHERE x.ts <= {as_of}\n) e JOIN ls_contacts c ON c.id = e.contact_id WHERE e.ls_copy = 1",
+            "SELECT {outer} FROM (\n  SELECT {inner} FROM {table} WHERE {type_col} IN ({types})\n) e{join} WHERE e.ts <= {as_of}",
             outer = outer.join(", "),
             inner = inner.join(", "),
             table = d.table(&self.options.events_table)?,
@@ -252,6 +265,12 @@ impl<'a> Query<'a> {
             types = types?.join(", "),
             as_of = self.as_of,
         ))
+    }
+
+    /// The rule number that stands for "an event of requalifying type
+    /// number `k`" among the hits (after the model's own rules).
+    fn requalify_rule(&self, k: usize) -> usize {
+        self.model.rules.len() + k
     }
 
     fn condition(
@@ -268,7 +287,10 @@ impl<'a> Query<'a> {
         .sql(condition)
     }
 
-    fn hits(&self, rules: &[(usize, &Rule)]) -> Result<String, SqlError> {
+    /// One pass over the events: each event yields a row per rule it is
+    /// eligible for (and per requalifying type it has); repeated copies of
+    /// an event (same contact, id, rule and time) count once.
+    fn hits(&self, rules: &[(usize, &Rule)], requalify: &[&str]) -> Result<String, SqlError> {
         let d = self.d;
         let subject = |s: &Subject| match s {
             Subject::Attribute(a) => Value::Text(format!("a{}", a.0)),
@@ -276,7 +298,7 @@ impl<'a> Query<'a> {
             // Validation keeps dimensions and the score to stages.
             Subject::Dimension(_) | Subject::Score => Value::Text("NULL".into()),
         };
-        let mut parts = Vec::new();
+        let mut items = Vec::new();
         for (i, rule) in rules {
             let RuleKind::Event { on } = &rule.kind else {
                 continue;
@@ -295,12 +317,23 @@ impl<'a> Query<'a> {
                     d.bigint(days_to_nanos(w))
                 ));
             }
-            parts.push(format!(
-                "SELECT contact_id, {i} AS rule, ts FROM ls_events WHERE {}",
-                filter.join(" AND ")
+            items.push(format!("CASE WHEN {} THEN {i} END", filter.join(" AND ")));
+        }
+        for (k, t) in requalify.iter().enumerate() {
+            items.push(format!(
+                "CASE WHEN type = {} THEN {} END",
+                d.text(t)?,
+                self.requalify_rule(k)
             ));
         }
-        Ok(parts.join("\nUNION ALL\n"))
+        // Unnesting only the events that hit something is twice as fast in
+        // DuckDB as unnesting every event's (mostly empty) array.
+        Ok(format!(
+            "SELECT DISTINCT contact_id, id, rule, ts FROM (SELECT contact_id, id, ts, {} AS rule FROM (SELECT contact_id, id, ts, {} AS l FROM ls_events) m WHERE {} > 0) h",
+            d.unnest("l"),
+            d.present(&items),
+            d.len("l")
+        ))
     }
 
     /// `ls_counted` (and, for PostgreSQL, the walks it reads).
@@ -338,30 +371,53 @@ impl<'a> Query<'a> {
                 caps.join(" ")
             ));
         }
-        for (i, rule) in rules {
-            let Counting::Sliding(count, per) = counting(rule) else {
-                continue;
-            };
-            let per = d.bigint(per);
-            parts.push(match d {
-                Dialect::DuckDb => format!(
-                    "SELECT contact_id, {i} AS rule, unnest(counted) AS ts FROM (SELECT contact_id, list_reduce(list_transform(list(ts ORDER BY ts), t -> [t]), (acc, x) -> CASE WHEN len(acc) < {count} OR acc[len(acc) - {count} + 1] <= x[1] - {per} THEN list_concat(acc, x) ELSE acc END) AS counted FROM ls_hits WHERE rule = {i} GROUP BY contact_id) s{i}"
-                ),
-                Dialect::Spark => format!(
-                    "SELECT contact_id, {i} AS rule, explode(counted) AS ts FROM (SELECT contact_id, aggregate(sort_array(collect_list(ts)), CAST(array() AS ARRAY<BIGINT>), (acc, x) -> CASE WHEN size(acc) < {count} THEN concat(acc, array(x)) WHEN acc[size(acc) - {count}] <= x - {per} THEN concat(acc, array(x)) ELSE acc END) AS counted FROM ls_hits WHERE rule = {i} GROUP BY contact_id) s{i}"
-                ),
-                Dialect::Postgres => {
+        let sliding: Vec<(usize, u32, String)> = rules
+            .iter()
+            .filter_map(|(i, r)| match counting(r) {
+                Counting::Sliding(count, per) => Some((*i, count, d.bigint(per))),
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<String> = sliding.iter().map(|(i, ..)| i.to_string()).collect();
+        let ids = ids.join(", ");
+        // DuckDB and Spark: one group per (contact, rule), its times in
+        // order, folded by the rule's own `count` per `per_days`.
+        let folded = |ordered: &str, fold: &dyn Fn(&u32, &String) -> String| {
+            let folds: Vec<String> = sliding
+                .iter()
+                .map(|(i, count, per)| format!("WHEN {i} THEN {}", fold(count, per)))
+                .collect();
+            format!(
+                "SELECT contact_id, rule, {} AS ts FROM (SELECT contact_id, rule, {ordered} AS l FROM ls_hits WHERE rule IN ({ids}) GROUP BY contact_id, rule) s",
+                d.unnest(&format!("CASE rule {} END", folds.join(" ")))
+            )
+        };
+        match d {
+            _ if sliding.is_empty() => {}
+            Dialect::DuckDb => parts.push(folded("list(ts ORDER BY ts)", &|count, per| {
+                format!(
+                    "list_reduce(list_transform(l, t -> [t]), (acc, x) -> CASE WHEN len(acc) < {count} OR acc[len(acc) - {count} + 1] <= x[1] - {per} THEN list_concat(acc, x) ELSE acc END)"
+                )
+            })),
+            Dialect::Spark => parts.push(folded("sort_array(collect_list(ts))", &|count, per| {
+                format!(
+                    "aggregate(l, CAST(array() AS ARRAY<BIGINT>), (acc, x) -> CASE WHEN size(acc) < {count} THEN concat(acc, array(x)) WHEN acc[size(acc) - {count}] <= x - {per} THEN concat(acc, array(x)) ELSE acc END)"
+                )
+            })),
+            // A recursive walk per rule: PostgreSQL has no fold over arrays.
+            Dialect::Postgres => {
+                for (i, count, per) in &sliding {
                     ctes.push(format!(
                         "ls_seq{i} AS (\nSELECT contact_id, ts, row_number() OVER (PARTITION BY contact_id ORDER BY ts) AS n FROM ls_hits WHERE rule = {i}\n)"
                     ));
                     ctes.push(format!(
                         "ls_walk{i} (contact_id, n, acc) AS (\nSELECT contact_id, n, ARRAY[ts] FROM ls_seq{i} WHERE n = 1\nUNION ALL\nSELECT s.contact_id, s.n, CASE WHEN cardinality(w.acc) < {count} OR w.acc[cardinality(w.acc) - {count} + 1] <= s.ts - {per} THEN w.acc || s.ts ELSE w.acc END FROM ls_walk{i} w JOIN ls_seq{i} s ON s.contact_id = w.contact_id AND s.n = w.n + 1\n)"
                     ));
-                    format!(
+                    parts.push(format!(
                         "SELECT contact_id, {i} AS rule, unnest(acc) AS ts FROM (SELECT DISTINCT ON (contact_id) contact_id, acc FROM ls_walk{i} ORDER BY contact_id, n DESC) s{i}"
-                    )
+                    ));
                 }
-            });
+            }
         }
         ctes.push(format!(
             "ls_counted AS (\n{}\n)",
