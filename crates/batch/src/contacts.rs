@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use compact_str::CompactString;
 use leadscore_core::condition::Vocabulary;
-use rustc_hash::FxHashMap;
 
 use leadscore_core::condition::trim;
 
+use crate::contact_index::{ContactIndex, IdHash};
 use crate::error::{InputError, RecordFault, Result, line_of_offset};
 use crate::fields::for_each_ndjson_line;
 use crate::format::{JsonContact, JsonFields, json_text};
@@ -26,9 +26,8 @@ pub use crate::fields::MAX_RECORD_BYTES;
 #[derive(Debug, Default)]
 pub struct ContactTable {
     ids: Vec<CompactString>,
-    /// Ids of up to 24 bytes are stored inline, so a lookup touches one
-    /// cache line instead of following a pointer.
-    index: FxHashMap<CompactString, u32>,
+    /// Contact id to position.
+    index: ContactIndex,
     /// `width` values per contact, indexed by attribute id.
     attributes: Vec<Option<Box<str>>>,
     width: usize,
@@ -110,7 +109,17 @@ impl ContactTable {
 
     /// The position of a contact id.
     pub fn find(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        self.index.get(id, IdHash::of(id))
+    }
+
+    /// The position of a contact id whose hash is known.
+    pub(crate) fn find_hashed(&self, id: &str, h: IdHash) -> Option<u32> {
+        self.index.get(id, h)
+    }
+
+    /// Starts loading what [`ContactTable::find_hashed`] will read for `h`.
+    pub(crate) fn prefetch(&self, h: IdHash) {
+        self.index.prefetch(h);
     }
 
     /// The model-read attributes of contact `i`, indexed by attribute id.
@@ -120,7 +129,8 @@ impl ContactTable {
 
     fn add(&mut self, id: CompactString, offset: u64, file_index: u32) -> Result<()> {
         let path = &self.files[file_index as usize];
-        if let Some(&first) = self.index.get(&id) {
+        let h = IdHash::of(&id);
+        if let Some(first) = self.index.get(&id, h) {
             let (f, first_offset) = self.origins[first as usize];
             let first_path = self.files[f as usize].clone();
             let line = |p: &Path, off: u64| {
@@ -143,7 +153,7 @@ impl ContactTable {
             field: None,
             message: "more than 4 billion contacts".into(),
         })?;
-        self.index.insert(id.clone(), n);
+        self.index.insert(id.clone(), h, n);
         self.ids.push(id);
         self.origins.push((file_index, offset));
         Ok(())

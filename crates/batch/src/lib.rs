@@ -3,7 +3,8 @@
 //! Everything between files on disk and the pure core:
 //! - [`format`](mod@format): which format a file is (CSV, NDJSON), how JSON scalars read,
 //!   and the NDJSON line shapes.
-//! - [`contacts`]: contacts files into a [`ContactTable`].
+//! - [`contacts`]: contacts files into a [`ContactTable`]; `contact_index`
+//!   finds a contact by id.
 //! - [`events`]: one events record into an [`events::EventRecord`].
 //! - [`fields`]: the fields of an event record and their rules, shared by
 //!   both readers of events files (and contact ids).
@@ -16,6 +17,7 @@
 //!
 //! Errors are [`InputError`]s naming file, line and field.
 
+mod contact_index;
 pub mod contacts;
 pub mod error;
 pub mod events;

@@ -8,11 +8,14 @@
 //! then each contact is de-duplicated and scored by the core's
 //! [`evaluate`], contacts in parallel.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use compact_str::CompactString;
+use leadscore_core::model::RuleKind;
 use leadscore_core::scoring::{Fate, hit_in_time};
 use leadscore_core::{
     EventKey, Explanation, Hit, Model, ScoreCard, Target, Timestamp, Trace, evaluate, event_key,
@@ -20,6 +23,7 @@ use leadscore_core::{
 };
 use rayon::prelude::*;
 
+use crate::contact_index::IdHash;
 use crate::contacts::ContactTable;
 use crate::error::{RecordFault, Result};
 use crate::events::EventRecord;
@@ -54,14 +58,43 @@ pub struct BatchScores {
 }
 
 /// Collects the hits of one chunk.
+///
+/// Finding an event's contact is a hash-index lookup that, in a file in
+/// time order, misses the processor's caches nearly every time. So when no
+/// event rule reads contact attributes (matching needs no contact), an
+/// event is matched at once and its lookup deferred: the index slot is
+/// prefetched and the event waits in a short queue while the next
+/// [`LOOKAHEAD`] events are parsed, then its contact is looked up and its
+/// hits kept, in file order.
 struct HitSink<'a, K, F> {
     model: &'a Model,
     contacts: &'a ContactTable,
     as_of: Timestamp,
+    /// Whether lookups are deferred (no event rule reads an attribute, and
+    /// not explaining one contact).
+    defer: bool,
+    /// Events matched, waiting for their contact, oldest first.
+    waiting: VecDeque<Waiting<K>>,
+    /// Their rule matches, in the same order.
+    waiting_targets: VecDeque<Target>,
     /// Only this contact, when explaining one.
     only: Option<u32>,
     key: F,
     out: ChunkHits<K>,
+}
+
+/// Events whose lookups run ahead of their use: enough to cover a memory
+/// access while parsing events, few enough to stay in the first-level cache.
+const LOOKAHEAD: usize = 16;
+
+/// An event matched but not yet given to its contact.
+struct Waiting<K> {
+    contact_id: CompactString,
+    hash: IdHash,
+    at: Timestamp,
+    key: Option<K>,
+    /// How many of `waiting_targets` are this event's.
+    targets: usize,
 }
 
 /// Hits tagged with the position of their contact.
@@ -74,7 +107,7 @@ struct ChunkHits<K> {
     unknown: u64,
 }
 
-impl<'a, K, F> HitSink<'a, K, F> {
+impl<'a, K: Clone, F> HitSink<'a, K, F> {
     fn new(
         model: &'a Model,
         contacts: &'a ContactTable,
@@ -83,10 +116,17 @@ impl<'a, K, F> HitSink<'a, K, F> {
         key: F,
         hits: ContactHits<K>,
     ) -> Self {
+        let reads_attributes = model.rules.iter().any(|r| {
+            matches!(r.kind, RuleKind::Event { .. })
+                && r.when.as_ref().is_some_and(|c| c.reads_attributes())
+        });
         HitSink {
             model,
             contacts,
             as_of,
+            defer: !reads_attributes && only.is_none(),
+            waiting: VecDeque::with_capacity(LOOKAHEAD + 1),
+            waiting_targets: VecDeque::new(),
             only,
             key,
             out: ChunkHits {
@@ -96,6 +136,31 @@ impl<'a, K, F> HitSink<'a, K, F> {
             },
         }
     }
+
+    /// Looks up the contact of the oldest waiting event and keeps its hits.
+    fn settle_oldest(&mut self) {
+        let Some(w) = self.waiting.pop_front() else {
+            return;
+        };
+        let contact = self.contacts.find_hashed(&w.contact_id, w.hash);
+        let targets = self.waiting_targets.drain(..w.targets);
+        let Some(contact) = contact else {
+            self.out.unknown += 1;
+            return;
+        };
+        if let Some(key) = w.key {
+            for target in targets {
+                self.out.hits.push((
+                    contact,
+                    Hit {
+                        target,
+                        at: w.at,
+                        key: key.clone(),
+                    },
+                ));
+            }
+        }
+    }
 }
 
 impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K, F> {
@@ -103,16 +168,44 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
 
     fn event(&mut self, e: &EventRecord<'_>) -> std::result::Result<(), RecordFault> {
         self.out.events += 1;
+        let (model, as_of) = (self.model, self.as_of);
+        let relevant = model.uses_event_type(e.event_type);
+        if self.defer {
+            let hash = IdHash::of(e.contact_id);
+            self.contacts.prefetch(hash);
+            let before = self.waiting_targets.len();
+            if relevant {
+                let none: &[Option<Box<str>>] = &[];
+                let targets = &mut self.waiting_targets;
+                match_event(model, e.event_type, none, e.properties, |t| {
+                    if hit_in_time(model, t, e.at, as_of) {
+                        targets.push_back(t);
+                    }
+                });
+            }
+            let targets = self.waiting_targets.len() - before;
+            self.waiting.push_back(Waiting {
+                contact_id: CompactString::new(e.contact_id),
+                hash,
+                at: e.at,
+                key: (targets > 0).then(|| (self.key)(e)),
+                targets,
+            });
+            if self.waiting.len() > LOOKAHEAD {
+                self.settle_oldest();
+            }
+            return Ok(());
+        }
         let Some(contact) = self.contacts.find(e.contact_id) else {
             self.out.unknown += 1;
             return Ok(());
         };
-        if self.only.is_some_and(|o| o != contact) || !self.model.uses_event_type(e.event_type) {
+        if self.only.is_some_and(|o| o != contact) || !relevant {
             return Ok(());
         }
         let attributes = self.contacts.attributes(contact as usize);
         let mut key = None;
-        let (model, as_of, out) = (self.model, self.as_of, &mut self.out.hits);
+        let out = &mut self.out.hits;
         match_event(model, e.event_type, attributes, e.properties, |target| {
             if self.only.is_some() || hit_in_time(model, target, e.at, as_of) {
                 let k = key.get_or_insert_with(|| (self.key)(e));
@@ -129,7 +222,10 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
         Ok(())
     }
 
-    fn finish(self) -> Self::Output {
+    fn finish(mut self) -> Self::Output {
+        while !self.waiting.is_empty() {
+            self.settle_oldest();
+        }
         self.out
     }
 }
@@ -141,7 +237,7 @@ pub fn score_files(
     events: &[PathBuf],
     as_of: Timestamp,
 ) -> Result<BatchScores> {
-    let (cards, stats) = score_each(model, contacts, events, as_of, |i, hits| {
+    let (cards, stats) = score_each(model, contacts, events, as_of, |model, i, hits| {
         evaluate(model, contacts.attributes(i), hits, as_of, None)
     })?;
     Ok(BatchScores { cards, stats })
@@ -158,7 +254,7 @@ pub fn rule_values(
     events: &[PathBuf],
     as_of: Timestamp,
 ) -> Result<Vec<(ScoreCard, Vec<f64>)>> {
-    let (out, _) = score_each(model, contacts, events, as_of, |i, hits| {
+    let (out, _) = score_each(model, contacts, events, as_of, |model, i, hits| {
         let mut trace = Trace::new();
         let card = evaluate(model, contacts.attributes(i), hits, as_of, Some(&mut trace));
         let values = model
@@ -189,7 +285,7 @@ fn score_each<T: Send>(
     contacts: &ContactTable,
     events: &[PathBuf],
     as_of: Timestamp,
-    each: impl Fn(usize, &mut Vec<Hit<u64>>) -> T + Sync,
+    each: impl Fn(&Model, usize, &mut Vec<Hit<u64>>) -> T + Sync,
 ) -> Result<(Vec<T>, BatchStats)> {
     let mut per_contact: Vec<Vec<Hit<u64>>> = Vec::new();
     per_contact.resize_with(contacts.len(), Vec::new);
@@ -226,15 +322,21 @@ fn score_each<T: Send>(
     let cards: Vec<T> = per_contact
         .par_iter_mut()
         .enumerate()
-        .map(|(i, hits)| {
-            let dropped = keep_first_seen(hits);
-            if dropped > 0 {
-                duplicates.fetch_add(dropped, Ordering::Relaxed);
-            }
-            let out = each(i, hits);
-            *hits = Vec::new();
-            out
-        })
+        // Each worker scores with its own copy of the model: a regex shared
+        // by threads hands its match cache out under one atomic, and two
+        // threads matching at once make that cache line bounce.
+        .map_init(
+            || model.clone(),
+            |model, (i, hits)| {
+                let dropped = keep_first_seen(hits);
+                if dropped > 0 {
+                    duplicates.fetch_add(dropped, Ordering::Relaxed);
+                }
+                let out = each(model, i, hits);
+                *hits = Vec::new();
+                out
+            },
+        )
         .collect();
     stats.duplicate_hits = duplicates.into_inner();
     stats.score_time = started.elapsed() - stats.read_time;

@@ -174,6 +174,15 @@ impl Condition {
         }
     }
 
+    /// Whether any leaf of this condition looks at a contact attribute.
+    pub fn reads_attributes(&self) -> bool {
+        match self {
+            Condition::All(p) | Condition::Any(p) => p.iter().any(Condition::reads_attributes),
+            Condition::Not(inner) => inner.reads_attributes(),
+            Condition::Leaf { subject, .. } => matches!(subject, Subject::Attribute(_)),
+        }
+    }
+
     /// Whether any leaf of this condition looks at an event property.
     pub fn reads_properties(&self) -> bool {
         match self {
