@@ -44,6 +44,12 @@ def spark_run(query, data, out):
     start = time.time()
     rows = spark.sql(last).collect()
     print(f"  spark query: {time.time() - start:.1f} s", file=sys.stderr)
+    # The JVM is the driver and, in local mode, the executors: its peak
+    # resident memory is the run's (the Python process is small).
+    jvm = spark.sparkContext._gateway.proc.pid
+    with open(f"/proc/{jvm}/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print(f"  spark JVM peak resident memory: {peak} KiB", file=sys.stderr)
     with open(out, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(rows[0].__fields__ if rows else [])
