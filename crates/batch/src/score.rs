@@ -2,9 +2,9 @@
 //! contact out, in input order.
 //!
 //! The path of an event: [`crate::pipeline`] parses it on a worker thread;
-//! `HitSink` looks up its contact, asks the core which rules it matches
-//! ([`match_event`]) and keeps a 24-byte [`Hit`] per match that can still
-//! count at the as-of time; hits are gathered per contact in file order;
+//! `HitSink` asks the core which rules it matches ([`match_event`]), looks
+//! up its contact (prefetched, a few events later) and keeps a 24-byte
+//! [`Hit`] per match that can still count at the as-of time; hits are gathered per contact in file order;
 //! then each contact is de-duplicated and scored by the core's
 //! [`evaluate`], contacts in parallel.
 

@@ -65,6 +65,21 @@ fn attributes_read(c: &Condition, into: &mut BTreeSet<u16>) {
     }
 }
 
+/// Per contact, the time of the latest hit of each rule, as columns named
+/// by `rules` (rule number, column name).
+fn latest_hits(rules: &[(usize, String)]) -> String {
+    let cols: Vec<String> = rules
+        .iter()
+        .map(|(r, name)| format!("MAX(CASE WHEN rule = {r} THEN ts END) AS {name}"))
+        .collect();
+    let ids: Vec<String> = rules.iter().map(|(r, _)| r.to_string()).collect();
+    format!(
+        "SELECT contact_id, {} FROM ls_hits WHERE rule IN ({}) GROUP BY contact_id",
+        cols.join(", "),
+        ids.join(", ")
+    )
+}
+
 impl<'a> Query<'a> {
     pub(crate) fn new(model: &'a Model, options: &'a Options) -> Query<'a> {
         let d = options.dialect;
@@ -121,32 +136,15 @@ impl<'a> Query<'a> {
             ctes.push(format!("ls_sums AS (\n{}\n)", self.sums(&scoring)));
         }
         if !dq.is_empty() {
-            let cols: Vec<String> = dq
-                .iter()
-                .map(|(i, _)| format!("MAX(CASE WHEN rule = {i} THEN ts END) AS q{i}"))
-                .collect();
-            let rules: Vec<String> = dq.iter().map(|(i, _)| i.to_string()).collect();
-            ctes.push(format!(
-                "ls_dq AS (\nSELECT contact_id, {} FROM ls_hits WHERE rule IN ({}) GROUP BY contact_id\n)",
-                cols.join(", "),
-                rules.join(", ")
-            ));
+            let latest: Vec<(usize, String)> =
+                dq.iter().map(|(i, _)| (*i, format!("q{i}"))).collect();
+            ctes.push(format!("ls_dq AS (\n{}\n)", latest_hits(&latest)));
         }
         if !requalify.is_empty() {
-            let rules: Vec<usize> = (0..requalify.len())
-                .map(|k| self.requalify_rule(k))
+            let latest: Vec<(usize, String)> = (0..requalify.len())
+                .map(|k| (self.requalify_rule(k), format!("rq{k}")))
                 .collect();
-            let cols: Vec<String> = rules
-                .iter()
-                .enumerate()
-                .map(|(k, r)| format!("MAX(CASE WHEN rule = {r} THEN ts END) AS rq{k}"))
-                .collect();
-            let rules: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
-            ctes.push(format!(
-                "ls_rq AS (\nSELECT contact_id, {} FROM ls_hits WHERE rule IN ({}) GROUP BY contact_id\n)",
-                cols.join(", "),
-                rules.join(", ")
-            ));
+            ctes.push(format!("ls_rq AS (\n{}\n)", latest_hits(&latest)));
         }
         ctes.push(format!(
             "ls_raw AS (\n{}\n)",
