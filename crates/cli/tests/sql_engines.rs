@@ -359,13 +359,22 @@ fn data(rng: &mut Rng, dir: &Path) {
         contacts.push('\n');
     }
     let mut events = format!("id,contact_id,type,timestamp,{}\n", PROPERTIES.join(","));
-    let mut rows: Vec<String> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut last_time: Option<String> = None;
     for e in 0..rng.below(20 * n_contacts) {
         if rng.chance(8)
             && let Some(copy) = rows.get(rng.below(rows.len().max(1)))
         {
             rows.push(copy.clone());
+            continue;
+        }
+        // The same event id under another contact counts for each.
+        if rng.chance(4)
+            && let Some(copy) = rows.get(rng.below(rows.len().max(1)))
+        {
+            let mut copy = copy.clone();
+            copy[1] = csv_field(&format!("c{}", rng.below(n_contacts)));
+            rows.push(copy);
             continue;
         }
         let contact = if rng.chance(4) {
@@ -396,10 +405,10 @@ fn data(rng: &mut Rng, dir: &Path) {
                 csv_field(rng.pick(VALUES))
             });
         }
-        rows.push(row.join(","));
+        rows.push(row);
     }
     for r in rows {
-        events.push_str(&r);
+        events.push_str(&r.join(","));
         events.push('\n');
     }
     std::fs::write(dir.join("contacts.csv"), contacts).unwrap();

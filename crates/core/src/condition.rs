@@ -313,6 +313,23 @@ mod tests {
     }
 
     #[test]
+    fn what_a_condition_reads_is_found_at_any_depth() {
+        let property = Condition::Leaf {
+            subject: Subject::Property(PropId(0)),
+            ops: vec![Op::Exists(true)],
+        };
+        let attribute = leaf(Op::Exists(false));
+        let nested = Condition::All(vec![
+            property.clone(),
+            Condition::Not(Box::new(Condition::Any(vec![attribute.clone()]))),
+        ]);
+        assert!(nested.reads_attributes() && nested.reads_properties());
+        assert!(!property.reads_attributes() && property.reads_properties());
+        assert!(attribute.reads_attributes() && !attribute.reads_properties());
+        assert!(!Condition::All(vec![]).reads_attributes());
+    }
+
+    #[test]
     fn string_operators_trim_and_ignore_case() {
         let c = leaf(Op::Equals("finance".into()));
         assert!(c.holds(&F(Some("  FINANCE "))));
