@@ -14,7 +14,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use compact_str::CompactString;
 use leadscore_core::model::RuleKind;
 use leadscore_core::scoring::{Fate, hit_in_time};
 use leadscore_core::{
@@ -77,6 +76,8 @@ struct HitSink<'a, K, F> {
     waiting: VecDeque<Waiting<K>>,
     /// Their rule matches, in the same order.
     waiting_targets: VecDeque<Target>,
+    /// Buffers for waiting contact ids, reused (no allocation per event).
+    spare_ids: Vec<String>,
     /// Only this contact, when explaining one.
     only: Option<u32>,
     key: F,
@@ -89,7 +90,7 @@ const LOOKAHEAD: usize = 16;
 
 /// An event matched but not yet given to its contact.
 struct Waiting<K> {
-    contact_id: CompactString,
+    contact_id: String,
     hash: IdHash,
     at: Timestamp,
     key: Option<K>,
@@ -127,6 +128,7 @@ impl<'a, K: Clone, F> HitSink<'a, K, F> {
             defer: !reads_attributes && only.is_none(),
             waiting: VecDeque::with_capacity(LOOKAHEAD + 1),
             waiting_targets: VecDeque::new(),
+            spare_ids: Vec::new(),
             only,
             key,
             out: ChunkHits {
@@ -143,6 +145,7 @@ impl<'a, K: Clone, F> HitSink<'a, K, F> {
             return;
         };
         let contact = self.contacts.find_hashed(&w.contact_id, w.hash);
+        self.spare_ids.push(w.contact_id);
         let targets = self.waiting_targets.drain(..w.targets);
         let Some(contact) = contact else {
             self.out.unknown += 1;
@@ -163,45 +166,49 @@ impl<'a, K: Clone, F> HitSink<'a, K, F> {
     }
 }
 
-impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K, F> {
-    type Output = ChunkHits<K>;
-
-    fn event(&mut self, e: &EventRecord<'_>) -> std::result::Result<(), RecordFault> {
-        self.out.events += 1;
+impl<K: Clone, F: Fn(&EventRecord<'_>) -> K> HitSink<'_, K, F> {
+    /// Matches the event's rules now and queues its contact lookup (the
+    /// slot being prefetched), settling the oldest queued event.
+    fn match_then_wait(&mut self, e: &EventRecord<'_>) {
         let (model, as_of) = (self.model, self.as_of);
-        let relevant = model.uses_event_type(e.event_type);
-        if self.defer {
-            let hash = IdHash::of(e.contact_id);
-            self.contacts.prefetch(hash);
-            let before = self.waiting_targets.len();
-            if relevant {
-                let none: &[Option<Box<str>>] = &[];
-                let targets = &mut self.waiting_targets;
-                match_event(model, e.event_type, none, e.properties, |t| {
-                    if hit_in_time(model, t, e.at, as_of) {
-                        targets.push_back(t);
-                    }
-                });
-            }
-            let targets = self.waiting_targets.len() - before;
-            self.waiting.push_back(Waiting {
-                contact_id: CompactString::new(e.contact_id),
-                hash,
-                at: e.at,
-                key: (targets > 0).then(|| (self.key)(e)),
-                targets,
+        let hash = IdHash::of(e.contact_id);
+        self.contacts.prefetch(hash);
+        let before = self.waiting_targets.len();
+        if model.uses_event_type(e.event_type) {
+            let none: &[Option<Box<str>>] = &[];
+            let targets = &mut self.waiting_targets;
+            match_event(model, e.event_type, none, e.properties, |t| {
+                if hit_in_time(model, t, e.at, as_of) {
+                    targets.push_back(t);
+                }
             });
-            if self.waiting.len() > LOOKAHEAD {
-                self.settle_oldest();
-            }
-            return Ok(());
         }
+        let targets = self.waiting_targets.len() - before;
+        let mut contact_id = self.spare_ids.pop().unwrap_or_default();
+        contact_id.clear();
+        contact_id.push_str(e.contact_id);
+        self.waiting.push_back(Waiting {
+            contact_id,
+            hash,
+            at: e.at,
+            key: (targets > 0).then(|| (self.key)(e)),
+            targets,
+        });
+        if self.waiting.len() > LOOKAHEAD {
+            self.settle_oldest();
+        }
+    }
+
+    /// Looks the contact up, then matches the event's rules with its
+    /// attributes (and, when explaining, keeps only that contact's).
+    fn look_up_then_match(&mut self, e: &EventRecord<'_>) {
+        let (model, as_of) = (self.model, self.as_of);
         let Some(contact) = self.contacts.find(e.contact_id) else {
             self.out.unknown += 1;
-            return Ok(());
+            return;
         };
-        if self.only.is_some_and(|o| o != contact) || !relevant {
-            return Ok(());
+        if self.only.is_some_and(|o| o != contact) || !model.uses_event_type(e.event_type) {
+            return;
         }
         let attributes = self.contacts.attributes(contact as usize);
         let mut key = None;
@@ -219,6 +226,19 @@ impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K,
                 ));
             }
         });
+    }
+}
+
+impl<K: Send + Clone, F: Fn(&EventRecord<'_>) -> K> EventSink for HitSink<'_, K, F> {
+    type Output = ChunkHits<K>;
+
+    fn event(&mut self, e: &EventRecord<'_>) -> std::result::Result<(), RecordFault> {
+        self.out.events += 1;
+        if self.defer {
+            self.match_then_wait(e);
+        } else {
+            self.look_up_then_match(e);
+        }
         Ok(())
     }
 
