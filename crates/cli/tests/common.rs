@@ -201,3 +201,21 @@ pub fn request(
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or_default())
 }
+
+/// The python of `LEADSCORE_PYTHON` (else `python3`), checked to import
+/// `modules` (`"duckdb"`, `"a.b, c"`); a missing one fails the test, naming
+/// `what` (the pip packages) and `./test.sh`, which installs them.
+pub fn python_with(modules: &str, what: &str) -> String {
+    let python = std::env::var("LEADSCORE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let check = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output();
+    match check {
+        Ok(o) if o.status.success() => python,
+        Ok(o) => panic!(
+            "{python} lacks {what} (./test.sh installs it): {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("{python} cannot be run ({e}); ./test.sh sets up a python with {what}"),
+    }
+}

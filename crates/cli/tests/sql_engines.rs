@@ -495,21 +495,6 @@ fn cases(engine: &str, random: usize, seed: u64) -> PathBuf {
     root
 }
 
-fn python(module: &str) -> String {
-    let python = std::env::var("LEADSCORE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let check = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .output();
-    match check {
-        Ok(o) if o.status.success() => python,
-        Ok(o) => panic!(
-            "{python} lacks the Python package {module} (./test.sh installs it): {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!("{python} cannot be run ({e}); ./test.sh installs python3"),
-    }
-}
-
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -525,11 +510,14 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
 /// `leadscore score`'s.
 fn run_and_compare(engine: &str, module: &str, root: &Path) {
     let runner = common::fixtures().join("../crates/cli/tests/fixtures/sql/run.py");
-    let out = Command::new(python(module))
-        .arg(runner)
-        .args([engine.as_ref(), root.as_os_str()])
-        .output()
-        .unwrap();
+    let out = Command::new(common::python_with(
+        module,
+        &format!("the Python package {module}"),
+    ))
+    .arg(runner)
+    .args([engine.as_ref(), root.as_os_str()])
+    .output()
+    .unwrap();
     assert!(
         out.status.success(),
         "{engine} runner failed: {}",

@@ -19,24 +19,6 @@ use serde_json::Value;
 
 const NOW: &str = "2026-06-30T00:00:00Z";
 
-/// The python with both libraries.
-fn python() -> String {
-    let python = std::env::var("LEADSCORE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let check = Command::new(&python)
-        .args(["-c", "import segment.analytics, rudderstack.analytics"])
-        .output();
-    match check {
-        Ok(o) if o.status.success() => python,
-        Ok(o) => panic!(
-            "{python} lacks the tracking libraries (pip packages segment-analytics-python and rudder-sdk-python; ./test.sh installs them): {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!(
-            "{python} is missing ({e}): ./test.sh sets up a python with the tracking libraries"
-        ),
-    }
-}
-
 fn get(addr: &str, path: &str, key: &str) -> (u16, Value) {
     common::request(addr, "GET", path, key, &[], b"")
 }
@@ -49,7 +31,10 @@ fn close(a: &Value, b: &Value) -> bool {
 }
 
 fn the_library_feeds_leadscore(library: &str) {
-    let python = python();
+    let python = common::python_with(
+        "segment.analytics, rudderstack.analytics",
+        "the tracking libraries (pip packages segment-analytics-python and rudder-sdk-python)",
+    );
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sdk.db");
     let keys = common::starter_database(&db, NOW, &["write", "read"]);
